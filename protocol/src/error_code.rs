@@ -1,0 +1,142 @@
+//! Stable, machine-readable error codes shared by the server and every client.
+//!
+//! A code is part of the public contract: once released it keeps its spelling and meaning.
+//! Each code maps once to a gRPC status code and once to an HTTP status.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The error domain sent in `google.rpc.ErrorInfo.domain`.
+pub const ERROR_DOMAIN: &str = "gatehouse.dev";
+
+/// Metadata key in `google.rpc.ErrorInfo.metadata` naming the offending request field.
+pub const FIELD_METADATA_KEY: &str = "field";
+
+macro_rules! error_codes {
+    ($( $(#[$doc:meta])* $variant:ident => $text:literal, $grpc:ident, $http:literal; )*) => {
+        /// Every error Gatehouse can return, by stable code.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[non_exhaustive]
+        pub enum ErrorCode {
+            $( $(#[$doc])* $variant, )*
+        }
+
+        impl ErrorCode {
+            /// Every code, for documentation and exhaustive tests.
+            pub const ALL: &'static [ErrorCode] = &[ $( ErrorCode::$variant, )* ];
+
+            /// The stable wire spelling, e.g. `USER_EMAIL_ALREADY_EXISTS`.
+            pub fn as_str(self) -> &'static str {
+                match self { $( ErrorCode::$variant => $text, )* }
+            }
+
+            /// The gRPC status code this error is reported with.
+            pub fn grpc_code(self) -> tonic::Code {
+                match self { $( ErrorCode::$variant => tonic::Code::$grpc, )* }
+            }
+
+            /// The HTTP status this error is reported with on HTTP endpoints.
+            pub fn http_status(self) -> u16 {
+                match self { $( ErrorCode::$variant => $http, )* }
+            }
+        }
+
+        impl FromStr for ErrorCode {
+            type Err = UnknownErrorCode;
+
+            fn from_str(text: &str) -> Result<Self, Self::Err> {
+                match text {
+                    $( $text => Ok(ErrorCode::$variant), )*
+                    other => Err(UnknownErrorCode(other.to_owned())),
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// A request field is missing, malformed or out of bounds; the field is named.
+    InvalidArgument => "INVALID_ARGUMENT", InvalidArgument, 400;
+    /// The password does not meet the password policy (length, common passwords).
+    InvalidPassword => "INVALID_PASSWORD", InvalidArgument, 400;
+    /// Another user of the tenant already has this email address.
+    UserEmailAlreadyExists => "USER_EMAIL_ALREADY_EXISTS", AlreadyExists, 409;
+    /// Email or password is wrong; deliberately does not say which.
+    InvalidCredentials => "INVALID_CREDENTIALS", Unauthenticated, 401;
+    /// The refresh token is unknown, malformed or expired.
+    InvalidRefreshToken => "INVALID_REFRESH_TOKEN", Unauthenticated, 401;
+    /// A refresh token that was already spent was presented again; the session is revoked.
+    RefreshTokenReused => "REFRESH_TOKEN_REUSED", Unauthenticated, 401;
+    /// The session was revoked (sign-out, admin revocation, reuse detection, suspension).
+    SessionRevoked => "SESSION_REVOKED", Unauthenticated, 401;
+    /// The session passed its idle or absolute lifetime.
+    SessionExpired => "SESSION_EXPIRED", Unauthenticated, 401;
+    /// No session with this id exists in the tenant.
+    SessionNotFound => "SESSION_NOT_FOUND", NotFound, 404;
+    /// The access token is missing, malformed, badly signed or for another tenant.
+    InvalidAccessToken => "INVALID_ACCESS_TOKEN", Unauthenticated, 401;
+    /// The access token is well-formed but past its expiry.
+    AccessTokenExpired => "ACCESS_TOKEN_EXPIRED", Unauthenticated, 401;
+    /// No usable credentials were sent (tenant, client, server or operator key).
+    MissingCredentials => "MISSING_CREDENTIALS", Unauthenticated, 401;
+    /// A client, server or operator key was sent but is not valid for the tenant.
+    InvalidApiKey => "INVALID_API_KEY", Unauthenticated, 401;
+    /// The caller is authenticated but may not perform this operation.
+    PermissionDenied => "PERMISSION_DENIED", PermissionDenied, 403;
+    /// The user is suspended and may not sign in or refresh a session.
+    UserSuspended => "USER_SUSPENDED", PermissionDenied, 403;
+    /// No user with this id exists in the tenant.
+    UserNotFound => "USER_NOT_FOUND", NotFound, 404;
+    /// No tenant with this id exists.
+    TenantNotFound => "TENANT_NOT_FOUND", NotFound, 404;
+    /// A tenant with this id already exists.
+    TenantAlreadyExists => "TENANT_ALREADY_EXISTS", AlreadyExists, 409;
+    /// Too many requests for this account or source; retry later.
+    RateLimited => "RATE_LIMITED", ResourceExhausted, 429;
+    /// A concurrent change won; the request may be retried.
+    Conflict => "CONFLICT", Aborted, 409;
+    /// The node cannot serve the request right now (draining, storage down); retry.
+    Unavailable => "UNAVAILABLE", Unavailable, 503;
+    /// The request ran past its deadline.
+    DeadlineExceeded => "DEADLINE_EXCEEDED", DeadlineExceeded, 504;
+    /// An unexpected server error; details are in the server log, never in the reply.
+    Internal => "INTERNAL", Internal, 500;
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A code string that this version of the protocol does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown error code {0}")]
+pub struct UnknownErrorCode(pub String);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_its_spelling() {
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+        }
+    }
+
+    #[test]
+    fn spellings_are_unique_screaming_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for code in ErrorCode::ALL {
+            let text = code.as_str();
+            assert!(seen.insert(text), "duplicate code {text}");
+            assert!(text.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{text}");
+        }
+    }
+
+    #[test]
+    fn unknown_spelling_is_an_error() {
+        assert!("NOT_A_CODE".parse::<ErrorCode>().is_err());
+    }
+}
