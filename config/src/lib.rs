@@ -225,9 +225,10 @@ impl Config {
         if !matches!(self.node.log_format.as_str(), "text" | "json") {
             return Err(invalid("node.log_format", "must be `text` or `json`"));
         }
-        if !self.node.public_url.is_empty()
-            && !(self.node.public_url.starts_with("http://")
-                || self.node.public_url.starts_with("https://"))
+        let public_url = &self.node.public_url;
+        if !public_url.is_empty()
+            && !public_url.starts_with("http://")
+            && !public_url.starts_with("https://")
         {
             return Err(invalid(
                 "node.public_url",
