@@ -131,7 +131,10 @@ mod tests {
         for code in ErrorCode::ALL {
             let text = code.as_str();
             assert!(seen.insert(text), "duplicate code {text}");
-            assert!(text.chars().all(|c| c.is_ascii_uppercase() || c == '_'), "{text}");
+            assert!(
+                text.chars().all(|c| c.is_ascii_uppercase() || c == '_'),
+                "{text}"
+            );
         }
     }
 
