@@ -1,6 +1,7 @@
 //! The Gatehouse wire contract: the `gatehouse.v1` gRPC API, its stable error codes, the
 //! metadata keys callers send, and an async Rust SDK for talking to a node.
 
+pub mod codec;
 pub mod error_code;
 pub mod metadata;
 pub mod sdk;
