@@ -1,1 +1,25 @@
-//! placeholder
+//! The Gatehouse domain: tenants, users, sessions and tokens as functions over a storage
+//! transaction, wrapped by supervised ractor actors that serialise work per entity.
+//!
+//! Nothing here knows about gRPC or HTTP; the node maps these types onto the wire.
+
+pub mod access;
+pub mod actor;
+pub mod api;
+pub mod context;
+pub mod core;
+pub mod crypto;
+pub mod error;
+pub mod gatehouse;
+pub mod keys;
+pub mod passwords;
+pub mod ratelimit;
+pub mod sessions;
+pub mod signing;
+pub mod tenants;
+pub mod users;
+
+pub use access::{Caller, Credentials};
+pub use api::users::UserUpdate;
+pub use error::{DomainError, DomainResult};
+pub use gatehouse::{Gatehouse, GatehouseOptions};

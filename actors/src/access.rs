@@ -1,0 +1,122 @@
+//! Who is calling: credentials from the request, checked into a [`Caller`] that every
+//! domain operation authorises against.
+
+use std::sync::Arc;
+
+use crate::crypto::{constant_time_eq, sha256};
+use crate::error::{DomainError, DomainResult};
+use crate::signing::AccessClaims;
+use crate::tenants::{ApiKeyKind, TenantState};
+
+/// Credentials as they arrive with a request (all optional).
+#[derive(Debug, Clone, Default)]
+pub struct Credentials {
+    /// `x-gatehouse-tenant`.
+    pub tenant: Option<String>,
+    /// `x-gatehouse-client-key`.
+    pub client_key: Option<String>,
+    /// `x-gatehouse-server-key`.
+    pub server_key: Option<String>,
+    /// `x-gatehouse-operator-key`.
+    pub operator_key: Option<String>,
+    /// The bearer access token from `authorization`.
+    pub access_token: Option<String>,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// The operator, optionally acting inside one tenant.
+    Operator {
+        /// The tenant named by the request, if any.
+        tenant: Option<Arc<TenantState>>,
+    },
+    /// An app backend holding the tenant's secret server key.
+    Server {
+        /// Its tenant.
+        tenant: Arc<TenantState>,
+    },
+    /// An app frontend holding a publishable client key, optionally for a signed-in user.
+    Client {
+        /// Its tenant.
+        tenant: Arc<TenantState>,
+        /// The verified access token's claims, if a bearer token was sent.
+        user: Option<AccessClaims>,
+    },
+}
+
+impl Caller {
+    /// The tenant the call acts on, for any caller that has one.
+    pub fn tenant(&self) -> DomainResult<&Arc<TenantState>> {
+        match self {
+            Caller::Operator {
+                tenant: Some(tenant),
+            }
+            | Caller::Server { tenant }
+            | Caller::Client { tenant, .. } => Ok(tenant),
+            Caller::Operator { tenant: None } => {
+                Err(DomainError::MissingCredentials("x-gatehouse-tenant"))
+            }
+        }
+    }
+
+    /// Allows operators only.
+    pub fn require_operator(&self) -> DomainResult<()> {
+        match self {
+            Caller::Operator { .. } => Ok(()),
+            _ => Err(DomainError::PermissionDenied("operator key required")),
+        }
+    }
+
+    /// Allows server and operator callers: the tenant they act on.
+    pub fn require_server(&self) -> DomainResult<&Arc<TenantState>> {
+        match self {
+            Caller::Operator { .. } | Caller::Server { .. } => self.tenant(),
+            Caller::Client { .. } => Err(DomainError::PermissionDenied("server key required")),
+        }
+    }
+
+    /// The signed-in user of a client call.
+    pub fn require_user(&self) -> DomainResult<(&Arc<TenantState>, &AccessClaims)> {
+        match self {
+            Caller::Client {
+                tenant,
+                user: Some(claims),
+            } => Ok((tenant, claims)),
+            Caller::Client { user: None, .. } => Err(DomainError::MissingCredentials(
+                "authorization bearer access token",
+            )),
+            _ => Err(DomainError::PermissionDenied(
+                "a user access token with a client key is required",
+            )),
+        }
+    }
+
+    /// Whether the caller may see server-only fields.
+    pub fn is_trusted(&self) -> bool {
+        !matches!(self, Caller::Client { .. })
+    }
+
+    /// Access type label for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Caller::Operator { .. } => "operator",
+            Caller::Server { .. } => "server",
+            Caller::Client { .. } => "client",
+        }
+    }
+}
+
+/// Checks a presented operator key against the stored hash.
+pub fn operator_key_matches(stored_hash: &[u8], presented: &str) -> bool {
+    constant_time_eq(stored_hash, &sha256(presented.as_bytes()))
+}
+
+/// Checks a tenant key of `kind`.
+pub fn require_tenant_key(tenant: &TenantState, kind: ApiKeyKind, key: &str) -> DomainResult<()> {
+    if tenant.has_api_key(kind, key) {
+        Ok(())
+    } else {
+        Err(DomainError::InvalidApiKey)
+    }
+}

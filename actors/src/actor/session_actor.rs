@@ -1,0 +1,211 @@
+//! `SessionActor`: the serialisation point of one session's refresh-token rotation and
+//! revocation. Every change is one storage transaction that re-reads the session record, so
+//! a second owner during a membership change conflicts instead of overwriting.
+
+use std::sync::Arc;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef};
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
+use crate::context::Timestamp;
+use crate::core::Core;
+use crate::error::{DomainError, DomainResult};
+use crate::sessions::{self, RefreshOutcome, RefreshToken, SessionRecord};
+
+/// A successful refresh.
+#[derive(Debug, Clone)]
+pub struct Refreshed {
+    /// The session after rotation.
+    pub session: SessionRecord,
+    /// New access token.
+    pub access_token: String,
+    /// Its expiry.
+    pub access_token_expires_at: Timestamp,
+    /// New refresh token; the presented one is spent.
+    pub refresh_token: String,
+}
+
+/// Messages of a `SessionActor`.
+#[derive(Debug)]
+pub enum SessionMsg {
+    /// Spend a refresh token.
+    Refresh {
+        /// The presented token.
+        token: RefreshToken,
+        /// Answer.
+        reply: oneshot::Sender<DomainResult<Refreshed>>,
+    },
+    /// Revoke the session.
+    Revoke {
+        /// Recorded reason.
+        reason: &'static str,
+        /// When set (sign-out by refresh token), the token must belong to the session.
+        token: Option<RefreshToken>,
+        /// `true` if this call revoked it, `false` if it already was.
+        reply: oneshot::Sender<DomainResult<bool>>,
+    },
+    /// Passivation check.
+    Tick,
+    /// Panics inside the handler; used to prove supervision restores the actor.
+    #[doc(hidden)]
+    Crash,
+}
+
+/// The session actor.
+#[derive(Debug, Default)]
+pub struct SessionActor;
+
+/// State of a live session actor.
+#[derive(Debug)]
+pub struct SessionActorState {
+    tenant: String,
+    session_id: Uuid,
+    core: Arc<Core>,
+    liveness: Liveness,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The registry key of a session.
+pub fn session_key(tenant: &str, session_id: Uuid) -> String {
+    format!("{tenant}/{session_id}")
+}
+
+impl EntityActor for SessionActor {
+    const KIND: &'static str = "session";
+
+    fn create() -> Self {
+        SessionActor
+    }
+
+    fn tick() -> SessionMsg {
+        SessionMsg::Tick
+    }
+}
+
+impl Actor for SessionActor {
+    type Msg = SessionMsg;
+    type State = SessionActorState;
+    type Arguments = EntityArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: Self::Arguments,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let (tenant, session) = args
+            .key
+            .split_once('/')
+            .ok_or_else(|| format!("bad session key {}", args.key))?;
+        Ok(SessionActorState {
+            tenant: tenant.to_owned(),
+            session_id: Uuid::try_parse(session)?,
+            core: args.core,
+            liveness: args.liveness,
+            ticker: None,
+        })
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        state.ticker = Some(myself.send_interval(state.liveness.tick_interval(), Self::tick));
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(ticker) = state.ticker.take() {
+            ticker.abort();
+        }
+        Ok(())
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        message: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match message {
+            SessionMsg::Tick => {
+                state.liveness.on_tick(myself.get_cell());
+                return Ok(());
+            }
+            SessionMsg::Crash => panic!("session actor asked to crash"),
+            SessionMsg::Refresh { token, reply } => {
+                state.liveness.touch();
+                let _ = reply.send(refresh(state, &token).await);
+            }
+            SessionMsg::Revoke {
+                reason,
+                token,
+                reply,
+            } => {
+                state.liveness.touch();
+                let core = &state.core;
+                let (tenant, session_id) = (state.tenant.as_str(), state.session_id);
+                let token = token.as_ref();
+                let result = core
+                    .db
+                    .run(|tx| async move {
+                        match token {
+                            Some(token) => {
+                                sessions::sign_out(&tx, &core.context, tenant, token).await
+                            }
+                            None => {
+                                sessions::revoke_session(
+                                    &tx,
+                                    &core.context,
+                                    tenant,
+                                    session_id,
+                                    reason,
+                                )
+                                .await
+                            }
+                        }
+                    })
+                    .await;
+                let _ = reply.send(result);
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn refresh(state: &SessionActorState, token: &RefreshToken) -> DomainResult<Refreshed> {
+    if token.session_id != state.session_id {
+        return Err(DomainError::Internal(
+            "token routed to the wrong session".to_owned(),
+        ));
+    }
+    let core = &state.core;
+    let tenant = state.tenant.as_str();
+    let outcome = core
+        .db
+        .run(|tx| async move { sessions::refresh(&tx, &core.context, tenant, token).await })
+        .await?;
+    match outcome {
+        RefreshOutcome::Reused => Err(DomainError::RefreshTokenReused),
+        RefreshOutcome::Rotated {
+            session,
+            refresh_token,
+        } => {
+            let tenant_state = core.tenant(tenant).await?;
+            let access =
+                core.issue_access_token(&tenant_state, session.user_id, session.session_id)?;
+            Ok(Refreshed {
+                session,
+                access_token: access.token,
+                access_token_expires_at: access.expires_at,
+                refresh_token,
+            })
+        }
+    }
+}

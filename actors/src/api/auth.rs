@@ -1,0 +1,216 @@
+//! Password sign-up and sign-in, refresh and sign-out.
+
+use crate::access::Caller;
+use crate::actor::session_actor::{Refreshed, SessionMsg, session_key};
+use crate::core::AccessToken;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::passwords::{validate_new_password, validate_password_input};
+use crate::sessions::{self, ClientInfo, RefreshToken, SessionRecord};
+use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
+
+/// A new session with its tokens.
+#[derive(Debug, Clone)]
+pub struct SignedIn {
+    /// The signed-in user.
+    pub user: UserRecord,
+    /// The new session.
+    pub session: SessionRecord,
+    /// Access token.
+    pub access_token: AccessToken,
+    /// First refresh token of the session.
+    pub refresh_token: String,
+}
+
+impl Gatehouse {
+    /// Creates a user with a password and signs it in.
+    pub async fn sign_up_with_password(
+        &self,
+        caller: &Caller,
+        email: &str,
+        password: &str,
+        display_name: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<SignedIn> {
+        let tenant = caller.tenant()?.clone();
+        if matches!(caller, Caller::Client { .. })
+            && !tenant.record.settings.password_sign_up_enabled
+        {
+            return Err(DomainError::PermissionDenied(
+                "password sign-up is disabled for this tenant",
+            ));
+        }
+        let email = parse_email(email)?;
+        validate_new_password(password)?;
+        validate_user_display_name(display_name)?;
+        let password_hash = self.core.hasher.hash(password).await?;
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        let settings = &tenant.record.settings;
+        let (user, session, refresh_token) = core
+            .db
+            .run(|tx| {
+                let new_user = NewUser {
+                    email: email.clone(),
+                    display_name: display_name.trim().to_owned(),
+                    password_hash: Some(password_hash.clone()),
+                    email_verified: false,
+                };
+                async move {
+                    let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
+                    let (session, refresh_token) = sessions::create_session(
+                        &tx,
+                        &core.context,
+                        tenant_id,
+                        settings,
+                        user.user_id,
+                        client,
+                    )?;
+                    Ok::<_, DomainError>((user, session, refresh_token))
+                }
+            })
+            .await?;
+        metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
+        let access_token = core.issue_access_token(&tenant, user.user_id, session.session_id)?;
+        Ok(SignedIn {
+            user,
+            session,
+            access_token,
+            refresh_token,
+        })
+    }
+
+    /// Signs in with email and password. Unknown email and wrong password give the same
+    /// error after the same work; repeated failures per account and per source are limited.
+    pub async fn sign_in_with_password(
+        &self,
+        caller: &Caller,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> DomainResult<SignedIn> {
+        let tenant = caller.tenant()?.clone();
+        let email = parse_email(email)?;
+        validate_password_input(password)?;
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        let now = core.context.now();
+        let account_key = format!("{tenant_id}\u{0}{}", email.normalized);
+        let source_key = format!("{tenant_id}\u{0}{}", client.ip_address);
+        if !self.failures_by_account.check(&account_key, now)
+            || !self.failures_by_source.check(&source_key, now)
+        {
+            metrics::counter!("gatehouse_sign_in_rate_limited_total").increment(1);
+            return Err(DomainError::RateLimited);
+        }
+        let normalized = email.normalized.as_str();
+        let user = core
+            .db
+            .run(|tx| async move { users::find_user_by_email(&tx, tenant_id, normalized).await })
+            .await?;
+        let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
+        let verification = core.hasher.verify(password, stored_hash).await?;
+        let user = match user {
+            Some(user) if verification.matches => user,
+            _ => {
+                self.failures_by_account.spend(&account_key, now);
+                self.failures_by_source.spend(&source_key, now);
+                metrics::counter!("gatehouse_sign_in_failures_total").increment(1);
+                return Err(DomainError::InvalidCredentials);
+            }
+        };
+        if user.state == UserState::Suspended {
+            return Err(DomainError::UserSuspended);
+        }
+        let new_hash = if verification.needs_rehash {
+            Some(core.hasher.hash(password).await?)
+        } else {
+            None
+        };
+        let user_id = user.user_id;
+        let settings = &tenant.record.settings;
+        let new_hash = new_hash.as_deref();
+        let (user, session, refresh_token) = core
+            .db
+            .run(|tx| async move {
+                // Re-read inside the transaction: a suspension or deletion that commits
+                // concurrently conflicts with this sign-in instead of racing it.
+                let mut user = users::read_user(&tx, tenant_id, user_id).await?;
+                if user.state == UserState::Suspended {
+                    return Err(DomainError::UserSuspended);
+                }
+                if let Some(hash) = new_hash {
+                    user.password_hash = Some(hash.to_owned());
+                    user.version += 1;
+                    users::write_user(&tx, tenant_id, &user)?;
+                }
+                let (session, refresh_token) = sessions::create_session(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    settings,
+                    user.user_id,
+                    client,
+                )?;
+                Ok((user, session, refresh_token))
+            })
+            .await?;
+        metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
+        let access_token = core.issue_access_token(&tenant, user.user_id, session.session_id)?;
+        Ok(SignedIn {
+            user,
+            session,
+            access_token,
+            refresh_token,
+        })
+    }
+
+    /// Spends a refresh token for a new pair, through the session's actor.
+    pub async fn refresh_session(
+        &self,
+        caller: &Caller,
+        refresh_token: &str,
+    ) -> DomainResult<Refreshed> {
+        let tenant = caller.tenant()?;
+        let token = RefreshToken::parse(refresh_token)?;
+        let key = session_key(tenant.tenant_id(), token.session_id);
+        let result = self
+            .session_actors
+            .call(&key, |reply| SessionMsg::Refresh {
+                token: token.clone(),
+                reply,
+            })
+            .await;
+        let outcome = match &result {
+            Ok(_) => "rotated",
+            Err(error) => error.code().as_str(),
+        };
+        metrics::counter!("gatehouse_refreshes_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    /// Ends a session, named by its refresh token or by the caller's access token.
+    pub async fn sign_out(&self, caller: &Caller, refresh_token: Option<&str>) -> DomainResult<()> {
+        let (tenant, token, session_id) = match refresh_token.filter(|token| !token.is_empty()) {
+            Some(text) => {
+                let token = RefreshToken::parse(text)?;
+                let session_id = token.session_id;
+                (caller.tenant()?, Some(token), session_id)
+            }
+            None => {
+                let (tenant, claims) = caller.require_user()?;
+                let session_id = super::parse_id("sid", &claims.sid)?;
+                (tenant, None, session_id)
+            }
+        };
+        let key = session_key(tenant.tenant_id(), session_id);
+        self.session_actors
+            .call(&key, |reply| SessionMsg::Revoke {
+                reason: "sign_out",
+                token: token.clone(),
+                reply,
+            })
+            .await
+            .map(|_| ())
+    }
+}

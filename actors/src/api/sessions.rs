@@ -1,0 +1,67 @@
+//! Session administration for server and operator callers.
+
+use crate::access::Caller;
+use crate::actor::session_actor::{SessionMsg, session_key};
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::sessions::{self, SessionRecord};
+use crate::users;
+
+impl Gatehouse {
+    /// A user's sessions, newest first.
+    pub async fn list_sessions(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        include_inactive: bool,
+    ) -> DomainResult<Vec<SessionRecord>> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        core.db
+            .run(|tx| async move {
+                users::read_user(&tx, tenant_id, user_id).await?;
+                sessions::list_user_sessions(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    user_id,
+                    include_inactive,
+                )
+                .await
+            })
+            .await
+    }
+
+    /// Revokes one session through its actor.
+    pub async fn revoke_session(&self, caller: &Caller, session_id: &str) -> DomainResult<()> {
+        let tenant = caller.require_server()?;
+        let session_id = super::parse_id("session_id", session_id)?;
+        let key = session_key(tenant.tenant_id(), session_id);
+        self.session_actors
+            .call(&key, |reply| SessionMsg::Revoke {
+                reason: "admin",
+                token: None,
+                reply,
+            })
+            .await
+            .map(|_| ())
+    }
+
+    /// Revokes every session of a user; returns how many were live.
+    pub async fn revoke_user_sessions(&self, caller: &Caller, user_id: &str) -> DomainResult<u32> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        core.db
+            .run(|tx| async move {
+                users::read_user(&tx, tenant_id, user_id).await?;
+                sessions::revoke_user_sessions(&tx, &core.context, tenant_id, user_id, "admin")
+                    .await
+            })
+            .await
+            .map_err(|error: DomainError| error)
+    }
+}

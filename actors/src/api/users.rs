@@ -1,0 +1,236 @@
+//! User management for server and operator callers, and the signed-in user's own record.
+
+use crate::access::Caller;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::passwords::validate_new_password;
+use crate::users::{
+    self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
+    validate_user_display_name,
+};
+
+/// A page of users.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    /// The users.
+    pub users: Vec<UserRecord>,
+    /// Token of the next page, empty at the end.
+    pub next_page_token: String,
+}
+
+/// A requested change to a user; `None` fields stay as they are.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    /// New email.
+    pub email: Option<String>,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New password (revokes every session).
+    pub password: Option<String>,
+    /// New verification flag.
+    pub email_verified: Option<bool>,
+    /// New client metadata (JSON object).
+    pub client_metadata: Option<String>,
+    /// New client read-only metadata (JSON object).
+    pub client_read_only_metadata: Option<String>,
+    /// New server metadata (JSON object).
+    pub server_metadata: Option<String>,
+}
+
+impl Gatehouse {
+    /// Creates a user (password optional).
+    pub async fn create_user(
+        &self,
+        caller: &Caller,
+        email: &str,
+        password: Option<&str>,
+        display_name: &str,
+        email_verified: bool,
+    ) -> DomainResult<UserRecord> {
+        let tenant = caller.require_server()?;
+        let email = parse_email(email)?;
+        validate_user_display_name(display_name)?;
+        let password_hash = match password {
+            Some(password) => {
+                validate_new_password(password)?;
+                Some(self.core.hasher.hash(password).await?)
+            }
+            None => None,
+        };
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        core.db
+            .run(|tx| {
+                let new_user = NewUser {
+                    email: email.clone(),
+                    display_name: display_name.trim().to_owned(),
+                    password_hash: password_hash.clone(),
+                    email_verified,
+                };
+                async move { users::create_user(&tx, &core.context, tenant_id, new_user).await }
+            })
+            .await
+    }
+
+    /// Reads a user.
+    pub async fn get_user(&self, caller: &Caller, user_id: &str) -> DomainResult<UserRecord> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let tenant_id = tenant.tenant_id();
+        self.core
+            .db
+            .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
+            .await
+    }
+
+    /// The user of the caller's access token.
+    pub async fn get_current_user(&self, caller: &Caller) -> DomainResult<UserRecord> {
+        let (tenant, claims) = caller.require_user()?;
+        let user_id =
+            uuid::Uuid::try_parse(&claims.sub).map_err(|_| DomainError::InvalidAccessToken)?;
+        let tenant_id = tenant.tenant_id();
+        self.core
+            .db
+            .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
+            .await
+    }
+
+    /// Applies changes to a user.
+    pub async fn update_user(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        update: UserUpdate,
+    ) -> DomainResult<UserRecord> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let email = update.email.as_deref().map(parse_email).transpose()?;
+        if let Some(name) = &update.display_name {
+            validate_user_display_name(name)?;
+        }
+        for (field, value) in [
+            ("client_metadata_json", &update.client_metadata),
+            (
+                "client_read_only_metadata_json",
+                &update.client_read_only_metadata,
+            ),
+            ("server_metadata_json", &update.server_metadata),
+        ] {
+            if let Some(value) = value {
+                validate_metadata(field, value)?;
+            }
+        }
+        let password_hash = match update.password.as_deref() {
+            Some(password) => {
+                validate_new_password(password)?;
+                Some(self.core.hasher.hash(password).await?)
+            }
+            None => None,
+        };
+        let changes = UserChanges {
+            email,
+            display_name: update.display_name.map(|name| name.trim().to_owned()),
+            password_hash,
+            email_verified: update.email_verified,
+            client_metadata: update.client_metadata,
+            client_read_only_metadata: update.client_read_only_metadata,
+            server_metadata: update.server_metadata,
+        };
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        let changes = &changes;
+        core.db
+            .run(|tx| async move {
+                users::update_user(&tx, &core.context, tenant_id, user_id, changes.clone()).await
+            })
+            .await
+    }
+
+    /// Deletes a user with its email index entry and sessions.
+    pub async fn delete_user(&self, caller: &Caller, user_id: &str) -> DomainResult<()> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let tenant_id = tenant.tenant_id();
+        self.core
+            .db
+            .run(|tx| async move { users::delete_user(&tx, tenant_id, user_id).await })
+            .await
+    }
+
+    /// Lists users by creation, or by email when `email_prefix` is set.
+    pub async fn list_users(
+        &self,
+        caller: &Caller,
+        page_size: u32,
+        page_token: &str,
+        email_prefix: &str,
+    ) -> DomainResult<UserPage> {
+        let tenant = caller.require_server()?;
+        if email_prefix.len() > users::MAX_EMAIL_BYTES || email_prefix.chars().any(char::is_control)
+        {
+            return Err(DomainError::invalid(
+                "email_prefix",
+                "is not a valid email prefix",
+            ));
+        }
+        let limit = super::page_size(page_size);
+        let prefix = (!email_prefix.is_empty()).then(|| email_prefix.trim());
+        let cursor = match prefix {
+            None => super::decode_page_token('u', page_token)?
+                .map(|id| super::parse_id("page_token", &id).map(UserCursor::AfterId))
+                .transpose()?,
+            Some(_) => super::decode_page_token('e', page_token)?.map(UserCursor::AfterEmail),
+        };
+        let tenant_id = tenant.tenant_id();
+        let cursor = &cursor;
+        let (page, next) = self
+            .core
+            .db
+            .run(|tx| async move {
+                users::list_users(&tx, tenant_id, prefix, cursor.clone(), limit).await
+            })
+            .await?;
+        let next_page_token = match next {
+            Some(UserCursor::AfterId(id)) => super::encode_page_token('u', &id.to_string()),
+            Some(UserCursor::AfterEmail(email)) => super::encode_page_token('e', &email),
+            None => String::new(),
+        };
+        Ok(UserPage {
+            users: page,
+            next_page_token,
+        })
+    }
+
+    /// Suspends a user and revokes its sessions.
+    pub async fn suspend_user(&self, caller: &Caller, user_id: &str) -> DomainResult<UserRecord> {
+        self.set_user_state(caller, user_id, UserState::Suspended)
+            .await
+    }
+
+    /// Lifts a suspension.
+    pub async fn reactivate_user(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+    ) -> DomainResult<UserRecord> {
+        self.set_user_state(caller, user_id, UserState::Active)
+            .await
+    }
+
+    async fn set_user_state(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        state: UserState,
+    ) -> DomainResult<UserRecord> {
+        let tenant = caller.require_server()?;
+        let user_id = super::parse_id("user_id", user_id)?;
+        let core = &self.core;
+        let tenant_id = tenant.tenant_id();
+        core.db
+            .run(|tx| async move {
+                users::set_user_state(&tx, &core.context, tenant_id, user_id, state).await
+            })
+            .await
+    }
+}

@@ -1,0 +1,187 @@
+//! The domain facade a node serves: authentication of callers and every operation, each
+//! authorised against the caller inside the domain (not in the transport layer).
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use gatehouse_storage::Database;
+
+use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
+use crate::actor::registry::Registry;
+use crate::actor::session_actor::SessionActor;
+use crate::actor::tenant_actor::TenantActor;
+use crate::context::Context;
+use crate::core::Core;
+use crate::crypto::{MasterKey, random_token, sha256};
+use crate::error::{DomainError, DomainResult};
+use crate::keys;
+use crate::passwords::PasswordHasher;
+use crate::ratelimit::RateLimiter;
+use crate::tenants::{ApiKeyKind, TenantCache};
+
+/// Prefix of operator keys.
+pub const OPERATOR_KEY_PREFIX: &str = "gop_";
+
+/// Node-level settings of the domain.
+#[derive(Debug, Clone)]
+pub struct GatehouseOptions {
+    /// Base URL of the HTTP endpoint (issuer prefix).
+    pub public_url: String,
+    /// Password hashing threads (0 = one per core).
+    pub password_hash_threads: usize,
+    /// Password hashing queue length.
+    pub password_hash_queue: usize,
+    /// How long an entity actor may sit idle before it passivates.
+    pub actor_idle_timeout: Duration,
+}
+
+impl Default for GatehouseOptions {
+    fn default() -> Self {
+        GatehouseOptions {
+            public_url: "http://127.0.0.1:8080".to_owned(),
+            password_hash_threads: 0,
+            password_hash_queue: 4096,
+            actor_idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+/// The domain of one node.
+#[derive(Debug)]
+pub struct Gatehouse {
+    pub(crate) core: Arc<Core>,
+    pub(crate) tenant_actors: Registry<TenantActor>,
+    pub(crate) session_actors: Registry<SessionActor>,
+    /// Failed sign-ins per tenant and account.
+    pub(crate) failures_by_account: RateLimiter,
+    /// Failed sign-ins per tenant and source address.
+    pub(crate) failures_by_source: RateLimiter,
+    operator_key_hash: RwLock<Option<Vec<u8>>>,
+}
+
+impl Gatehouse {
+    /// Starts the domain over `db`.
+    pub async fn start(
+        db: Database,
+        context: Context,
+        master_key: MasterKey,
+        options: GatehouseOptions,
+    ) -> DomainResult<Arc<Gatehouse>> {
+        let hasher = PasswordHasher::start(
+            context.clone(),
+            options.password_hash_threads,
+            options.password_hash_queue,
+        )?;
+        let core = Arc::new(Core {
+            db,
+            context,
+            master_key,
+            hasher,
+            tenants: TenantCache::default(),
+            public_url: options.public_url.trim_end_matches('/').to_owned(),
+        });
+        let tenant_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
+        let session_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
+        Ok(Arc::new(Gatehouse {
+            core,
+            tenant_actors,
+            session_actors,
+            // 10 failures per account, one more every 30 s.
+            failures_by_account: RateLimiter::new(10, 30_000),
+            // 100 failures per source, one more every second.
+            failures_by_source: RateLimiter::new(100, 1_000),
+            operator_key_hash: RwLock::new(None),
+        }))
+    }
+
+    /// Shared services, for the transport layer's read-only needs (JWKS, health).
+    pub fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
+
+    /// Live actors on this node: (tenants, sessions).
+    pub fn active_actors(&self) -> (usize, usize) {
+        (self.tenant_actors.active(), self.session_actors.active())
+    }
+
+    /// Creates the operator key if the store has none. Returns the key only when this call
+    /// created it: it is shown once and stored only as a hash.
+    pub async fn ensure_operator_key(&self) -> DomainResult<Option<String>> {
+        let candidate = random_token(&self.core.context, OPERATOR_KEY_PREFIX);
+        let candidate_hash = sha256(candidate.as_bytes());
+        let created = self
+            .core
+            .db
+            .run(|tx| async move {
+                if tx.get(&keys::operator_key()).await?.is_some() {
+                    return Ok::<_, DomainError>(false);
+                }
+                tx.set(&keys::operator_key(), &candidate_hash)?;
+                Ok(true)
+            })
+            .await?;
+        Ok(created.then_some(candidate))
+    }
+
+    async fn operator_key_hash(&self) -> DomainResult<Vec<u8>> {
+        if let Some(hash) = self
+            .operator_key_hash
+            .read()
+            .ok()
+            .and_then(|hash| hash.clone())
+        {
+            return Ok(hash);
+        }
+        let hash = self
+            .core
+            .db
+            .run(|tx| async move { Ok::<_, DomainError>(tx.get(&keys::operator_key()).await?) })
+            .await?
+            .ok_or(DomainError::InvalidApiKey)?;
+        if let Ok(mut cached) = self.operator_key_hash.write() {
+            *cached = Some(hash.clone());
+        }
+        Ok(hash)
+    }
+
+    /// Turns request credentials into a caller, or says why not.
+    pub async fn authenticate(&self, credentials: &Credentials) -> DomainResult<Caller> {
+        let tenant = match credentials.tenant.as_deref() {
+            Some(tenant_id) if !tenant_id.is_empty() => Some(self.core.tenant(tenant_id).await?),
+            _ => None,
+        };
+        if let Some(operator_key) = &credentials.operator_key {
+            if !operator_key_matches(&self.operator_key_hash().await?, operator_key) {
+                return Err(DomainError::InvalidApiKey);
+            }
+            return Ok(Caller::Operator { tenant });
+        }
+        let tenant = tenant.ok_or(DomainError::MissingCredentials("x-gatehouse-tenant"))?;
+        if let Some(server_key) = &credentials.server_key {
+            require_tenant_key(&tenant, ApiKeyKind::Server, server_key)?;
+            return Ok(Caller::Server { tenant });
+        }
+        if let Some(client_key) = &credentials.client_key {
+            require_tenant_key(&tenant, ApiKeyKind::Client, client_key)?;
+            let user = match &credentials.access_token {
+                Some(token) => Some(tenant.keys.verify(
+                    token,
+                    &tenant.issuer,
+                    tenant.tenant_id(),
+                    self.core.context.now(),
+                )?),
+                None => None,
+            };
+            return Ok(Caller::Client { tenant, user });
+        }
+        Err(DomainError::MissingCredentials(
+            "x-gatehouse-client-key, x-gatehouse-server-key or x-gatehouse-operator-key",
+        ))
+    }
+
+    /// Drains every actor.
+    pub async fn shutdown(&self) {
+        self.session_actors.shutdown().await;
+        self.tenant_actors.shutdown().await;
+    }
+}

@@ -1,0 +1,368 @@
+//! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
+
+mod output;
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use gatehouse_protocol::sdk::{Client, Credentials};
+use gatehouse_protocol::v1;
+
+use output::Output;
+
+/// Flags shared by every admin command.
+#[derive(Debug, Args)]
+pub struct AdminArgs {
+    /// gRPC endpoint of any node.
+    #[arg(
+        long,
+        env = "GATEHOUSE_ENDPOINT",
+        default_value = "http://127.0.0.1:50051",
+        global = true
+    )]
+    endpoint: String,
+    /// File holding the operator key (written by the node on first start).
+    #[arg(
+        long,
+        env = "GATEHOUSE_OPERATOR_KEY_FILE",
+        default_value = "./gatehouse-data/operator.key",
+        global = true
+    )]
+    operator_key_file: PathBuf,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: AdminCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Tenants (projects).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+    /// Users of a tenant.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Sessions of a tenant's users.
+    #[command(subcommand)]
+    Session(SessionCommand),
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant; prints its id, publishable client key and secret server key.
+    Create {
+        /// Human name.
+        name: String,
+        /// Tenant id (3-63 of a-z, 0-9, -); generated when omitted.
+        #[arg(long)]
+        id: Option<String>,
+    },
+    /// List tenants.
+    List {
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Show a tenant.
+    Get { tenant_id: String },
+}
+
+#[derive(Debug, Args)]
+struct TenantFlag {
+    /// Tenant id.
+    #[arg(long, short = 't')]
+    tenant: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Create a user.
+    Create {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "")]
+        display_name: String,
+        /// Read a password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        #[arg(long)]
+        email_verified: bool,
+    },
+    /// List users, optionally by email prefix.
+    List {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        #[arg(long, default_value = "")]
+        email_prefix: String,
+        #[arg(long, default_value_t = 50)]
+        page_size: u32,
+        #[arg(long, default_value = "")]
+        page_token: String,
+    },
+    /// Show a user.
+    Get {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
+    /// Change a user.
+    Update {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        display_name: Option<String>,
+        #[arg(long)]
+        email_verified: Option<bool>,
+        /// Read a new password from standard input (revokes every session).
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Suspend a user and revoke its sessions.
+    Suspend {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
+    /// Lift a suspension.
+    Reactivate {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
+    /// Delete a user and its sessions.
+    Delete {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SessionCommand {
+    /// List a user's sessions.
+    List {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        #[arg(long)]
+        user: String,
+        /// Include revoked and expired sessions.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a session.
+    Revoke {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        session_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Rotate a tenant's signing key; the old key stays in the JWKS until its tokens expire.
+    Rotate {
+        #[command(flatten)]
+        tenant: TenantFlag,
+    },
+}
+
+fn read_password() -> Result<String, String> {
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|error| format!("cannot read the password from standard input: {error}"))?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Runs one admin command.
+pub async fn run(args: AdminArgs) -> Result<(), String> {
+    let operator_key = match std::env::var("GATEHOUSE_OPERATOR_KEY") {
+        Ok(key) if !key.is_empty() => key,
+        _ => std::fs::read_to_string(&args.operator_key_file)
+            .map(|text| text.trim().to_owned())
+            .map_err(|error| {
+                format!(
+                    "cannot read the operator key from {}: {error} (use --operator-key-file or GATEHOUSE_OPERATOR_KEY)",
+                    args.operator_key_file.display()
+                )
+            })?,
+    };
+    let client = Client::builder(args.endpoint.clone())
+        .credentials(Credentials::Operator { operator_key })
+        .build()
+        .await
+        .map_err(|error| format!("cannot reach {}: {error}", args.endpoint))?;
+    let out = Output { json: args.json };
+    let error = |error: gatehouse_protocol::ApiError| error.to_string();
+    match args.command {
+        AdminCommand::Tenant(command) => match command {
+            TenantCommand::Create { name, id } => {
+                let reply = client
+                    .create_tenant(&name, id.as_deref())
+                    .await
+                    .map_err(error)?;
+                out.created_tenant(&reply);
+            }
+            TenantCommand::List {
+                page_size,
+                page_token,
+            } => {
+                let reply = client
+                    .list_tenants(page_size, &page_token)
+                    .await
+                    .map_err(error)?;
+                out.tenants(&reply.tenants, &reply.next_page_token);
+            }
+            TenantCommand::Get { tenant_id } => {
+                let tenant = client.get_tenant(&tenant_id).await.map_err(error)?;
+                out.tenant(&tenant);
+            }
+        },
+        AdminCommand::User(command) => run_user(&client, &out, command).await.map_err(error)?,
+        AdminCommand::Session(command) => match command {
+            SessionCommand::List { tenant, user, all } => {
+                let sessions = client
+                    .with_tenant(&tenant.tenant)
+                    .list_sessions(&user, all)
+                    .await
+                    .map_err(error)?;
+                out.sessions(&sessions);
+            }
+            SessionCommand::Revoke { tenant, session_id } => {
+                client
+                    .with_tenant(&tenant.tenant)
+                    .revoke_session(&session_id)
+                    .await
+                    .map_err(error)?;
+                out.done("revoked", &session_id);
+            }
+        },
+        AdminCommand::Key(KeyCommand::Rotate { tenant }) => {
+            let key = client
+                .rotate_signing_key(&tenant.tenant)
+                .await
+                .map_err(error)?;
+            out.signing_key(&key);
+        }
+    }
+    Ok(())
+}
+
+async fn run_user(
+    client: &Client,
+    out: &Output,
+    command: UserCommand,
+) -> Result<(), gatehouse_protocol::ApiError> {
+    let stdin_password = |wanted: bool| -> Result<Option<String>, gatehouse_protocol::ApiError> {
+        if !wanted {
+            return Ok(None);
+        }
+        read_password().map(Some).map_err(|message| {
+            gatehouse_protocol::ApiError::new(
+                gatehouse_protocol::ErrorCode::InvalidArgument,
+                message,
+            )
+        })
+    };
+    match command {
+        UserCommand::Create {
+            tenant,
+            email,
+            display_name,
+            password_stdin,
+            email_verified,
+        } => {
+            let user = client
+                .with_tenant(&tenant.tenant)
+                .create_user(v1::CreateUserRequest {
+                    email,
+                    password: stdin_password(password_stdin)?,
+                    display_name,
+                    email_verified,
+                })
+                .await?;
+            out.user(&user);
+        }
+        UserCommand::List {
+            tenant,
+            email_prefix,
+            page_size,
+            page_token,
+        } => {
+            let reply = client
+                .with_tenant(&tenant.tenant)
+                .list_users(v1::ListUsersRequest {
+                    page_size,
+                    page_token,
+                    email_prefix,
+                })
+                .await?;
+            out.users(&reply.users, &reply.next_page_token);
+        }
+        UserCommand::Get { tenant, user_id } => {
+            out.user(
+                &client
+                    .with_tenant(&tenant.tenant)
+                    .get_user(&user_id)
+                    .await?,
+            );
+        }
+        UserCommand::Update {
+            tenant,
+            user_id,
+            email,
+            display_name,
+            email_verified,
+            password_stdin,
+        } => {
+            let user = client
+                .with_tenant(&tenant.tenant)
+                .update_user(v1::UpdateUserRequest {
+                    user_id,
+                    email,
+                    display_name,
+                    password: stdin_password(password_stdin)?,
+                    email_verified,
+                    ..v1::UpdateUserRequest::default()
+                })
+                .await?;
+            out.user(&user);
+        }
+        UserCommand::Suspend { tenant, user_id } => {
+            out.user(
+                &client
+                    .with_tenant(&tenant.tenant)
+                    .suspend_user(&user_id)
+                    .await?,
+            );
+        }
+        UserCommand::Reactivate { tenant, user_id } => {
+            out.user(
+                &client
+                    .with_tenant(&tenant.tenant)
+                    .reactivate_user(&user_id)
+                    .await?,
+            );
+        }
+        UserCommand::Delete { tenant, user_id } => {
+            client
+                .with_tenant(&tenant.tenant)
+                .delete_user(&user_id)
+                .await?;
+            out.done("deleted", &user_id);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Domain records to wire messages. Secrets (password hashes, token hashes, sealed keys)
+//! never leave here.
+
+use gatehouse_actors::Caller;
+use gatehouse_actors::context::Timestamp;
+use gatehouse_actors::sessions::SessionRecord;
+use gatehouse_actors::signing::SigningKeyRecord;
+use gatehouse_actors::tenants::{ApiKeyKind, TenantRecord};
+use gatehouse_actors::users::{UserRecord, UserState};
+use gatehouse_protocol::v1;
+
+/// A domain timestamp as a protobuf timestamp.
+pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: at.0.div_euclid(1000),
+        nanos: i32::try_from(at.0.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    }
+}
+
+/// A user as `caller` may see it: server metadata only for trusted callers.
+pub fn user(record: &UserRecord, caller: &Caller) -> v1::User {
+    v1::User {
+        user_id: record.user_id.to_string(),
+        email: record.email.clone(),
+        display_name: record.display_name.clone(),
+        state: match record.state {
+            UserState::Active => v1::UserState::Active,
+            UserState::Suspended => v1::UserState::Suspended,
+        } as i32,
+        email_verified: record.email_verified,
+        has_password: record.password_hash.is_some(),
+        created_at: Some(timestamp(record.created_at)),
+        updated_at: Some(timestamp(record.updated_at)),
+        client_metadata_json: record.client_metadata.clone(),
+        client_read_only_metadata_json: record.client_read_only_metadata.clone(),
+        server_metadata_json: if caller.is_trusted() {
+            record.server_metadata.clone()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// A session.
+pub fn session(record: &SessionRecord) -> v1::Session {
+    v1::Session {
+        session_id: record.session_id.to_string(),
+        user_id: record.user_id.to_string(),
+        created_at: Some(timestamp(record.created_at)),
+        last_used_at: Some(timestamp(record.last_used_at)),
+        expires_at: Some(timestamp(record.expires_at)),
+        user_agent: record.user_agent.clone(),
+        ip_address: record.ip_address.clone(),
+        revoked: record.revoked.is_some(),
+        revoked_reason: record
+            .revoked
+            .as_ref()
+            .map(|revocation| revocation.reason.clone())
+            .unwrap_or_default(),
+    }
+}
+
+/// A signing key's public description.
+pub fn signing_key(record: &SigningKeyRecord) -> v1::SigningKey {
+    v1::SigningKey {
+        kid: record.kid.clone(),
+        algorithm: record.algorithm.clone(),
+        created_at: Some(timestamp(record.created_at)),
+        active: record.retired_at.is_none(),
+    }
+}
+
+/// A tenant.
+pub fn tenant(record: &TenantRecord) -> v1::Tenant {
+    v1::Tenant {
+        tenant_id: record.tenant_id.clone(),
+        display_name: record.display_name.clone(),
+        created_at: Some(timestamp(record.created_at)),
+        signing_keys: record.signing_keys.iter().map(signing_key).collect(),
+        api_keys: record
+            .api_keys
+            .iter()
+            .map(|key| v1::ApiKeyInfo {
+                key_id: key.key_id.clone(),
+                kind: match key.kind {
+                    ApiKeyKind::Client => "client",
+                    ApiKeyKind::Server => "server",
+                }
+                .to_owned(),
+                display: key.display.clone(),
+                created_at: Some(timestamp(key.created_at)),
+            })
+            .collect(),
+        config: Some(v1::TenantConfig {
+            access_token_ttl_seconds: record.settings.access_token_ttl_seconds,
+            session_absolute_ttl_seconds: record.settings.session_absolute_ttl_seconds,
+            session_idle_ttl_seconds: record.settings.session_idle_ttl_seconds,
+            password_sign_up_enabled: record.settings.password_sign_up_enabled,
+        }),
+    }
+}

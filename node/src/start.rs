@@ -1,0 +1,237 @@
+//! `gatehouse start`: boot a node, serve until SIGTERM/SIGINT, drain, exit.
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use gatehouse_actors::context::Context;
+use gatehouse_actors::crypto::MasterKey;
+use gatehouse_actors::{Gatehouse, GatehouseOptions};
+use gatehouse_config::{Config, StorageBackendKind};
+use gatehouse_storage::Database;
+use tokio::sync::watch;
+
+use crate::StartArgs;
+use crate::{grpc, http, telemetry};
+
+/// Runs a node until it is told to stop.
+pub async fn run(args: StartArgs) -> Result<(), String> {
+    let mut config =
+        Config::load_from_env(args.config.as_deref()).map_err(|error| error.to_string())?;
+    if let Some(data_dir) = args.data_dir {
+        config.node.data_dir = data_dir;
+    }
+    if let Some(addr) = args.grpc_addr {
+        config.node.grpc_addr = addr;
+    }
+    if let Some(addr) = args.http_addr {
+        config.node.http_addr = addr;
+    }
+    if let Some(backend) = args.storage {
+        config.storage.backend = backend;
+    }
+    config.validate().map_err(|error| error.to_string())?;
+    telemetry::init_logging(&config.node.log, &config.node.log_format);
+    let metrics = telemetry::init_metrics()?;
+
+    let data_dir = config.node.data_dir.clone();
+    create_private_dir(&data_dir)?;
+    let master_key = load_or_create_master_key(&config.master_key_path())?;
+    let db = open_storage(&config)?;
+
+    let grpc_listener =
+        tokio::net::TcpListener::bind(config.grpc_addr().map_err(|e| e.to_string())?)
+            .await
+            .map_err(|error| {
+                format!(
+                    "cannot listen on {} (node.grpc_addr): {error}",
+                    config.node.grpc_addr
+                )
+            })?;
+    let http_listener =
+        tokio::net::TcpListener::bind(config.http_addr().map_err(|e| e.to_string())?)
+            .await
+            .map_err(|error| {
+                format!(
+                    "cannot listen on {} (node.http_addr): {error}",
+                    config.node.http_addr
+                )
+            })?;
+    let grpc_addr = grpc::local_addr(&grpc_listener)?;
+    let http_addr = grpc::local_addr(&http_listener)?;
+    let public_url = if config.node.public_url.is_empty() {
+        format!("http://{http_addr}")
+    } else {
+        config.node.public_url.clone()
+    };
+
+    let gatehouse = Gatehouse::start(
+        db,
+        Context::system(),
+        master_key,
+        GatehouseOptions {
+            public_url,
+            password_hash_threads: config.auth.password_hash_threads as usize,
+            password_hash_queue: config.auth.password_hash_queue as usize,
+            ..GatehouseOptions::default()
+        },
+    )
+    .await
+    .map_err(|error| format!("cannot start: {error}"))?;
+
+    let operator_key_path = config.operator_key_path();
+    match gatehouse
+        .ensure_operator_key()
+        .await
+        .map_err(|error| format!("cannot create the operator key: {error}"))?
+    {
+        Some(key) => {
+            write_secret_file(&operator_key_path, &key)?;
+            println!(
+                "gatehouse: created the operator key and wrote it to {} (mode 0600)",
+                operator_key_path.display()
+            );
+        }
+        None if operator_key_path.exists() => {
+            println!(
+                "gatehouse: operator key is in {}",
+                operator_key_path.display()
+            );
+        }
+        None => println!(
+            "gatehouse: an operator key already exists in storage; {} is not on this machine",
+            operator_key_path.display()
+        ),
+    }
+
+    let (stop_sender, stop_receiver) = watch::channel(false);
+    let ready = Arc::new(AtomicBool::new(true));
+    let (health, health_service) = tonic_health::server::health_reporter();
+    let grpc_task = tokio::spawn(grpc::serve(
+        gatehouse.clone(),
+        grpc_listener,
+        health.clone(),
+        health_service,
+        stopped(stop_receiver.clone()),
+    ));
+    let http_state = http::HttpState {
+        gatehouse: gatehouse.clone(),
+        metrics,
+        ready: ready.clone(),
+    };
+    let http_stop = stopped(stop_receiver.clone());
+    let http_task = tokio::spawn(async move {
+        axum::serve(http_listener, http::router(http_state))
+            .with_graceful_shutdown(http_stop)
+            .await
+            .map_err(|error| format!("HTTP server failed: {error}"))
+    });
+
+    println!(
+        "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={}",
+        gatehouse.core().db.backend_name(),
+        data_dir.display()
+    );
+    tracing::info!(%grpc_addr, %http_addr, "node serving");
+
+    let signal = wait_for_signal().await?;
+    tracing::info!(signal, "draining");
+    ready.store(false, Ordering::SeqCst);
+    health
+        .set_not_serving::<gatehouse_protocol::v1::auth_server::AuthServer<grpc::Api>>()
+        .await;
+    let _ = stop_sender.send(true);
+    let drained = tokio::time::timeout(Duration::from_secs(20), async {
+        let grpc_result = grpc_task.await.map_err(|error| error.to_string())?;
+        let http_result = http_task.await.map_err(|error| error.to_string())?;
+        grpc_result.and(http_result)
+    })
+    .await;
+    gatehouse.shutdown().await;
+    match drained {
+        Ok(result) => result?,
+        Err(_) => tracing::warn!("in-flight requests did not finish within 20 s"),
+    }
+    println!("gatehouse: stopped");
+    Ok(())
+}
+
+async fn stopped(mut receiver: watch::Receiver<bool>) {
+    let _ = receiver.wait_for(|stop| *stop).await;
+}
+
+async fn wait_for_signal() -> Result<&'static str, String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut terminate = signal(SignalKind::terminate())
+        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
+    let mut interrupt =
+        signal(SignalKind::interrupt()).map_err(|error| format!("cannot watch SIGINT: {error}"))?;
+    Ok(tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    })
+}
+
+fn open_storage(config: &Config) -> Result<Database, String> {
+    match config
+        .storage_backend()
+        .map_err(|error| error.to_string())?
+    {
+        StorageBackendKind::Embedded => {
+            Database::open_embedded(&config.node.data_dir.join("store"))
+                .map_err(|error| format!("cannot open the embedded store: {error}"))
+        }
+        StorageBackendKind::Memory => Ok(Database::memory()),
+        StorageBackendKind::Postgres | StorageBackendKind::Fdb => Err(format!(
+            "storage.backend = {:?} is not available in this build",
+            config.storage.backend
+        )),
+    }
+}
+
+fn create_private_dir(dir: &Path) -> Result<(), String> {
+    fs::create_dir_all(dir)
+        .map_err(|error| format!("cannot create data directory {}: {error}", dir.display()))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(|error| format!("cannot restrict data directory {}: {error}", dir.display()))
+}
+
+fn write_secret_file(path: &Path, contents: &str) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        fs::create_dir_all(parent)
+            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+    fs::set_permissions(path, fs::Permissions::from_mode(0o600))
+        .map_err(|error| format!("cannot restrict {}: {error}", path.display()))?;
+    writeln!(file, "{contents}")
+        .and_then(|()| file.sync_all())
+        .map_err(|error| format!("cannot write {}: {error}", path.display()))
+}
+
+fn load_or_create_master_key(path: &Path) -> Result<MasterKey, String> {
+    match fs::read_to_string(path) {
+        Ok(text) => MasterKey::from_hex(&text)
+            .map_err(|error| format!("invalid master key in {}: {error}", path.display())),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let bytes: [u8; 32] = Context::system().random();
+            write_secret_file(path, &hex::encode(bytes))?;
+            tracing::info!(path = %path.display(), "created the master key");
+            Ok(MasterKey::from_bytes(&bytes))
+        }
+        Err(error) => Err(format!(
+            "cannot read master key {}: {error}",
+            path.display()
+        )),
+    }
+}

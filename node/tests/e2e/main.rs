@@ -1,0 +1,11 @@
+//! End-to-end tests: real `gatehouse` processes driven through the SDK, HTTP and the CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod testkit;
+
+mod auth;
+mod http;
+mod isolation;
+mod malformed;
+mod node;
+mod users;

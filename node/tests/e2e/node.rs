@@ -1,0 +1,194 @@
+//! The node process: first start, restart durability, SIGTERM, and the operator CLI.
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use gatehouse_protocol::ErrorCode;
+use gatehouse_protocol::v1::ListUsersRequest;
+use serde_json::Value;
+
+use crate::testkit::{PASSWORD, TestNode, unique_email};
+
+#[tokio::test]
+async fn first_start_writes_a_private_operator_key_and_says_where() {
+    let mut node = TestNode::start().await;
+    let path = node.data_dir.join("operator.key");
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(node.operator_key.starts_with("gop_"));
+    assert!(
+        node.stdout
+            .iter()
+            .any(|line| line.contains(&path.display().to_string())),
+        "{:?}",
+        node.stdout
+    );
+    assert!(
+        !node
+            .stdout
+            .iter()
+            .any(|line| line.contains(&node.operator_key)),
+        "key printed"
+    );
+    let status = node.stop();
+    assert!(status.success(), "SIGTERM exits cleanly: {status}");
+}
+
+#[tokio::test]
+async fn users_and_sessions_survive_a_restart() {
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme").await;
+    let email = unique_email("nina");
+    let signed_up = node
+        .client(&tenant)
+        .await
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let rotated = node
+        .client(&tenant)
+        .await
+        .refresh_session(&signed_up.refresh_token)
+        .await
+        .unwrap();
+    let old_key = node.operator_key.clone();
+
+    let node = node.restart().await;
+    assert_eq!(
+        node.operator_key, old_key,
+        "the operator key is not replaced"
+    );
+    let client = node.client(&tenant).await;
+    let refreshed = client
+        .refresh_session(&rotated.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(refreshed.session_id, signed_up.session_id);
+    // Spent tokens are still remembered after the restart.
+    assert_eq!(
+        client
+            .refresh_session(&signed_up.refresh_token)
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::RefreshTokenReused
+    );
+    client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let users = node
+        .server(&tenant)
+        .await
+        .list_users(ListUsersRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(users.users.len(), 1);
+    assert_eq!(users.users[0].email, email);
+    let tenants = node.operator().await.list_tenants(10, "").await.unwrap();
+    assert_eq!(tenants.tenants.len(), 1);
+}
+
+fn admin(node: &TestNode, args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+        .arg("admin")
+        .arg("--endpoint")
+        .arg(node.endpoint())
+        .arg("--operator-key-file")
+        .arg(node.data_dir.join("operator.key"))
+        .args(args)
+        .env_remove("GATEHOUSE_OPERATOR_KEY")
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_operator_cli_manages_tenants_users_and_sessions() {
+    let node = TestNode::start().await;
+    let (ok, stdout, stderr) = admin(&node, &["tenant", "create", "Acme", "--json"]);
+    assert!(ok, "{stderr}");
+    let created: Value = serde_json::from_str(&stdout).unwrap();
+    let tenant_id = created["tenant_id"].as_str().unwrap().to_owned();
+    assert!(
+        created["publishable_client_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("pck_")
+    );
+    assert!(
+        created["secret_server_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("ssk_")
+    );
+
+    let (ok, stdout, _) = admin(&node, &["tenant", "list"]);
+    assert!(ok && stdout.contains(&tenant_id), "{stdout}");
+
+    let (ok, stdout, stderr) = admin(
+        &node,
+        &[
+            "user",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--email",
+            "olga@example.com",
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let user: Value = serde_json::from_str(&stdout).unwrap();
+    let user_id = user["user_id"].as_str().unwrap().to_owned();
+
+    let (ok, stdout, _) = admin(&node, &["user", "list", "--tenant", &tenant_id]);
+    assert!(ok && stdout.contains("olga@example.com"), "{stdout}");
+    let (ok, stdout, _) = admin(
+        &node,
+        &[
+            "user", "suspend", "--tenant", &tenant_id, &user_id, "--json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["state"],
+        "suspended"
+    );
+    let (ok, stdout, _) = admin(
+        &node,
+        &[
+            "session", "list", "--tenant", &tenant_id, "--user", &user_id, "--json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["sessions"],
+        serde_json::json!([])
+    );
+    let (ok, stdout, _) = admin(&node, &["key", "rotate", "--tenant", &tenant_id, "--json"]);
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["active"],
+        true
+    );
+    let (ok, _, _) = admin(&node, &["user", "delete", "--tenant", &tenant_id, &user_id]);
+    assert!(ok);
+
+    // Errors carry the stable code and a non-zero exit.
+    let (ok, _, stderr) = admin(&node, &["user", "get", "--tenant", &tenant_id, &user_id]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("user_not_found") || stderr.contains("USER_NOT_FOUND"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = admin(&node, &["tenant", "get", "missing-tenant"]);
+    assert!(
+        !ok && stderr.to_lowercase().contains("tenant_not_found"),
+        "{stderr}"
+    );
+}
