@@ -1,0 +1,327 @@
+//! The redb engine behind the `memory` and `embedded` backends: snapshot reads from redb
+//! read transactions, optimistic concurrency checked by one committer thread.
+
+mod committer;
+mod conflicts;
+mod overlay;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use redb::{ReadOnlyTable, TableDefinition};
+use tokio::sync::{mpsc, oneshot};
+
+use self::committer::{CommitRequest, Committer};
+use self::conflicts::{KeyRange, normalize};
+use self::overlay::{SnapshotPairs, WriteBuffer};
+use crate::backend::{Backend, BackendTransaction, RangeOptions};
+use crate::transaction::key_after;
+use crate::{StorageError, StorageStats, lock};
+
+/// The user data: ordered byte keys to byte values.
+const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
+/// Engine bookkeeping, written in the same redb transaction as the data it describes.
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// The version of the last commit; a snapshot's value is its transactions' read version.
+const VERSION_KEY: &str = "commit_version";
+/// The file of the embedded backend inside its data directory.
+const EMBEDDED_FILE: &str = "gatehouse.redb";
+
+/// A backend over one redb database (in memory or in a file).
+pub(crate) struct RedbBackend {
+    name: &'static str,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for RedbBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedbBackend")
+            .field("name", &self.name)
+            .field("durable_syncs", &self.shared.durable_syncs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the backend and its live transactions share.
+struct Shared {
+    db: Arc<redb::Database>,
+    /// The only sender, so the committer stops once the backend and every transaction are gone.
+    sender: Mutex<Option<mpsc::UnboundedSender<CommitRequest>>>,
+    committer: Mutex<Option<JoinHandle<()>>>,
+    durable_syncs: Arc<AtomicU64>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        lock(&self.sender).take();
+        // Waiting for the committer releases the redb file before the handle is reported
+        // gone, so the same directory can be reopened right away.
+        if let Some(committer) = lock(&self.committer).take()
+            && committer.join().is_err()
+        {
+            tracing::error!("storage committer thread panicked");
+        }
+    }
+}
+
+impl RedbBackend {
+    /// A fresh in-memory store.
+    pub(crate) fn memory() -> Result<Self, StorageError> {
+        let db = redb::Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|error| StorageError::backend("create in-memory database", error))?;
+        Self::start("memory", db)
+    }
+
+    /// Opens or creates `<dir>/gatehouse.redb`, creating `dir` if missing.
+    pub(crate) fn open(dir: &Path) -> Result<Self, StorageError> {
+        std::fs::create_dir_all(dir).map_err(|error| {
+            StorageError::backend(&format!("create data directory {}", dir.display()), error)
+        })?;
+        let path = dir.join(EMBEDDED_FILE);
+        let db = redb::Database::create(&path)
+            .map_err(|error| StorageError::backend(&format!("open {}", path.display()), error))?;
+        Self::start("embedded", db)
+    }
+
+    fn start(name: &'static str, db: redb::Database) -> Result<Self, StorageError> {
+        let db = Arc::new(db);
+        create_tables(&db)?;
+        let version = stored_version(&db)?;
+        let durable_syncs = Arc::new(AtomicU64::new(0));
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let committer = Committer::new(db.clone(), receiver, version, durable_syncs.clone());
+        let handle = std::thread::Builder::new()
+            .name(format!("gatehouse-storage-{name}-committer"))
+            .spawn(move || committer.run())
+            .map_err(|error| StorageError::backend("spawn committer thread", error))?;
+        Ok(Self {
+            name,
+            shared: Arc::new(Shared {
+                db,
+                sender: Mutex::new(Some(sender)),
+                committer: Mutex::new(Some(handle)),
+                durable_syncs,
+            }),
+        })
+    }
+}
+
+/// Creates both tables so read transactions can always open them.
+fn create_tables(db: &redb::Database) -> Result<(), StorageError> {
+    let write = db
+        .begin_write()
+        .map_err(|error| StorageError::backend("begin write transaction", error))?;
+    write
+        .open_table(DATA)
+        .map_err(|error| StorageError::backend("create data table", error))?;
+    write
+        .open_table(META)
+        .map_err(|error| StorageError::backend("create meta table", error))?;
+    write
+        .commit()
+        .map_err(|error| StorageError::backend("commit table creation", error))
+}
+
+/// The last committed version as stored.
+fn stored_version(db: &redb::Database) -> Result<u64, StorageError> {
+    let read = db
+        .begin_read()
+        .map_err(|error| StorageError::backend("begin read transaction", error))?;
+    let meta = read
+        .open_table(META)
+        .map_err(|error| StorageError::backend("open meta table", error))?;
+    read_meta_version(&meta)
+}
+
+fn read_meta_version(meta: &ReadOnlyTable<&str, u64>) -> Result<u64, StorageError> {
+    let version = meta
+        .get(VERSION_KEY)
+        .map_err(|error| StorageError::backend("read commit version", error))?;
+    Ok(version.map_or(0, |version| version.value()))
+}
+
+#[async_trait::async_trait]
+impl Backend for RedbBackend {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    async fn begin(&self) -> Result<Box<dyn BackendTransaction>, StorageError> {
+        let read = self
+            .shared
+            .db
+            .begin_read()
+            .map_err(|error| StorageError::backend("begin read transaction", error))?;
+        // Data and version come from the same snapshot, so the version names exactly what
+        // this transaction can see.
+        let data = read
+            .open_table(DATA)
+            .map_err(|error| StorageError::backend("open data table", error))?;
+        let meta = read
+            .open_table(META)
+            .map_err(|error| StorageError::backend("open meta table", error))?;
+        let read_version = read_meta_version(&meta)?;
+        Ok(Box::new(RedbTransaction {
+            shared: self.shared.clone(),
+            snapshot: data,
+            read_version,
+            state: Mutex::new(TransactionState::default()),
+        }))
+    }
+
+    fn stats(&self) -> StorageStats {
+        StorageStats {
+            durable_syncs: self.shared.durable_syncs.load(Ordering::Relaxed),
+            ..StorageStats::default()
+        }
+    }
+}
+
+/// One transaction over a redb snapshot.
+struct RedbTransaction {
+    shared: Arc<Shared>,
+    snapshot: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    read_version: u64,
+    state: Mutex<TransactionState>,
+}
+
+#[derive(Default)]
+struct TransactionState {
+    writes: WriteBuffer,
+    read_conflicts: Vec<KeyRange>,
+}
+
+impl RedbTransaction {
+    fn snapshot_value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+        let value = self
+            .snapshot
+            .get(key)
+            .map_err(|error| StorageError::backend("read key", error))?;
+        Ok(value.map(|value| value.value().to_vec()))
+    }
+
+    fn snapshot_pairs(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        reverse: bool,
+    ) -> Result<SnapshotPairs<'_>, StorageError> {
+        let range = self
+            .snapshot
+            .range::<&[u8]>(begin..end)
+            .map_err(|error| StorageError::backend("read range", error))?;
+        let pairs = range.map(|pair| {
+            pair.map(|(key, value)| (key.value().to_vec(), value.value().to_vec()))
+                .map_err(|error| StorageError::backend("read range", error))
+        });
+        Ok(if reverse {
+            Box::new(pairs.rev())
+        } else {
+            Box::new(pairs)
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl BackendTransaction for RedbTransaction {
+    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>, StorageError> {
+        let mut state = lock(&self.state);
+        if !snapshot {
+            state.read_conflicts.push((key.to_vec(), key_after(key)));
+        }
+        state.writes.read(key, || self.snapshot_value(key))
+    }
+
+    async fn get_range(
+        &self,
+        begin: &[u8],
+        end: &[u8],
+        options: RangeOptions,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
+        let mut state = lock(&self.state);
+        let committed = self.snapshot_pairs(begin, end, options.reverse)?;
+        let pairs =
+            state
+                .writes
+                .merge_range(committed, begin, end, options.reverse, options.limit)?;
+        if !options.snapshot {
+            // A read cut short by its limit only saw up to its last key.
+            let cut_short = options.limit.is_some_and(|limit| pairs.len() >= limit);
+            let read = match pairs.last() {
+                Some((last, _)) if cut_short && options.reverse => (last.clone(), end.to_vec()),
+                Some((last, _)) if cut_short => (begin.to_vec(), key_after(last)),
+                _ => (begin.to_vec(), end.to_vec()),
+            };
+            state.read_conflicts.push(read);
+        }
+        Ok(pairs)
+    }
+
+    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
+        lock(&self.state).writes.set(key, value);
+        Ok(())
+    }
+
+    fn clear(&self, key: &[u8]) -> Result<(), StorageError> {
+        lock(&self.state).writes.clear(key);
+        Ok(())
+    }
+
+    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<(), StorageError> {
+        lock(&self.state).writes.clear_range(begin, end);
+        Ok(())
+    }
+
+    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<(), StorageError> {
+        lock(&self.state).writes.atomic_add(key, delta);
+        Ok(())
+    }
+
+    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) {
+        lock(&self.state)
+            .read_conflicts
+            .push((begin.to_vec(), end.to_vec()));
+    }
+
+    async fn commit(&self) -> Result<(), StorageError> {
+        let TransactionState {
+            writes,
+            mut read_conflicts,
+        } = std::mem::take(&mut *lock(&self.state));
+        // Nothing to write means nothing to order: a read-only transaction is serializable
+        // at its read version as is.
+        if writes.is_empty() {
+            return Ok(());
+        }
+        normalize(&mut read_conflicts);
+        let write_conflicts = writes.write_conflicts();
+        let (cleared, mutations) = writes.into_mutations();
+        let (reply, outcome) = oneshot::channel();
+        let request = CommitRequest {
+            read_version: self.read_version,
+            read_conflicts,
+            write_conflicts,
+            cleared,
+            mutations,
+            reply,
+        };
+        let sender = lock(&self.shared.sender).clone();
+        let sent = match sender {
+            Some(sender) => sender.send(request).is_ok(),
+            None => false,
+        };
+        if !sent {
+            return Err(StorageError::Backend(
+                "storage committer stopped".to_owned(),
+            ));
+        }
+        match outcome.await {
+            Ok(result) => result.map(|_version| ()),
+            // The committer took the request and vanished mid-batch.
+            Err(_) => Err(StorageError::CommitUnknownResult),
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! A transaction's local writes, overlaid on its snapshot so it reads its own writes.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use super::conflicts::{KeyRange, contains_key, insert_range, normalize};
+use crate::StorageError;
+use crate::transaction::key_after;
+
+/// A buffered write to one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Mutation {
+    Set(Vec<u8>),
+    Clear,
+    /// Little-endian i64 addition applied on the value current at commit.
+    Add(i64),
+}
+
+/// Applies an FDB ADD: `base` read as little-endian (missing or short = zero-extended,
+/// long = truncated to 8 bytes) plus `delta`, wrapping.
+pub(crate) fn add_to_value(base: Option<&[u8]>, delta: i64) -> Vec<u8> {
+    let mut bytes = [0_u8; 8];
+    if let Some(base) = base {
+        let len = base.len().min(bytes.len());
+        bytes[..len].copy_from_slice(&base[..len]);
+    }
+    i64::from_le_bytes(bytes)
+        .wrapping_add(delta)
+        .to_le_bytes()
+        .to_vec()
+}
+
+/// A key and its value.
+pub(crate) type Pair = (Vec<u8>, Vec<u8>);
+
+/// Pairs read from the snapshot, already in the direction of the read.
+pub(crate) type SnapshotPairs<'a> = Box<dyn Iterator<Item = Result<Pair, StorageError>> + 'a>;
+
+/// Local writes: point mutations and cleared ranges.
+///
+/// A point mutation inside a cleared range always happened after the clear (clearing a range
+/// drops the point writes in it), so a commit applies cleared ranges first, then mutations.
+#[derive(Debug, Default)]
+pub(crate) struct WriteBuffer {
+    writes: BTreeMap<Vec<u8>, Mutation>,
+    /// Normalized.
+    cleared: Vec<KeyRange>,
+}
+
+impl WriteBuffer {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.cleared.is_empty()
+    }
+
+    pub(crate) fn set(&mut self, key: &[u8], value: &[u8]) {
+        self.writes
+            .insert(key.to_vec(), Mutation::Set(value.to_vec()));
+    }
+
+    pub(crate) fn clear(&mut self, key: &[u8]) {
+        self.writes.insert(key.to_vec(), Mutation::Clear);
+    }
+
+    pub(crate) fn clear_range(&mut self, begin: &[u8], end: &[u8]) {
+        if begin >= end {
+            return;
+        }
+        let mut inside = self.writes.split_off(begin);
+        let mut after = inside.split_off(end);
+        self.writes.append(&mut after);
+        insert_range(&mut self.cleared, begin, end);
+    }
+
+    pub(crate) fn atomic_add(&mut self, key: &[u8], delta: i64) {
+        // Fold into what is known locally so reads stay exact and commits apply one mutation.
+        let folded = match self.writes.get(key) {
+            Some(Mutation::Set(value)) => Mutation::Set(add_to_value(Some(value), delta)),
+            Some(Mutation::Clear) => Mutation::Set(add_to_value(None, delta)),
+            Some(Mutation::Add(pending)) => Mutation::Add(pending.wrapping_add(delta)),
+            None if contains_key(&self.cleared, key) => Mutation::Set(add_to_value(None, delta)),
+            None => Mutation::Add(delta),
+        };
+        self.writes.insert(key.to_vec(), folded);
+    }
+
+    /// The value of `key` as this transaction sees it; `snapshot` reads the committed value
+    /// and is only called when local writes do not decide alone.
+    pub(crate) fn read(
+        &self,
+        key: &[u8],
+        snapshot: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
+    ) -> Result<Option<Vec<u8>>, StorageError> {
+        match self.writes.get(key) {
+            Some(Mutation::Set(value)) => Ok(Some(value.clone())),
+            Some(Mutation::Clear) => Ok(None),
+            Some(Mutation::Add(delta)) => Ok(Some(add_to_value(snapshot()?.as_deref(), *delta))),
+            None if contains_key(&self.cleared, key) => Ok(None),
+            None => snapshot(),
+        }
+    }
+
+    /// Merges `snapshot` (the committed pairs of `[begin, end)`, in read direction) with the
+    /// local writes, returning at most `limit` pairs.
+    pub(crate) fn merge_range(
+        &self,
+        mut snapshot: SnapshotPairs<'_>,
+        begin: &[u8],
+        end: &[u8],
+        reverse: bool,
+        limit: Option<usize>,
+    ) -> Result<Vec<Pair>, StorageError> {
+        let limit = limit.unwrap_or(usize::MAX);
+        let local = self
+            .writes
+            .range::<[u8], _>((Bound::Included(begin), Bound::Excluded(end)));
+        let mut local: Box<dyn Iterator<Item = (&Vec<u8>, &Mutation)>> = if reverse {
+            Box::new(local.rev())
+        } else {
+            Box::new(local)
+        };
+        let mut next_committed = || -> Result<Option<Pair>, StorageError> {
+            for pair in snapshot.by_ref() {
+                let pair = pair?;
+                if !contains_key(&self.cleared, &pair.0) {
+                    return Ok(Some(pair));
+                }
+            }
+            Ok(None)
+        };
+        let mut committed = next_committed()?;
+        let mut pending = local.next();
+        let mut pairs = Vec::new();
+        while pairs.len() < limit {
+            let order = match (&committed, pending) {
+                (None, None) => break,
+                (Some(_), None) => Ordering::Less,
+                (None, Some(_)) => Ordering::Greater,
+                (Some((committed_key, _)), Some((local_key, _))) => {
+                    let order = committed_key.cmp(local_key);
+                    if reverse { order.reverse() } else { order }
+                }
+            };
+            match (order, committed.take(), pending) {
+                (Ordering::Less, Some(pair), _) => {
+                    pairs.push(pair);
+                    committed = next_committed()?;
+                }
+                (Ordering::Greater, base, Some((key, mutation))) => {
+                    // The snapshot has no pair at `key`: its next key is further on.
+                    committed = base;
+                    push_resolved(&mut pairs, key, mutation, None);
+                    pending = local.next();
+                }
+                (Ordering::Equal, Some((_, value)), Some((key, mutation))) => {
+                    push_resolved(&mut pairs, key, mutation, Some(&value));
+                    committed = next_committed()?;
+                    pending = local.next();
+                }
+                _ => break,
+            }
+        }
+        Ok(pairs)
+    }
+
+    /// The write conflict ranges: every key written and every range cleared, normalized.
+    pub(crate) fn write_conflicts(&self) -> Vec<KeyRange> {
+        let mut ranges = self.cleared.clone();
+        ranges.extend(self.writes.keys().map(|key| (key.clone(), key_after(key))));
+        normalize(&mut ranges);
+        ranges
+    }
+
+    /// Cleared ranges (apply first) and point mutations (apply second).
+    pub(crate) fn into_mutations(self) -> (Vec<KeyRange>, Vec<(Vec<u8>, Mutation)>) {
+        (self.cleared, self.writes.into_iter().collect())
+    }
+}
+
+fn push_resolved(pairs: &mut Vec<Pair>, key: &[u8], mutation: &Mutation, base: Option<&[u8]>) {
+    match mutation {
+        Mutation::Set(value) => pairs.push((key.to_vec(), value.clone())),
+        Mutation::Clear => {}
+        Mutation::Add(delta) => pairs.push((key.to_vec(), add_to_value(base, *delta))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn committed(pairs: &[(&str, &str)], reverse: bool) -> SnapshotPairs<'static> {
+        let mut pairs: Vec<_> = pairs
+            .iter()
+            .map(|(k, v)| Ok((k.as_bytes().to_vec(), v.as_bytes().to_vec())))
+            .collect();
+        if reverse {
+            pairs.reverse();
+        }
+        Box::new(pairs.into_iter())
+    }
+
+    fn keys(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<String> {
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                format!(
+                    "{}={}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                )
+            })
+            .collect()
+    }
+
+    const BASE: &[(&str, &str)] = &[("a", "1"), ("c", "3"), ("e", "5"), ("g", "7")];
+
+    fn buffer() -> WriteBuffer {
+        let mut buffer = WriteBuffer::default();
+        buffer.set(b"b", b"2");
+        buffer.set(b"c", b"33");
+        buffer.clear(b"e");
+        buffer.set(b"f", b"6");
+        buffer
+    }
+
+    #[test]
+    fn forward_merge_overlays_sets_and_clears() {
+        let pairs = buffer()
+            .merge_range(committed(BASE, false), b"a", b"z", false, None)
+            .unwrap();
+        assert_eq!(keys(&pairs), ["a=1", "b=2", "c=33", "f=6", "g=7"]);
+    }
+
+    #[test]
+    fn reverse_merge_with_limit() {
+        let pairs = buffer()
+            .merge_range(committed(BASE, true), b"a", b"z", true, Some(3))
+            .unwrap();
+        assert_eq!(keys(&pairs), ["g=7", "f=6", "c=33"]);
+    }
+
+    #[test]
+    fn cleared_range_hides_committed_pairs_but_not_later_writes() {
+        let mut buffer = WriteBuffer::default();
+        buffer.set(b"d", b"old");
+        buffer.clear_range(b"b", b"f");
+        buffer.set(b"d", b"4");
+        let pairs = buffer
+            .merge_range(committed(BASE, false), b"a", b"z", false, None)
+            .unwrap();
+        assert_eq!(keys(&pairs), ["a=1", "d=4", "g=7"]);
+        assert_eq!(buffer.read(b"c", || Ok(Some(b"3".to_vec()))).unwrap(), None);
+    }
+
+    #[test]
+    fn atomic_add_reads_base_plus_delta() {
+        let mut buffer = WriteBuffer::default();
+        buffer.atomic_add(b"n", 5);
+        buffer.atomic_add(b"n", 2);
+        let base = 10_i64.to_le_bytes().to_vec();
+        let value = buffer.read(b"n", || Ok(Some(base.clone()))).unwrap();
+        assert_eq!(value, Some(17_i64.to_le_bytes().to_vec()));
+        let value = buffer.read(b"n", || Ok(None)).unwrap();
+        assert_eq!(value, Some(7_i64.to_le_bytes().to_vec()));
+    }
+
+    #[test]
+    fn atomic_add_folds_into_local_set_and_cleared_ranges() {
+        let mut buffer = WriteBuffer::default();
+        buffer.set(b"n", &3_i64.to_le_bytes());
+        buffer.atomic_add(b"n", 4);
+        buffer.clear_range(b"x", b"z");
+        buffer.atomic_add(b"y", 9);
+        let (_, mutations) = buffer.into_mutations();
+        assert_eq!(
+            mutations,
+            vec![
+                (b"n".to_vec(), Mutation::Set(7_i64.to_le_bytes().to_vec())),
+                (b"y".to_vec(), Mutation::Set(9_i64.to_le_bytes().to_vec())),
+            ]
+        );
+    }
+
+    #[test]
+    fn add_to_value_extends_and_truncates_like_fdb() {
+        assert_eq!(add_to_value(Some(&[1]), 1), 2_i64.to_le_bytes().to_vec());
+        assert_eq!(
+            add_to_value(Some(&[0xff; 10]), 1),
+            0_i64.to_le_bytes().to_vec()
+        );
+        assert_eq!(add_to_value(None, -1), (-1_i64).to_le_bytes().to_vec());
+    }
+
+    #[test]
+    fn write_conflicts_cover_keys_and_cleared_ranges() {
+        let mut buffer = WriteBuffer::default();
+        buffer.set(b"a", b"1");
+        buffer.clear_range(b"m", b"p");
+        buffer.atomic_add(b"n", 1);
+        assert_eq!(
+            buffer.write_conflicts(),
+            vec![
+                (b"a".to_vec(), b"a\0".to_vec()),
+                (b"m".to_vec(), b"p".to_vec())
+            ]
+        );
+    }
+}
