@@ -229,10 +229,17 @@ impl RedbTransaction {
 impl BackendTransaction for RedbTransaction {
     async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>, StorageError> {
         let mut state = lock(&self.state);
-        if !snapshot {
+        let mut read_committed = false;
+        let value = state.writes.read(key, || {
+            read_committed = true;
+            self.snapshot_value(key)
+        })?;
+        // Like FDB, a value decided by this transaction's own writes depends on no other
+        // commit, so it needs no read conflict.
+        if read_committed && !snapshot {
             state.read_conflicts.push((key.to_vec(), key_after(key)));
         }
-        state.writes.read(key, || self.snapshot_value(key))
+        Ok(value)
     }
 
     async fn get_range(
@@ -323,5 +330,38 @@ impl BackendTransaction for RedbTransaction {
             // The committer took the request and vanished mid-batch.
             Err(_) => Err(StorageError::CommitUnknownResult),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use crate::{Database, StorageError};
+
+    #[tokio::test]
+    async fn reading_own_writes_adds_no_read_conflict() {
+        let db = Database::memory();
+        let tx = db.create_transaction().await.unwrap();
+        tx.set(b"own", b"1").unwrap();
+        tx.clear(b"gone").unwrap();
+        assert_eq!(tx.get(b"own").await.unwrap(), Some(b"1".to_vec()));
+        assert_eq!(tx.get(b"gone").await.unwrap(), None);
+        let other = db.create_transaction().await.unwrap();
+        other.set(b"own", b"2").unwrap();
+        other.set(b"gone", b"2").unwrap();
+        other.commit().await.unwrap();
+        tx.commit().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn reading_a_pending_add_reads_the_committed_value() {
+        let db = Database::memory();
+        let tx = db.create_transaction().await.unwrap();
+        tx.atomic_add(b"n", 1).unwrap();
+        tx.get(b"n").await.unwrap();
+        let other = db.create_transaction().await.unwrap();
+        other.atomic_add(b"n", 1).unwrap();
+        other.commit().await.unwrap();
+        assert!(matches!(tx.commit().await, Err(StorageError::Conflict)));
     }
 }
