@@ -200,7 +200,7 @@ pub enum RefreshOutcome {
     /// The token was current: the session rotated to `refresh_token`.
     Rotated {
         /// The session after rotation.
-        session: SessionRecord,
+        session: Box<SessionRecord>,
         /// The new refresh token.
         refresh_token: String,
     },
@@ -267,7 +267,7 @@ pub async fn refresh(
     session.version += 1;
     write_session(tx, tenant, &session)?;
     Ok(RefreshOutcome::Rotated {
-        session,
+        session: Box::new(session),
         refresh_token,
     })
 }
@@ -387,7 +387,7 @@ pub async fn list_user_sessions(
             sessions.push(session);
         }
     }
-    sessions.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+    sessions.sort_by_key(|session| std::cmp::Reverse(session.created_at));
     Ok(sessions)
 }
 

@@ -51,7 +51,7 @@ pub fn generate_signing_key(
     let pkcs8 = signing_key
         .to_pkcs8_der()
         .map_err(|error| DomainError::Internal(format!("encode signing key: {error}")))?;
-    let kid = format!("{}", hex::encode(context.random::<8>()));
+    let kid = hex::encode(context.random::<8>());
     let sealed_private_key =
         master_key.seal(context, &seal_label(tenant, &kid), pkcs8.as_bytes())?;
     Ok(SigningKeyRecord {

@@ -145,19 +145,37 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         .set_not_serving::<gatehouse_protocol::v1::auth_server::AuthServer<grpc::Api>>()
         .await;
     let _ = stop_sender.send(true);
-    let drained = tokio::time::timeout(Duration::from_secs(20), async {
-        let grpc_result = grpc_task.await.map_err(|error| error.to_string())?;
-        let http_result = http_task.await.map_err(|error| error.to_string())?;
-        grpc_result.and(http_result)
-    })
-    .await;
-    gatehouse.shutdown().await;
-    match drained {
-        Ok(result) => result?,
-        Err(_) => tracing::warn!("in-flight requests did not finish within 20 s"),
+    // In-flight calls get a grace period to finish. Idle keep-alive connections are not
+    // waited for: clients see the connection close and reconnect elsewhere.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(DRAIN_GRACE_SECONDS);
+    while grpc::in_flight() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let settle = (tokio::time::Instant::now() + Duration::from_millis(200)).min(deadline);
+    let grpc_result = finish("gRPC", grpc_task, settle).await;
+    let http_result = finish("HTTP", http_task, settle).await;
+    gatehouse.shutdown().await;
+    grpc_result.and(http_result)?;
     println!("gatehouse: stopped");
     Ok(())
+}
+
+/// Seconds in-flight requests get to finish after SIGTERM.
+const DRAIN_GRACE_SECONDS: u64 = 10;
+
+async fn finish(
+    name: &str,
+    mut task: tokio::task::JoinHandle<Result<(), String>>,
+    deadline: tokio::time::Instant,
+) -> Result<(), String> {
+    match tokio::time::timeout_at(deadline, &mut task).await {
+        Ok(joined) => joined.map_err(|error| format!("{name} server task: {error}"))?,
+        Err(_) => {
+            tracing::debug!(server = name, "closing idle connections");
+            task.abort();
+            Ok(())
+        }
+    }
 }
 
 async fn stopped(mut receiver: watch::Receiver<bool>) {

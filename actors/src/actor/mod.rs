@@ -3,3 +3,148 @@
 pub mod registry;
 pub mod session_actor;
 pub mod tenant_actor;
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use gatehouse_storage::Database;
+
+    use crate::actor::session_actor::{SessionMsg, session_key};
+    use crate::context::Context;
+    use crate::crypto::MasterKey;
+    use crate::sessions::ClientInfo;
+    use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
+
+    async fn gatehouse(idle: Duration) -> std::sync::Arc<Gatehouse> {
+        Gatehouse::start(
+            Database::memory(),
+            Context::system(),
+            MasterKey::from_bytes(&[9; 32]),
+            GatehouseOptions {
+                actor_idle_timeout: idle,
+                password_hash_threads: 1,
+                ..GatehouseOptions::default()
+            },
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn signed_up(gatehouse: &Gatehouse) -> (Caller, crate::api::SignedIn) {
+        let operator = Caller::Operator { tenant: None };
+        gatehouse
+            .create_tenant(&operator, "Acme", "acme")
+            .await
+            .unwrap();
+        let caller = Caller::Server {
+            tenant: gatehouse.core().tenant("acme").await.unwrap(),
+        };
+        let signed_in = gatehouse
+            .sign_up_with_password(
+                &caller,
+                "ada@example.com",
+                "correct horse battery",
+                "",
+                &ClientInfo::default(),
+            )
+            .await
+            .unwrap();
+        (caller, signed_in)
+    }
+
+    /// Polls `check` until it holds, for at most `limit`.
+    async fn eventually(limit: Duration, mut check: impl FnMut() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + limit;
+        while tokio::time::Instant::now() < deadline {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        check()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_session_actor_is_replaced_with_its_state_intact() {
+        let gatehouse = gatehouse(Duration::from_secs(60)).await;
+        let (caller, signed_in) = signed_up(&gatehouse).await;
+        let first = gatehouse
+            .refresh_session(&caller, &signed_in.refresh_token)
+            .await
+            .unwrap();
+        assert_eq!(gatehouse.active_actors().1, 1);
+
+        let key = session_key("acme", signed_in.session.session_id);
+        let crashed: Result<(), DomainError> = gatehouse
+            .session_actors
+            .call(&key, |_reply| SessionMsg::Crash)
+            .await;
+        assert!(
+            matches!(crashed, Err(DomainError::Unavailable(_))),
+            "{crashed:?}"
+        );
+        assert!(
+            eventually(Duration::from_secs(5), || gatehouse.active_actors().1 == 0).await,
+            "the supervisor forgot the failed actor"
+        );
+
+        // The next call re-activates the actor from storage: the rotation chain continues
+        // and the token spent before the crash is still known as spent.
+        let second = gatehouse
+            .refresh_session(&caller, &first.refresh_token)
+            .await
+            .unwrap();
+        assert_eq!(second.session.generation, 2);
+        let reused = gatehouse
+            .refresh_session(&caller, &signed_in.refresh_token)
+            .await
+            .unwrap_err();
+        assert!(matches!(reused, DomainError::RefreshTokenReused));
+    }
+
+    #[tokio::test]
+    async fn idle_actors_passivate_and_come_back_on_demand() {
+        let gatehouse = gatehouse(Duration::from_millis(100)).await;
+        let (caller, signed_in) = signed_up(&gatehouse).await;
+        let refreshed = gatehouse
+            .refresh_session(&caller, &signed_in.refresh_token)
+            .await
+            .unwrap();
+        assert!(
+            eventually(Duration::from_secs(5), || gatehouse.active_actors()
+                == (0, 0))
+            .await,
+            "idle actors passivated: {:?}",
+            gatehouse.active_actors()
+        );
+        gatehouse
+            .refresh_session(&caller, &refreshed.refresh_token)
+            .await
+            .unwrap();
+        assert_eq!(gatehouse.active_actors().1, 1);
+    }
+
+    #[tokio::test]
+    async fn concurrent_refreshes_of_one_token_rotate_exactly_once() {
+        let gatehouse = gatehouse(Duration::from_secs(60)).await;
+        let (caller, signed_in) = signed_up(&gatehouse).await;
+        let attempts = (0..8).map(|_| {
+            let gatehouse = gatehouse.clone();
+            let caller = caller.clone();
+            let token = signed_in.refresh_token.clone();
+            tokio::spawn(async move { gatehouse.refresh_session(&caller, &token).await })
+        });
+        let mut rotated = 0;
+        for attempt in attempts {
+            match attempt.await.unwrap() {
+                Ok(_) => rotated += 1,
+                Err(DomainError::RefreshTokenReused | DomainError::SessionRevoked) => {}
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(rotated, 1, "one presentation wins; the rest are reuse");
+    }
+}

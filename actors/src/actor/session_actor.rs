@@ -48,8 +48,8 @@ pub enum SessionMsg {
     },
     /// Passivation check.
     Tick,
-    /// Panics inside the handler; used to prove supervision restores the actor.
-    #[doc(hidden)]
+    /// Panics inside the handler: a fault-injection hook that proves supervision
+    /// contains the failure and the next call re-activates the actor from storage.
     Crash,
 }
 
@@ -201,7 +201,7 @@ async fn refresh(state: &SessionActorState, token: &RefreshToken) -> DomainResul
             let access =
                 core.issue_access_token(&tenant_state, session.user_id, session.session_id)?;
             Ok(Refreshed {
-                session,
+                session: *session,
                 access_token: access.token,
                 access_token_expires_at: access.expires_at,
                 refresh_token,

@@ -8,6 +8,7 @@ mod users;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use gatehouse_actors::sessions::ClientInfo;
@@ -107,11 +108,35 @@ pub fn to_status(error: DomainError) -> Status {
     error_status(code, error.public_message(), error.field())
 }
 
+/// RPCs being handled right now; shutdown waits for this to reach zero.
+static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
+
+/// Number of RPCs being handled.
+pub fn in_flight() -> usize {
+    IN_FLIGHT.load(Ordering::SeqCst)
+}
+
+struct InFlightGuard;
+
+impl InFlightGuard {
+    fn enter() -> InFlightGuard {
+        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
+        InFlightGuard
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// Runs one RPC body, recording its count, outcome and latency.
 async fn observe<T>(
     method: &'static str,
     body: impl Future<Output = Result<T, Status>>,
 ) -> Result<tonic::Response<T>, Status> {
+    let _in_flight = InFlightGuard::enter();
     let started = Instant::now();
     let result = body.await;
     let outcome = match &result {
