@@ -69,6 +69,16 @@ pub enum DomainError {
     /// A storage error; retryable ones are retried by `Database::run` before surfacing.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// An error another node returned for a forwarded call, kept with its code.
+    #[error("{message}")]
+    Remote {
+        /// The stable code the owner node reported.
+        code: ErrorCode,
+        /// Its public message.
+        message: String,
+        /// The offending field, if any.
+        field: Option<String>,
+    },
     /// A bug or a corrupt record; the message goes to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),
@@ -98,6 +108,7 @@ impl DomainError {
             DomainError::TenantAlreadyExists => ErrorCode::TenantAlreadyExists,
             DomainError::RateLimited => ErrorCode::RateLimited,
             DomainError::Unavailable(_) => ErrorCode::Unavailable,
+            DomainError::Remote { code, .. } => *code,
             DomainError::Storage(error) if error.is_retryable() => ErrorCode::Conflict,
             DomainError::Storage(StorageError::RetryLimitExceeded { .. }) => ErrorCode::Conflict,
             DomainError::Storage(_) | DomainError::Internal(_) => ErrorCode::Internal,
@@ -105,10 +116,11 @@ impl DomainError {
     }
 
     /// The request field at fault, if any.
-    pub fn field(&self) -> Option<&'static str> {
+    pub fn field(&self) -> Option<&str> {
         match self {
             DomainError::InvalidArgument { field, .. } => Some(field),
             DomainError::InvalidPassword(_) => Some("password"),
+            DomainError::Remote { field, .. } => field.as_deref(),
             _ => None,
         }
     }

@@ -1,7 +1,7 @@
 //! The domain facade a node serves: authentication of callers and every operation, each
 //! authorised against the caller inside the domain (not in the transport layer).
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use gatehouse_storage::Database;
@@ -10,6 +10,7 @@ use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_ke
 use crate::actor::registry::Registry;
 use crate::actor::session_actor::SessionActor;
 use crate::actor::tenant_actor::TenantActor;
+use crate::cluster::{ActorKind, Membership, MembershipView};
 use crate::context::Context;
 use crate::core::Core;
 use crate::crypto::{MasterKey, random_token, sha256};
@@ -17,7 +18,60 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::passwords::PasswordHasher;
 use crate::ratelimit::RateLimiter;
+use crate::routing::ClusterWiring;
 use crate::tenants::{ApiKeyKind, TenantCache};
+
+/// Polls the tenant-change epoch so a change made on any node reaches this node's cache.
+async fn spawn_tenant_epoch_poller(
+    gatehouse: &Arc<Gatehouse>,
+    every: Duration,
+) -> DomainResult<()> {
+    // Read before any request can fill the cache, so no change slips between the two.
+    let mut last_epoch = read_tenant_epoch(&gatehouse.core).await?;
+    let weak = Arc::downgrade(gatehouse);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(gatehouse) = weak.upgrade() else {
+                return;
+            };
+            match read_tenant_epoch(&gatehouse.core).await {
+                Ok(epoch) if epoch != last_epoch => {
+                    last_epoch = epoch;
+                    gatehouse.core.tenants.clear();
+                    metrics::counter!("gatehouse_tenant_cache_invalidations_total").increment(1);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "cannot poll the tenant epoch"),
+            }
+        }
+    });
+    Ok(())
+}
+
+async fn read_tenant_epoch(core: &Core) -> DomainResult<Option<Vec<u8>>> {
+    core.db
+        .run(
+            |tx| async move { Ok::<_, DomainError>(tx.snapshot_get(&keys::tenant_epoch()).await?) },
+        )
+        .await
+}
+
+/// Stops actors whose ownership moved whenever the membership changes.
+fn spawn_ownership_watcher(gatehouse: Weak<Gatehouse>, membership: MembershipView) {
+    tokio::spawn(async move {
+        loop {
+            membership.changed_within(Duration::from_secs(3600)).await;
+            let Some(gatehouse) = gatehouse.upgrade() else {
+                return;
+            };
+            let stopped = gatehouse.drop_unowned_actors();
+            if stopped > 0 {
+                tracing::info!(stopped, "stopped actors now owned by other nodes");
+            }
+        }
+    });
+}
 
 /// Prefix of operator keys.
 pub const OPERATOR_KEY_PREFIX: &str = "gop_";
@@ -33,6 +87,10 @@ pub struct GatehouseOptions {
     pub password_hash_queue: usize,
     /// How long an entity actor may sit idle before it passivates.
     pub actor_idle_timeout: Duration,
+    /// How often the tenant-change epoch is polled to drop stale tenant caches.
+    pub tenant_epoch_poll: Duration,
+    /// Membership and transport when this node is part of a cluster.
+    pub cluster: Option<ClusterWiring>,
 }
 
 impl Default for GatehouseOptions {
@@ -42,6 +100,8 @@ impl Default for GatehouseOptions {
             password_hash_threads: 0,
             password_hash_queue: 4096,
             actor_idle_timeout: Duration::from_secs(120),
+            tenant_epoch_poll: Duration::from_millis(500),
+            cluster: None,
         }
     }
 }
@@ -57,6 +117,8 @@ pub struct Gatehouse {
     /// Failed sign-ins per tenant and source address.
     pub(crate) failures_by_source: RateLimiter,
     operator_key_hash: RwLock<Option<Vec<u8>>>,
+    /// Membership and transport, when clustered.
+    pub(crate) cluster: Option<ClusterWiring>,
 }
 
 impl Gatehouse {
@@ -82,7 +144,7 @@ impl Gatehouse {
         });
         let tenant_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
         let session_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
-        Ok(Arc::new(Gatehouse {
+        let gatehouse = Arc::new(Gatehouse {
             core,
             tenant_actors,
             session_actors,
@@ -91,7 +153,33 @@ impl Gatehouse {
             // 100 failures per source, one more every second.
             failures_by_source: RateLimiter::new(100, 1_000),
             operator_key_hash: RwLock::new(None),
-        }))
+            cluster: options.cluster,
+        });
+        spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;
+        if let Some(cluster) = &gatehouse.cluster {
+            spawn_ownership_watcher(Arc::downgrade(&gatehouse), cluster.membership.clone());
+        }
+        Ok(gatehouse)
+    }
+
+    /// Stops local actors this node no longer owns; returns how many.
+    pub fn drop_unowned_actors(&self) -> usize {
+        let Some(cluster) = &self.cluster else {
+            return 0;
+        };
+        let membership = cluster.membership.current();
+        self.tenant_actors
+            .retain(|key| membership.is_local(ActorKind::Tenant, key))
+            + self
+                .session_actors
+                .retain(|key| membership.is_local(ActorKind::Session, key))
+    }
+
+    /// The membership this node sees, when clustered.
+    pub fn membership(&self) -> Option<Arc<Membership>> {
+        self.cluster
+            .as_ref()
+            .map(|cluster| cluster.membership.current())
     }
 
     /// Shared services, for the transport layer's read-only needs (JWKS, health).

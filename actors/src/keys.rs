@@ -3,6 +3,7 @@
 //! ```text
 //! ("sys", "operator_key")                    SHA-256 of the operator key
 //! ("sys", "tenant", tenant)                  tenants index (value: empty)
+//! ("sys", "tenant_epoch")                    bumped on every tenant change (i64 LE)
 //! ("t", tenant, "cfg")                       tenant record with config and keys
 //! ("t", tenant, "user", user_id)             user record
 //! ("t", tenant, "idx", "email", email)       unique email index → user_id
@@ -17,6 +18,11 @@ use uuid::Uuid;
 /// SHA-256 of the operator key.
 pub fn operator_key() -> Vec<u8> {
     pack(&("sys", "operator_key"))
+}
+
+/// Counter bumped by every tenant change; nodes poll it to drop stale tenant caches.
+pub fn tenant_epoch() -> Vec<u8> {
+    pack(&("sys", "tenant_epoch"))
 }
 
 /// Entry of the tenants index.

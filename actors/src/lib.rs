@@ -6,6 +6,7 @@
 pub mod access;
 pub mod actor;
 pub mod api;
+pub mod cluster;
 pub mod context;
 pub mod core;
 pub mod crypto;
@@ -14,6 +15,7 @@ pub mod gatehouse;
 pub mod keys;
 pub mod passwords;
 pub mod ratelimit;
+pub mod routing;
 pub mod sessions;
 pub mod signing;
 pub mod tenants;

@@ -89,7 +89,7 @@ pub struct TenantRecord {
 }
 
 /// A newly created tenant with the secrets shown only once.
-#[derive(Debug, Clone)]
+#[derive(Clone, Serialize, Deserialize)]
 pub struct CreatedTenant {
     /// The stored record.
     pub record: TenantRecord,
@@ -97,6 +97,14 @@ pub struct CreatedTenant {
     pub publishable_client_key: String,
     /// The secret server key; not recoverable later.
     pub secret_server_key: String,
+}
+
+impl std::fmt::Debug for CreatedTenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedTenant")
+            .field("tenant_id", &self.record.tenant_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Checks a requested tenant id: 3..=63 of `[a-z0-9-]`, starting with a letter.
@@ -193,6 +201,8 @@ fn write_tenant(tx: &Transaction, record: &TenantRecord) -> DomainResult<()> {
         &keys::tenant_config(&record.tenant_id),
         &codec::encode(record)?,
     )?;
+    // Every node polls the epoch and drops its cached tenants when it moves.
+    tx.atomic_add(&keys::tenant_epoch(), 1)?;
     Ok(())
 }
 
@@ -346,6 +356,13 @@ impl TenantCache {
     pub fn invalidate(&self, tenant_id: &str) {
         if let Ok(mut entries) = self.entries.write() {
             entries.remove(tenant_id);
+        }
+    }
+
+    /// Drops every cached tenant.
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
         }
     }
 

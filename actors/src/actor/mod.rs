@@ -148,3 +148,120 @@ mod tests {
         assert_eq!(rotated, 1, "one presentation wins; the rest are reuse");
     }
 }
+
+#[cfg(test)]
+mod two_owner_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use gatehouse_storage::Database;
+
+    use crate::context::Context;
+    use crate::crypto::MasterKey;
+    use crate::routing::OwnerCall;
+    use crate::sessions::ClientInfo;
+    use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
+
+    /// Two nodes over one shared store, as in a cluster.
+    async fn two_nodes() -> (std::sync::Arc<Gatehouse>, std::sync::Arc<Gatehouse>) {
+        let db = Database::memory();
+        let start = |db: Database| async move {
+            Gatehouse::start(
+                db,
+                Context::system(),
+                MasterKey::from_bytes(&[4; 32]),
+                GatehouseOptions {
+                    password_hash_threads: 1,
+                    tenant_epoch_poll: Duration::from_millis(100),
+                    ..GatehouseOptions::default()
+                },
+            )
+            .await
+            .unwrap()
+        };
+        (start(db.clone()).await, start(db).await)
+    }
+
+    #[tokio::test]
+    async fn two_owners_of_one_session_rotate_it_exactly_once() {
+        let (first, second) = two_nodes().await;
+        let operator = Caller::Operator { tenant: None };
+        first
+            .create_tenant(&operator, "Acme", "acme")
+            .await
+            .unwrap();
+        let caller = Caller::Server {
+            tenant: first.core().tenant("acme").await.unwrap(),
+        };
+        for round in 0..10 {
+            let signed_in = first
+                .sign_up_with_password(
+                    &caller,
+                    &format!("user{round}@example.com"),
+                    "correct horse battery",
+                    "",
+                    &ClientInfo::default(),
+                )
+                .await
+                .unwrap();
+            // Both nodes run the refresh on their own SessionActor for the same session,
+            // as happens while membership settles.
+            let call = || OwnerCall::RefreshSession {
+                tenant: "acme".to_owned(),
+                refresh_token: signed_in.refresh_token.clone(),
+            };
+            let (a, b) = tokio::join!(first.execute_local(call()), second.execute_local(call()));
+            let wins = [&a, &b].iter().filter(|result| result.is_ok()).count();
+            assert_eq!(wins, 1, "round {round}: {a:?} / {b:?}");
+            let loser = if a.is_ok() { b } else { a };
+            assert!(
+                matches!(loser, Err(DomainError::RefreshTokenReused)),
+                "the loser sees the token as spent: {loser:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_key_rotation_on_one_node_reaches_the_other_within_two_seconds() {
+        let (first, second) = two_nodes().await;
+        let operator = Caller::Operator { tenant: None };
+        first
+            .create_tenant(&operator, "Acme", "acme")
+            .await
+            .unwrap();
+        assert_eq!(
+            second
+                .core()
+                .tenant("acme")
+                .await
+                .unwrap()
+                .keys
+                .jwks()
+                .keys
+                .len(),
+            1
+        );
+        first.rotate_signing_key(&operator, "acme").await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        loop {
+            let keys = second
+                .core()
+                .tenant("acme")
+                .await
+                .unwrap()
+                .keys
+                .jwks()
+                .keys
+                .len();
+            if keys == 2 {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "second node still sees {keys} key"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -335,6 +335,21 @@ impl<A: EntityActor> Registry<A> {
             .map_err(|_| DomainError::Unavailable("supervisor stopped".to_owned()))?
     }
 
+    /// Lets every actor whose key fails `keep` drain and stop (ownership moved elsewhere).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) -> usize {
+        let leaving: Vec<_> = {
+            let mut actors = write_map(&self.actors);
+            let keys: Vec<String> = actors.keys().filter(|key| !keep(key)).cloned().collect();
+            keys.into_iter()
+                .filter_map(|key| actors.remove(&key))
+                .collect()
+        };
+        for actor in &leaving {
+            let _ = actor.drain();
+        }
+        leaving.len()
+    }
+
     /// Stops every actor of this kind after it drains its mailbox, then the supervisor.
     pub async fn shutdown(&self) {
         let actors: Vec<_> = write_map(&self.actors)

@@ -15,7 +15,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::sessions::{self, RefreshOutcome, RefreshToken, SessionRecord};
 
 /// A successful refresh.
-#[derive(Debug, Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub struct Refreshed {
     /// The session after rotation.
     pub session: SessionRecord,
@@ -25,6 +25,14 @@ pub struct Refreshed {
     pub access_token_expires_at: Timestamp,
     /// New refresh token; the presented one is spent.
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshed")
+            .field("session_id", &self.session.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Messages of a `SessionActor`.

@@ -1,11 +1,12 @@
 //! Password sign-up and sign-in, refresh and sign-out.
 
 use crate::access::Caller;
-use crate::actor::session_actor::{Refreshed, SessionMsg, session_key};
+use crate::actor::session_actor::Refreshed;
 use crate::core::AccessToken;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::passwords::{validate_new_password, validate_password_input};
+use crate::routing::{OwnerCall, OwnerReply, unexpected};
 use crate::sessions::{self, ClientInfo, RefreshToken, SessionRecord};
 use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
 
@@ -172,15 +173,17 @@ impl Gatehouse {
         refresh_token: &str,
     ) -> DomainResult<Refreshed> {
         let tenant = caller.tenant()?;
-        let token = RefreshToken::parse(refresh_token)?;
-        let key = session_key(tenant.tenant_id(), token.session_id);
+        RefreshToken::parse(refresh_token)?;
         let result = self
-            .session_actors
-            .call(&key, |reply| SessionMsg::Refresh {
-                token: token.clone(),
-                reply,
+            .route(OwnerCall::RefreshSession {
+                tenant: tenant.tenant_id().to_owned(),
+                refresh_token: refresh_token.to_owned(),
             })
-            .await;
+            .await
+            .and_then(|reply| match reply {
+                OwnerReply::Refreshed(refreshed) => Ok(*refreshed),
+                other => Err(unexpected(other)),
+            });
         let outcome = match &result {
             Ok(_) => "rotated",
             Err(error) => error.code().as_str(),
@@ -191,26 +194,24 @@ impl Gatehouse {
 
     /// Ends a session, named by its refresh token or by the caller's access token.
     pub async fn sign_out(&self, caller: &Caller, refresh_token: Option<&str>) -> DomainResult<()> {
-        let (tenant, token, session_id) = match refresh_token.filter(|token| !token.is_empty()) {
-            Some(text) => {
-                let token = RefreshToken::parse(text)?;
-                let session_id = token.session_id;
-                (caller.tenant()?, Some(token), session_id)
-            }
-            None => {
-                let (tenant, claims) = caller.require_user()?;
-                let session_id = super::parse_id("sid", &claims.sid)?;
-                (tenant, None, session_id)
-            }
-        };
-        let key = session_key(tenant.tenant_id(), session_id);
-        self.session_actors
-            .call(&key, |reply| SessionMsg::Revoke {
-                reason: "sign_out",
-                token: token.clone(),
-                reply,
-            })
-            .await
-            .map(|_| ())
+        let (tenant, refresh_token, session_id) =
+            match refresh_token.filter(|token| !token.is_empty()) {
+                Some(text) => {
+                    let session_id = RefreshToken::parse(text)?.session_id;
+                    (caller.tenant()?, Some(text.to_owned()), session_id)
+                }
+                None => {
+                    let (tenant, claims) = caller.require_user()?;
+                    (tenant, None, super::parse_id("sid", &claims.sid)?)
+                }
+            };
+        self.route(OwnerCall::RevokeSession {
+            tenant: tenant.tenant_id().to_owned(),
+            session_id,
+            reason: "sign_out".to_owned(),
+            refresh_token,
+        })
+        .await
+        .map(|_| ())
     }
 }

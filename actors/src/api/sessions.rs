@@ -1,9 +1,9 @@
 //! Session administration for server and operator callers.
 
 use crate::access::Caller;
-use crate::actor::session_actor::{SessionMsg, session_key};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
+use crate::routing::OwnerCall;
 use crate::sessions::{self, SessionRecord};
 use crate::users;
 
@@ -38,15 +38,14 @@ impl Gatehouse {
     pub async fn revoke_session(&self, caller: &Caller, session_id: &str) -> DomainResult<()> {
         let tenant = caller.require_server()?;
         let session_id = super::parse_id("session_id", session_id)?;
-        let key = session_key(tenant.tenant_id(), session_id);
-        self.session_actors
-            .call(&key, |reply| SessionMsg::Revoke {
-                reason: "admin",
-                token: None,
-                reply,
-            })
-            .await
-            .map(|_| ())
+        self.route(OwnerCall::RevokeSession {
+            tenant: tenant.tenant_id().to_owned(),
+            session_id,
+            reason: "admin".to_owned(),
+            refresh_token: None,
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Revokes every session of a user; returns how many were live.

@@ -1,9 +1,9 @@
 //! Tenant administration (operator only).
 
 use crate::access::Caller;
-use crate::actor::tenant_actor::TenantMsg;
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
+use crate::routing::{OwnerCall, OwnerReply, unexpected};
 use crate::signing::SigningKeyRecord;
 use crate::tenants::{
     self, CreatedTenant, TenantRecord, validate_display_name, validate_tenant_id,
@@ -34,13 +34,16 @@ impl Gatehouse {
             validate_tenant_id(tenant_id)?;
             tenant_id.to_owned()
         };
-        let display_name = display_name.trim().to_owned();
-        self.tenant_actors
-            .call(&tenant_id, |reply| TenantMsg::Create {
-                display_name: display_name.clone(),
-                reply,
+        let reply = self
+            .route(OwnerCall::CreateTenant {
+                tenant: tenant_id,
+                display_name: display_name.trim().to_owned(),
             })
-            .await
+            .await?;
+        match reply {
+            OwnerReply::TenantCreated(created) => Ok(*created),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Reads a tenant.
@@ -92,8 +95,14 @@ impl Gatehouse {
     ) -> DomainResult<SigningKeyRecord> {
         caller.require_operator()?;
         self.core.tenant(tenant_id).await?;
-        self.tenant_actors
-            .call(tenant_id, |reply| TenantMsg::RotateSigningKey { reply })
-            .await
+        let reply = self
+            .route(OwnerCall::RotateSigningKey {
+                tenant: tenant_id.to_owned(),
+            })
+            .await?;
+        match reply {
+            OwnerReply::KeyRotated(key) => Ok(*key),
+            other => Err(unexpected(other)),
+        }
     }
 }
