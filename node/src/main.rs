@@ -1,6 +1,7 @@
 //! `gatehouse`: runs a node (`gatehouse start`) or administers one (`gatehouse admin …`).
 
 mod admin;
+mod cluster;
 mod grpc;
 mod http;
 mod start;

@@ -8,15 +8,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use gatehouse_actors::cluster::{MemberStatus, Membership, MembershipView};
 use gatehouse_actors::context::Context;
 use gatehouse_actors::crypto::MasterKey;
+use gatehouse_actors::routing::ClusterWiring;
 use gatehouse_actors::{Gatehouse, GatehouseOptions};
 use gatehouse_config::{Config, StorageBackendKind};
 use gatehouse_storage::Database;
 use tokio::sync::watch;
 
 use crate::StartArgs;
-use crate::{grpc, http, telemetry};
+use crate::{cluster, grpc, http, telemetry};
 
 /// Runs a node until it is told to stop.
 pub async fn run(args: StartArgs) -> Result<(), String> {
@@ -69,6 +71,31 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         config.node.public_url.clone()
     };
 
+    let node = grpc::NodeInfo {
+        node_id: if config.cluster.node_id.is_empty() {
+            format!("node-{grpc_addr}")
+        } else {
+            config.cluster.node_id.clone()
+        },
+        generation: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|elapsed| elapsed.as_millis() as u64)
+            .unwrap_or(0),
+        grpc_addr: grpc_addr.to_string(),
+        http_addr: http_addr.to_string(),
+    };
+    let clustered = !config.cluster.gossip_addr.is_empty();
+    let (membership_publisher, cluster) = if clustered {
+        let (publisher, view) = MembershipView::new(Membership::single(&node.node_id));
+        let wiring = ClusterWiring {
+            membership: view,
+            forwarder: Arc::new(cluster::GrpcForwarder::new(&config.cluster.cluster_secret)?),
+        };
+        (Some(publisher), Some(wiring))
+    } else {
+        (None, None)
+    };
+
     let gatehouse = Gatehouse::start(
         db,
         Context::system(),
@@ -77,11 +104,35 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
             public_url,
             password_hash_threads: config.auth.password_hash_threads as usize,
             password_hash_queue: config.auth.password_hash_queue as usize,
+            cluster,
             ..GatehouseOptions::default()
         },
     )
     .await
     .map_err(|error| format!("cannot start: {error}"))?;
+
+    let gossip = match membership_publisher {
+        Some(publisher) => {
+            let gossip = Arc::new(
+                cluster::Gossip::start(cluster::GossipSettings {
+                    node_id: node.node_id.clone(),
+                    gossip_addr: config
+                        .cluster
+                        .gossip_addr
+                        .parse()
+                        .map_err(|_| "invalid cluster.gossip_addr".to_owned())?,
+                    seeds: config.cluster.seeds.clone(),
+                    cluster_id: config.cluster.cluster_id.clone(),
+                    grpc_addr,
+                    http_addr,
+                })
+                .await?,
+            );
+            gossip.spawn_refresher(gatehouse.clone(), publisher);
+            Some(gossip)
+        }
+        None => None,
+    };
 
     let operator_key_path = config.operator_key_path();
     match gatehouse
@@ -111,8 +162,14 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     let (stop_sender, stop_receiver) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
     let (health, health_service) = tonic_health::server::health_reporter();
+    let internal = cluster::InternalService::new(
+        gatehouse.clone(),
+        clustered.then_some(config.cluster.cluster_secret.as_str()),
+    );
     let grpc_task = tokio::spawn(grpc::serve(
         gatehouse.clone(),
+        node.clone(),
+        internal,
         grpc_listener,
         health.clone(),
         health_service,
@@ -131,16 +188,25 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
             .map_err(|error| format!("HTTP server failed: {error}"))
     });
 
+    if let Some(gossip) = &gossip {
+        gossip.set_status(MemberStatus::Serving).await;
+    }
     println!(
-        "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={}",
+        "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={} node_id={}",
         gatehouse.core().db.backend_name(),
-        data_dir.display()
+        data_dir.display(),
+        node.node_id
     );
     tracing::info!(%grpc_addr, %http_addr, "node serving");
 
     let signal = wait_for_signal().await?;
     tracing::info!(signal, "draining");
     ready.store(false, Ordering::SeqCst);
+    if let Some(gossip) = &gossip {
+        // Tell the others first, so they stop routing here while we drain.
+        gossip.set_status(MemberStatus::Leaving).await;
+        tokio::time::sleep(LEAVE_ANNOUNCE).await;
+    }
     health
         .set_not_serving::<gatehouse_protocol::v1::auth_server::AuthServer<grpc::Api>>()
         .await;
@@ -155,10 +221,16 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     let grpc_result = finish("gRPC", grpc_task, settle).await;
     let http_result = finish("HTTP", http_task, settle).await;
     gatehouse.shutdown().await;
+    if let Some(gossip) = gossip {
+        gossip.shutdown().await;
+    }
     grpc_result.and(http_result)?;
     println!("gatehouse: stopped");
     Ok(())
 }
+
+/// How long a leaving node keeps serving while gossip spreads its `leaving` status.
+const LEAVE_ANNOUNCE: Duration = Duration::from_millis(800);
 
 /// Seconds in-flight requests get to finish after SIGTERM.
 const DRAIN_GRACE_SECONDS: u64 = 10;

@@ -24,6 +24,23 @@ pub mod v1 {
     tonic::include_proto!("gatehouse.v1");
 }
 
+/// Generated code of the node-to-node service, package `gatehouse.internal.v1`.
+#[allow(
+    missing_docs,
+    missing_debug_implementations,
+    clippy::all,
+    clippy::pedantic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::large_futures
+)]
+pub mod internal {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("gatehouse.internal.v1");
+    }
+}
+
 /// Encoded `FileDescriptorSet` of every `gatehouse.v1` file and its imports, for gRPC reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gatehouse_descriptor.bin"));

@@ -51,6 +51,15 @@ enum AdminCommand {
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// The cluster.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Members, status, generation, addresses and actors per kind, as the node sees them.
+    Status,
 }
 
 #[derive(Debug, Subcommand)]
@@ -249,6 +258,10 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 out.done("revoked", &session_id);
             }
         },
+        AdminCommand::Cluster(ClusterCommand::Status) => {
+            let status = client.cluster_status().await.map_err(error)?;
+            out.cluster(&status);
+        }
         AdminCommand::Key(KeyCommand::Rotate { tenant }) => {
             let key = client
                 .rotate_signing_key(&tenant.tenant)

@@ -242,6 +242,60 @@ impl Output {
         println!("{out}");
     }
 
+    /// The cluster view of one node.
+    pub fn cluster(&self, status: &v1::ClusterStatus) {
+        if self.json {
+            self.print_json(&json!({
+                "self_node_id": status.self_node_id,
+                "mode": status.mode,
+                "members": status.members.iter().map(|member| json!({
+                    "node_id": member.node_id,
+                    "generation": member.generation,
+                    "status": member.status,
+                    "grpc_addr": member.grpc_addr,
+                    "http_addr": member.http_addr,
+                    "actors": member.actors,
+                    "is_self": member.is_self,
+                })).collect::<Vec<_>>(),
+            }));
+            return;
+        }
+        let mut out = table(&[
+            "node_id",
+            "status",
+            "generation",
+            "grpc",
+            "http",
+            "tenant actors",
+            "session actors",
+        ]);
+        for member in &status.members {
+            let actors = |kind: &str| {
+                member
+                    .actors
+                    .get(kind)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            let name = if member.is_self {
+                format!("{} (this node)", member.node_id)
+            } else {
+                member.node_id.clone()
+            };
+            out.add_row(vec![
+                name,
+                member.status.clone(),
+                member.generation.to_string(),
+                member.grpc_addr.clone(),
+                member.http_addr.clone(),
+                actors("tenant"),
+                actors("session"),
+            ]);
+        }
+        println!("{out}");
+    }
+
     /// A signing key.
     pub fn signing_key(&self, key: &v1::SigningKey) {
         if self.json {

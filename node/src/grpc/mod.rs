@@ -1,6 +1,7 @@
 //! The public gRPC API: credential extraction, error mapping, and one service per noun.
 
 mod auth;
+mod cluster;
 mod convert;
 mod sessions;
 mod tenants;
@@ -13,10 +14,12 @@ use std::time::Instant;
 
 use gatehouse_actors::sessions::ClientInfo;
 use gatehouse_actors::{Caller, Credentials, DomainError, Gatehouse};
+use gatehouse_protocol::internal::v1::internal_server::InternalServer;
 use gatehouse_protocol::metadata::{
     AUTHORIZATION_HEADER, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER, TENANT_HEADER,
 };
 use gatehouse_protocol::v1::auth_server::AuthServer;
+use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
@@ -29,6 +32,20 @@ use tonic::{Request, Status};
 #[derive(Debug, Clone)]
 pub struct Api {
     gatehouse: Arc<Gatehouse>,
+    node: Arc<NodeInfo>,
+}
+
+/// How this node describes itself.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// Node id.
+    pub node_id: String,
+    /// Start generation.
+    pub generation: u64,
+    /// Bound gRPC address.
+    pub grpc_addr: String,
+    /// Bound HTTP address.
+    pub http_addr: String,
 }
 
 impl Api {
@@ -156,8 +173,11 @@ async fn observe<T>(
 }
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves.
+#[allow(clippy::too_many_arguments)]
 pub async fn serve(
     gatehouse: Arc<Gatehouse>,
+    node: NodeInfo,
+    internal: crate::cluster::InternalService,
     listener: tokio::net::TcpListener,
     health: tonic_health::server::HealthReporter,
     health_service: tonic_health::pb::health_server::HealthServer<
@@ -165,7 +185,10 @@ pub async fn serve(
     >,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), String> {
-    let api = Api { gatehouse };
+    let api = Api {
+        gatehouse,
+        node: Arc::new(node),
+    };
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(gatehouse_protocol::FILE_DESCRIPTOR_SET)
         .build_v1()
@@ -180,7 +203,9 @@ pub async fn serve(
         .add_service(AuthServer::new(api.clone()))
         .add_service(UsersServer::new(api.clone()))
         .add_service(SessionsServer::new(api.clone()))
-        .add_service(TenantsServer::new(api))
+        .add_service(TenantsServer::new(api.clone()))
+        .add_service(ClusterServer::new(api))
+        .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await
         .map_err(|error| format!("gRPC server failed: {error}"))

@@ -176,6 +176,13 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["active"],
         true
     );
+    let (ok, stdout, stderr) = admin(&node, &["cluster", "status", "--json"]);
+    assert!(ok, "{stderr}");
+    let cluster: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(cluster["mode"], "single");
+    assert_eq!(cluster["members"][0]["status"], "serving");
+    assert_eq!(cluster["members"][0]["is_self"], true);
+    assert_eq!(cluster["members"][0]["grpc_addr"], node.grpc.to_string());
     let (ok, _, _) = admin(&node, &["user", "delete", "--tenant", &tenant_id, &user_id]);
     assert!(ok);
 

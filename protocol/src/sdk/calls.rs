@@ -209,4 +209,17 @@ impl Client {
         };
         once(self.tenants().rotate_signing_key(request)).await
     }
+
+    /// The cluster as the answering node sees it (operator only).
+    pub async fn cluster_status(&self) -> Result<v1::ClusterStatus, ApiError> {
+        self.read(|| {
+            let mut cluster = self.cluster();
+            async move {
+                cluster
+                    .get_cluster_status(v1::GetClusterStatusRequest {})
+                    .await
+            }
+        })
+        .await
+    }
 }

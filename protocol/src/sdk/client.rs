@@ -219,6 +219,14 @@ impl Client {
         )
     }
 
+    /// The raw `Cluster` client with this client's metadata.
+    pub fn cluster(&self) -> v1::cluster_client::ClusterClient<AuthedChannel> {
+        v1::cluster_client::ClusterClient::with_interceptor(
+            self.channel.clone(),
+            self.metadata.clone(),
+        )
+    }
+
     /// Runs an idempotent read, retrying `UNAVAILABLE` with exponential backoff.
     pub(crate) async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, ApiError>
     where
