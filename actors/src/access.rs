@@ -9,7 +9,7 @@ use crate::signing::AccessClaims;
 use crate::tenants::{ApiKeyKind, TenantState};
 
 /// Credentials as they arrive with a request (all optional).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Credentials {
     /// `x-gatehouse-tenant`.
     pub tenant: Option<String>,
@@ -21,6 +21,19 @@ pub struct Credentials {
     pub operator_key: Option<String>,
     /// The bearer access token from `authorization`.
     pub access_token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Keys and tokens are secrets: show only which ones were sent.
+        f.debug_struct("Credentials")
+            .field("tenant", &self.tenant)
+            .field("client_key", &self.client_key.is_some())
+            .field("server_key", &self.server_key.is_some())
+            .field("operator_key", &self.operator_key.is_some())
+            .field("access_token", &self.access_token.is_some())
+            .finish()
+    }
 }
 
 /// An authenticated caller.

@@ -30,13 +30,21 @@ pub struct Core {
     pub public_url: String,
 }
 
-/// A freshly signed access token.
-#[derive(Debug, Clone)]
+/// A freshly signed access token (`Debug` shows only its expiry).
+#[derive(Clone)]
 pub struct AccessToken {
     /// The JWT.
     pub token: String,
     /// Its expiry.
     pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Core {

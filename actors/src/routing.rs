@@ -24,8 +24,8 @@ use crate::tenants::CreatedTenant;
 /// How long a call keeps looking for a reachable owner.
 const ROUTING_DEADLINE: Duration = Duration::from_secs(15);
 
-/// A call that needs the owner of an actor.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// A call that needs the owner of an actor. Its `Debug` output never shows tokens.
+#[derive(Clone, Serialize, Deserialize)]
 pub enum OwnerCall {
     /// Spend a refresh token.
     RefreshSession {
@@ -57,6 +57,13 @@ pub enum OwnerCall {
         /// Tenant id.
         tenant: String,
     },
+}
+
+impl std::fmt::Debug for OwnerCall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (kind, key) = self.target();
+        write!(f, "{}({} {key})", self.name(), kind.as_str())
+    }
 }
 
 impl OwnerCall {
@@ -96,7 +103,7 @@ impl OwnerCall {
     }
 }
 
-/// The answer to an [`OwnerCall`].
+/// The answer to an [`OwnerCall`] (its parts redact their secrets in `Debug`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum OwnerReply {
     /// A refresh succeeded.
@@ -296,4 +303,48 @@ impl Gatehouse {
 pub(crate) fn unexpected(_reply: OwnerReply) -> DomainError {
     // The reply may hold secrets (a new tenant's server key): never format it.
     DomainError::Internal("unexpected owner reply kind".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::access::Credentials;
+    use crate::context::Context;
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let (token, _) = RefreshToken::mint(&Context::system(), Uuid::new_v4());
+        let secret = token.split('.').nth(1).unwrap().to_owned();
+        let call = OwnerCall::RefreshSession {
+            tenant: "acme".to_owned(),
+            refresh_token: token.clone(),
+        };
+        assert!(!format!("{call:?}").contains(&secret));
+        let credentials = Credentials {
+            tenant: Some("acme".to_owned()),
+            server_key: Some("ssk_very_secret".to_owned()),
+            access_token: Some("eyJhbGciOi.secret.sig".to_owned()),
+            ..Credentials::default()
+        };
+        let shown = format!("{credentials:?}");
+        assert!(
+            !shown.contains("very_secret") && !shown.contains("eyJ"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn errors_cross_nodes_with_their_code_and_field() {
+        let original = DomainError::invalid("refresh_token", "must not be empty");
+        let back = DomainError::from(WireError::from(&original));
+        assert_eq!(back.code(), ErrorCode::InvalidArgument);
+        assert_eq!(back.field(), Some("refresh_token"));
+        let internal = DomainError::Internal("disk on fire at /var/x".to_owned());
+        let wire = WireError::from(&internal);
+        assert!(
+            !wire.message.contains("disk"),
+            "internal details stay on the node"
+        );
+    }
 }

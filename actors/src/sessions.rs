@@ -194,8 +194,7 @@ pub async fn find_session(
     }
 }
 
-/// What presenting a refresh token did.
-#[derive(Debug)]
+/// What presenting a refresh token did (`Debug` leaves the new token out).
 pub enum RefreshOutcome {
     /// The token was current: the session rotated to `refresh_token`.
     Rotated {
@@ -207,6 +206,18 @@ pub enum RefreshOutcome {
     /// The token was already spent: the session is now revoked. Commit, then report
     /// `REFRESH_TOKEN_REUSED`.
     Reused,
+}
+
+impl std::fmt::Debug for RefreshOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RefreshOutcome::Rotated { session, .. } => f
+                .debug_struct("Rotated")
+                .field("session_id", &session.session_id)
+                .finish_non_exhaustive(),
+            RefreshOutcome::Reused => f.write_str("Reused"),
+        }
+    }
 }
 
 /// Spends `token`: rotates the session, or revokes it when a spent token comes back.

@@ -10,8 +10,8 @@ use crate::routing::{OwnerCall, OwnerReply, unexpected};
 use crate::sessions::{self, ClientInfo, RefreshToken, SessionRecord};
 use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
 
-/// A new session with its tokens.
-#[derive(Debug, Clone)]
+/// A new session with its tokens (`Debug` leaves the tokens out).
+#[derive(Clone)]
 pub struct SignedIn {
     /// The signed-in user.
     pub user: UserRecord,
@@ -21,6 +21,15 @@ pub struct SignedIn {
     pub access_token: AccessToken,
     /// First refresh token of the session.
     pub refresh_token: String,
+}
+
+impl std::fmt::Debug for SignedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedIn")
+            .field("user_id", &self.user.user_id)
+            .field("session_id", &self.session.session_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gatehouse {
