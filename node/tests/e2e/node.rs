@@ -199,3 +199,57 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn grpc_health_and_reflection_are_served() {
+    use tokio_stream::StreamExt;
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::health_client::HealthClient;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let node = TestNode::start().await;
+    let channel = tonic::transport::Channel::from_shared(node.endpoint())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let health = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: "gatehouse.v1.Auth".to_owned(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(health.status, ServingStatus::Serving as i32);
+
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = ServerReflectionClient::new(channel)
+        .server_reflection_info(tokio_stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let response = responses.next().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected reflection answer");
+    };
+    let names: Vec<_> = list
+        .service
+        .into_iter()
+        .map(|service| service.name)
+        .collect();
+    for expected in [
+        "gatehouse.v1.Auth",
+        "gatehouse.v1.Users",
+        "gatehouse.v1.Sessions",
+        "gatehouse.v1.Tenants",
+    ] {
+        assert!(names.iter().any(|name| name == expected), "{names:?}");
+    }
+}
