@@ -9,6 +9,8 @@
 //! ("t", tenant, "idx", "email", email)       unique email index → user_id
 //! ("t", tenant, "session", session_id)       session record
 //! ("t", tenant, "user_session", user_id, session_id)  a user's sessions (value: empty)
+//! ("t", tenant, "outbox", at_millis, event_id) webhook events, written with their change
+//! ("t", tenant, "audit_head") / ("t", tenant, "audit", seq)  hash-chained audit ledger
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -82,6 +84,31 @@ pub fn user_session(tenant: &str, user_id: Uuid, session_id: Uuid) -> Vec<u8> {
 /// All session index entries of a user.
 pub fn user_sessions_subspace(tenant: &str, user_id: Uuid) -> Subspace {
     Subspace::from(&("t", tenant, "user_session", user_id))
+}
+
+/// An outbox event, ordered by time then id.
+pub fn outbox(tenant: &str, at: crate::context::Timestamp, event_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "outbox", at.0, event_id))
+}
+
+/// The outbox of a tenant.
+pub fn outbox_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "outbox"))
+}
+
+/// Head (last sequence and hash) of a tenant's audit ledger.
+pub fn audit_head(tenant: &str) -> Vec<u8> {
+    pack(&("t", tenant, "audit_head"))
+}
+
+/// One audit entry.
+pub fn audit_entry(tenant: &str, seq: u64) -> Vec<u8> {
+    pack(&("t", tenant, "audit", seq))
+}
+
+/// The audit ledger of a tenant.
+pub fn audit_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "audit"))
 }
 
 #[cfg(test)]

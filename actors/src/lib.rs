@@ -6,6 +6,7 @@
 pub mod access;
 pub mod actor;
 pub mod api;
+pub mod audit;
 pub mod cluster;
 pub mod context;
 pub mod core;
@@ -13,6 +14,7 @@ pub mod crypto;
 pub mod error;
 pub mod gatehouse;
 pub mod keys;
+pub mod outbox;
 pub mod passwords;
 pub mod ratelimit;
 pub mod routing;
