@@ -110,6 +110,32 @@ impl Caller {
         !matches!(self, Caller::Client { .. })
     }
 
+    /// The signed-in user of a client call; `None` for trusted (server, operator) callers.
+    /// A client without a user token is refused.
+    pub fn acting_user(&self) -> DomainResult<Option<uuid::Uuid>> {
+        match self {
+            Caller::Client { .. } => {
+                let (_, claims) = self.require_user()?;
+                uuid::Uuid::try_parse(&claims.sub)
+                    .map(Some)
+                    .map_err(|_| DomainError::InvalidAccessToken)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Who acted, as recorded in the audit ledger.
+    pub fn audit_actor(&self) -> String {
+        match self {
+            Caller::Operator { .. } => "operator".to_owned(),
+            Caller::Server { .. } => "server".to_owned(),
+            Caller::Client {
+                user: Some(claims), ..
+            } => format!("user:{}", claims.sub),
+            Caller::Client { user: None, .. } => "client".to_owned(),
+        }
+    }
+
     /// Access type label for logs and metrics.
     pub fn kind(&self) -> &'static str {
         match self {

@@ -10,8 +10,9 @@ use crate::context::{Context, Timestamp};
 use crate::crypto::MasterKey;
 use crate::error::{DomainError, DomainResult};
 use crate::passwords::PasswordHasher;
+use crate::permissions::{self, PermissionGraph};
 use crate::signing::AccessClaims;
-use crate::tenants::{self, TenantCache, TenantRecord, TenantState};
+use crate::tenants::{self, TenantCache, TenantState};
 
 /// Storage, time, randomness, secrets and caches of one node.
 #[derive(Debug)]
@@ -56,16 +57,16 @@ impl Core {
         if tenant_id.is_empty() || tenant_id.len() > 63 {
             return Err(DomainError::TenantNotFound);
         }
-        let record = self
+        let (record, definitions) = self
             .db
-            .run(|tx| async move { tenants::read_tenant(&tx, tenant_id).await })
+            .run(|tx| async move {
+                let record = tenants::read_tenant(&tx, tenant_id).await?;
+                let definitions = permissions::read_definitions(&tx, tenant_id).await?;
+                Ok::<_, DomainError>((record, definitions))
+            })
             .await?;
-        self.cache_tenant(record)
-    }
-
-    /// Decodes `record` and makes it the cached state.
-    pub fn cache_tenant(&self, record: TenantRecord) -> DomainResult<Arc<TenantState>> {
-        let state = TenantState::new(record, &self.master_key, &self.public_url)?;
+        let graph = PermissionGraph::new(definitions)?;
+        let state = TenantState::new(record, graph, &self.master_key, &self.public_url)?;
         Ok(self.tenants.put(Arc::new(state)))
     }
 

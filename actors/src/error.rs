@@ -60,6 +60,54 @@ pub enum DomainError {
     /// The tenant id is taken.
     #[error("tenant already exists")]
     TenantAlreadyExists,
+    /// No such team in the tenant.
+    #[error("team not found")]
+    TeamNotFound,
+    /// The user is not a member of the team.
+    #[error("the user is not a member of this team")]
+    TeamMembershipNotFound,
+    /// The user already is a member.
+    #[error("the user is already a member of this team")]
+    TeamMembershipAlreadyExists,
+    /// The invitation cannot be used.
+    #[error("invitation is invalid: {0}")]
+    InvitationInvalid(&'static str),
+    /// No such permission definition.
+    #[error("permission not found")]
+    PermissionNotFound,
+    /// The permission id is taken.
+    #[error("permission already exists")]
+    PermissionAlreadyExists,
+    /// No such share visible to the caller.
+    #[error("share not found")]
+    ShareNotFound,
+    /// The share was revoked.
+    #[error("share was revoked")]
+    ShareRevoked,
+    /// The share expired.
+    #[error("share has expired")]
+    ShareExpired,
+    /// The share's uses are exhausted.
+    #[error("share reached its maximum number of uses")]
+    ShareUseLimitReached,
+    /// The share does not cover this.
+    #[error("share does not grant this: {0}")]
+    ShareScopeExceeded(String),
+    /// No such pending proposal.
+    #[error("proposal not found")]
+    ProposalNotFound,
+    /// No such webhook endpoint in the tenant.
+    #[error("webhook endpoint not found")]
+    WebhookEndpointNotFound,
+    /// The webhook URL resolves to an address this node may not send to.
+    #[error("webhook target not allowed: {0}")]
+    WebhookTargetNotAllowed(String),
+    /// The tenant has the most webhook endpoints it may have.
+    #[error("the tenant already has {0} webhook endpoints, the most allowed")]
+    WebhookEndpointLimitReached(usize),
+    /// No stored webhook event with this id.
+    #[error("webhook event not found")]
+    WebhookEventNotFound,
     /// Too many attempts; retry later.
     #[error("too many requests, retry later")]
     RateLimited,
@@ -106,6 +154,22 @@ impl DomainError {
             DomainError::UserNotFound => ErrorCode::UserNotFound,
             DomainError::TenantNotFound => ErrorCode::TenantNotFound,
             DomainError::TenantAlreadyExists => ErrorCode::TenantAlreadyExists,
+            DomainError::TeamNotFound => ErrorCode::TeamNotFound,
+            DomainError::TeamMembershipNotFound => ErrorCode::TeamMembershipNotFound,
+            DomainError::TeamMembershipAlreadyExists => ErrorCode::TeamMembershipAlreadyExists,
+            DomainError::InvitationInvalid(_) => ErrorCode::InvitationInvalid,
+            DomainError::PermissionNotFound => ErrorCode::PermissionNotFound,
+            DomainError::PermissionAlreadyExists => ErrorCode::PermissionAlreadyExists,
+            DomainError::ShareNotFound => ErrorCode::ShareNotFound,
+            DomainError::ShareRevoked => ErrorCode::ShareRevoked,
+            DomainError::ShareExpired => ErrorCode::ShareExpired,
+            DomainError::ShareUseLimitReached => ErrorCode::ShareUseLimitReached,
+            DomainError::ShareScopeExceeded(_) => ErrorCode::ShareScopeExceeded,
+            DomainError::ProposalNotFound => ErrorCode::ProposalNotFound,
+            DomainError::WebhookEndpointNotFound => ErrorCode::WebhookEndpointNotFound,
+            DomainError::WebhookTargetNotAllowed(_) => ErrorCode::WebhookTargetNotAllowed,
+            DomainError::WebhookEndpointLimitReached(_) => ErrorCode::WebhookEndpointLimitReached,
+            DomainError::WebhookEventNotFound => ErrorCode::WebhookEventNotFound,
             DomainError::RateLimited => ErrorCode::RateLimited,
             DomainError::Unavailable(_) => ErrorCode::Unavailable,
             DomainError::Remote { code, .. } => *code,

@@ -11,6 +11,12 @@
 //! ("t", tenant, "user_session", user_id, session_id)  a user's sessions (value: empty)
 //! ("t", tenant, "outbox", at_millis, event_id) webhook events, written with their change
 //! ("t", tenant, "audit_head") / ("t", tenant, "audit", seq)  hash-chained audit ledger
+//! ("t", tenant, "wh_endpoint", endpoint_id)  webhook endpoint (secret sealed)
+//! ("t", tenant, "wh_event", event_id)        an event kept for its deliveries and replay
+//! ("t", tenant, "wh_delivery", delivery_id)  one event to one endpoint, with its attempts
+//! ("t", tenant, "wh_due", at_millis, delivery_id)  deliveries by next attempt (value: empty)
+//! ("t", tenant, "wh_log", endpoint_id, delivery_id)  an endpoint's deliveries (value: empty)
+//! ("sys", "webhook_work", tenant)            tenants with outbox events or pending deliveries
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -96,6 +102,56 @@ pub fn outbox_subspace(tenant: &str) -> Subspace {
     Subspace::from(&("t", tenant, "outbox"))
 }
 
+/// Marks a tenant whose outbox or delivery queue may hold work for its dispatcher.
+pub fn webhook_work(tenant: &str) -> Vec<u8> {
+    pack(&("sys", "webhook_work", tenant))
+}
+
+/// Every tenant marked for its webhook dispatcher.
+pub fn webhook_work_subspace() -> Subspace {
+    Subspace::from(&("sys", "webhook_work"))
+}
+
+/// A webhook endpoint.
+pub fn webhook_endpoint(tenant: &str, endpoint_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "wh_endpoint", endpoint_id))
+}
+
+/// Every webhook endpoint of a tenant.
+pub fn webhook_endpoints_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "wh_endpoint"))
+}
+
+/// An event kept for its deliveries and for replay.
+pub fn webhook_event(tenant: &str, event_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "wh_event", event_id))
+}
+
+/// A delivery of one event to one endpoint.
+pub fn webhook_delivery(tenant: &str, delivery_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "wh_delivery", delivery_id))
+}
+
+/// Due-queue entry: the delivery's next attempt is at `at`.
+pub fn webhook_due(tenant: &str, at: crate::context::Timestamp, delivery_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "wh_due", at.0, delivery_id))
+}
+
+/// The due queue of a tenant, ordered by time.
+pub fn webhook_due_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "wh_due"))
+}
+
+/// Entry of an endpoint's delivery log.
+pub fn webhook_log(tenant: &str, endpoint_id: Uuid, delivery_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "wh_log", endpoint_id, delivery_id))
+}
+
+/// An endpoint's delivery log, oldest first.
+pub fn webhook_log_subspace(tenant: &str, endpoint_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "wh_log", endpoint_id))
+}
+
 /// Head (last sequence and hash) of a tenant's audit ledger.
 pub fn audit_head(tenant: &str) -> Vec<u8> {
     pack(&("t", tenant, "audit_head"))
@@ -109,6 +165,96 @@ pub fn audit_entry(tenant: &str, seq: u64) -> Vec<u8> {
 /// The audit ledger of a tenant.
 pub fn audit_subspace(tenant: &str) -> Subspace {
     Subspace::from(&("t", tenant, "audit"))
+}
+
+/// A team record.
+pub fn team(tenant: &str, team_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "team", team_id))
+}
+
+/// All teams of a tenant.
+pub fn teams_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "team"))
+}
+
+/// A membership record.
+pub fn member(tenant: &str, team_id: Uuid, user_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "member", team_id, user_id))
+}
+
+/// Members of a team.
+pub fn members_subspace(tenant: &str, team_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "member", team_id))
+}
+
+/// Index entry: a user's membership in a team (value: empty).
+pub fn user_team(tenant: &str, user_id: Uuid, team_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "user_team", user_id, team_id))
+}
+
+/// Teams of a user.
+pub fn user_teams_subspace(tenant: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "user_team", user_id))
+}
+
+/// A team invitation.
+pub fn invitation(tenant: &str, invitation_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "invite", invitation_id))
+}
+
+/// Invitation lookup by SHA-256 of its token.
+pub fn invitation_by_token(tenant: &str, token_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "invite_token", token_hash))
+}
+
+/// Index entry: an invitation of a team (value: empty).
+pub fn team_invitation(tenant: &str, team_id: Uuid, invitation_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "team_invite", team_id, invitation_id))
+}
+
+/// Invitations of a team.
+pub fn team_invitations_subspace(tenant: &str, team_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "team_invite", team_id))
+}
+
+/// A permission definition.
+pub fn permission(tenant: &str, permission_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "perm", permission_id))
+}
+
+/// All permission definitions of a tenant.
+pub fn permissions_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "perm"))
+}
+
+/// A grant of `permission_id` to a user in a scope (`""` tenant-wide, else a team id).
+pub fn grant(tenant: &str, scope: &str, user_id: Uuid, permission_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "grant", scope, user_id, permission_id))
+}
+
+/// A user's direct grants in one scope.
+pub fn user_grants_subspace(tenant: &str, scope: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "grant", scope, user_id))
+}
+
+/// Every grant in one scope (a team's, or the tenant-wide ones).
+pub fn scope_grants_subspace(tenant: &str, scope: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "grant", scope))
+}
+
+/// Index of grants by permission, for deleting a definition (value: empty).
+pub fn grant_by_permission(
+    tenant: &str,
+    permission_id: &str,
+    scope: &str,
+    user_id: Uuid,
+) -> Vec<u8> {
+    pack(&("t", tenant, "grant_by_perm", permission_id, scope, user_id))
+}
+
+/// Grants of one permission.
+pub fn grants_by_permission_subspace(tenant: &str, permission_id: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "grant_by_perm", permission_id))
 }
 
 #[cfg(test)]

@@ -16,10 +16,13 @@ pub mod gatehouse;
 pub mod keys;
 pub mod outbox;
 pub mod passwords;
+pub mod permissions;
+pub mod permissions_change;
 pub mod ratelimit;
 pub mod routing;
 pub mod sessions;
 pub mod signing;
+pub mod teams;
 pub mod tenants;
 pub mod users;
 

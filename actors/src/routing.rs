@@ -17,6 +17,7 @@ use crate::actor::tenant_actor::TenantMsg;
 use crate::cluster::{ActorKind, Member, MembershipView};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
+use crate::permissions::PermissionDefinition;
 use crate::sessions::RefreshToken;
 use crate::signing::SigningKeyRecord;
 use crate::tenants::CreatedTenant;
@@ -57,6 +58,26 @@ pub enum OwnerCall {
         /// Tenant id.
         tenant: String,
     },
+    /// Add or replace a permission definition.
+    DefinePermission {
+        /// Tenant id.
+        tenant: String,
+        /// The definition.
+        definition: PermissionDefinition,
+        /// Refuse an existing id.
+        create_only: bool,
+        /// Audit actor.
+        actor: String,
+    },
+    /// Delete a permission definition.
+    DeletePermission {
+        /// Tenant id.
+        tenant: String,
+        /// The id.
+        permission_id: String,
+        /// Audit actor.
+        actor: String,
+    },
 }
 
 impl std::fmt::Debug for OwnerCall {
@@ -82,9 +103,10 @@ impl OwnerCall {
             OwnerCall::RevokeSession {
                 tenant, session_id, ..
             } => (ActorKind::Session, session_key(tenant, *session_id)),
-            OwnerCall::CreateTenant { tenant, .. } | OwnerCall::RotateSigningKey { tenant } => {
-                (ActorKind::Tenant, tenant.clone())
-            }
+            OwnerCall::CreateTenant { tenant, .. }
+            | OwnerCall::RotateSigningKey { tenant }
+            | OwnerCall::DefinePermission { tenant, .. }
+            | OwnerCall::DeletePermission { tenant, .. } => (ActorKind::Tenant, tenant.clone()),
         }
     }
 
@@ -99,6 +121,8 @@ impl OwnerCall {
             OwnerCall::RevokeSession { .. } => "revoke_session",
             OwnerCall::CreateTenant { .. } => "create_tenant",
             OwnerCall::RotateSigningKey { .. } => "rotate_signing_key",
+            OwnerCall::DefinePermission { .. } => "define_permission",
+            OwnerCall::DeletePermission { .. } => "delete_permission",
         }
     }
 }
@@ -114,6 +138,10 @@ pub enum OwnerReply {
     TenantCreated(Box<CreatedTenant>),
     /// The new signing key.
     KeyRotated(Box<SigningKeyRecord>),
+    /// The stored definition.
+    PermissionDefined(Box<PermissionDefinition>),
+    /// The definition was deleted.
+    PermissionDeleted,
 }
 
 /// An error as it crosses between nodes.
@@ -287,6 +315,37 @@ impl Gatehouse {
                     })
                     .await?;
                 Ok(OwnerReply::TenantCreated(Box::new(created)))
+            }
+            OwnerCall::DefinePermission {
+                tenant,
+                definition,
+                create_only,
+                actor,
+            } => {
+                let stored = self
+                    .tenant_actors
+                    .call(&tenant, |reply| TenantMsg::DefinePermission {
+                        definition: definition.clone(),
+                        create_only,
+                        actor: actor.clone(),
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::PermissionDefined(Box::new(stored)))
+            }
+            OwnerCall::DeletePermission {
+                tenant,
+                permission_id,
+                actor,
+            } => {
+                self.tenant_actors
+                    .call(&tenant, |reply| TenantMsg::DeletePermission {
+                        permission_id: permission_id.clone(),
+                        actor: actor.clone(),
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::PermissionDeleted)
             }
             OwnerCall::RotateSigningKey { tenant } => {
                 let key = self

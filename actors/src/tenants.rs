@@ -12,6 +12,7 @@ use crate::context::{Context, Timestamp};
 use crate::crypto::{MasterKey, constant_time_eq, random_token, sha256};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::permissions::{self, PermissionGraph};
 use crate::signing::{SigningKeyRecord, TenantKeys, generate_signing_key};
 
 /// Prefix of publishable client keys.
@@ -31,6 +32,12 @@ pub struct TenantSettings {
     pub session_idle_ttl_seconds: u32,
     /// Whether client keys may sign users up with a password.
     pub password_sign_up_enabled: bool,
+    /// Whether signed-in users may create teams from a client.
+    pub client_team_creation_enabled: bool,
+    /// Team permissions a team's creator receives.
+    pub team_creator_default_permissions: Vec<String>,
+    /// Team permissions a member receives on joining.
+    pub team_member_default_permissions: Vec<String>,
 }
 
 impl Default for TenantSettings {
@@ -40,6 +47,9 @@ impl Default for TenantSettings {
             session_absolute_ttl_seconds: 30 * 24 * 3600,
             session_idle_ttl_seconds: 7 * 24 * 3600,
             password_sign_up_enabled: true,
+            client_team_creation_enabled: true,
+            team_creator_default_permissions: vec![permissions::TEAM_ADMIN.to_owned()],
+            team_member_default_permissions: vec![permissions::TEAM_MEMBER.to_owned()],
         }
     }
 }
@@ -189,6 +199,9 @@ pub async fn create_tenant(
     };
     write_tenant(tx, &record)?;
     tx.set(&keys::tenant_index(tenant_id), b"")?;
+    for definition in permissions::default_definitions() {
+        permissions::write_definition(tx, tenant_id, &definition)?;
+    }
     Ok(CreatedTenant {
         record,
         publishable_client_key,
@@ -281,6 +294,8 @@ pub struct TenantState {
     pub record: TenantRecord,
     /// Decoded keys.
     pub keys: TenantKeys,
+    /// The permission graph.
+    pub permissions: PermissionGraph,
     /// `<public_url>/t/<tenant>`.
     pub issuer: String,
 }
@@ -289,6 +304,7 @@ impl TenantState {
     /// Builds the decoded state from a record.
     pub fn new(
         record: TenantRecord,
+        permissions: PermissionGraph,
         master_key: &MasterKey,
         public_url: &str,
     ) -> DomainResult<TenantState> {
@@ -301,6 +317,7 @@ impl TenantState {
         Ok(TenantState {
             record,
             keys,
+            permissions,
             issuer,
         })
     }
@@ -415,7 +432,13 @@ mod tests {
             .await
             .unwrap();
         tx.commit().await.unwrap();
-        let state = TenantState::new(created.record.clone(), &master, "http://x").unwrap();
+        let state = TenantState::new(
+            created.record.clone(),
+            PermissionGraph::default(),
+            &master,
+            "http://x",
+        )
+        .unwrap();
         assert!(state.has_api_key(ApiKeyKind::Client, &created.publishable_client_key));
         assert!(state.has_api_key(ApiKeyKind::Server, &created.secret_server_key));
         assert!(!state.has_api_key(ApiKeyKind::Server, &created.publishable_client_key));
@@ -446,7 +469,8 @@ mod tests {
             .unwrap();
         assert_eq!(record.signing_keys.len(), 2);
         assert_eq!(record.version, created.record.version + 1);
-        let state = TenantState::new(record, &master, "http://x").unwrap();
+        let state =
+            TenantState::new(record, PermissionGraph::default(), &master, "http://x").unwrap();
         assert_eq!(state.keys.active_kid(), new_key.kid);
     }
 }

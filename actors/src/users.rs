@@ -54,6 +54,9 @@ pub struct UserRecord {
     /// JSON object only servers see.
     #[serde(default)]
     pub server_metadata: String,
+    /// The team the user last selected, if any.
+    #[serde(default)]
+    pub selected_team_id: Option<Uuid>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -160,6 +163,7 @@ pub async fn create_user(
         client_metadata: String::new(),
         client_read_only_metadata: String::new(),
         server_metadata: String::new(),
+        selected_team_id: None,
         version: 1,
     };
     tx.set(&index_key, user_id.as_bytes())?;

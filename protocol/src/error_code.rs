@@ -91,7 +91,41 @@ error_codes! {
     TenantNotFound => "TENANT_NOT_FOUND", NotFound, 404;
     /// A tenant with this id already exists.
     TenantAlreadyExists => "TENANT_ALREADY_EXISTS", AlreadyExists, 409;
+    /// No team with this id exists in the tenant.
+    TeamNotFound => "TEAM_NOT_FOUND", NotFound, 404;
+    /// The user is not a member of the team.
+    TeamMembershipNotFound => "TEAM_MEMBERSHIP_NOT_FOUND", NotFound, 404;
+    /// The user is already a member of the team.
+    TeamMembershipAlreadyExists => "TEAM_MEMBERSHIP_ALREADY_EXISTS", AlreadyExists, 409;
+    /// The invitation token is unknown, expired, used or revoked.
+    InvitationInvalid => "INVITATION_INVALID", FailedPrecondition, 400;
+    /// No permission with this id is defined.
+    PermissionNotFound => "PERMISSION_NOT_FOUND", NotFound, 404;
+    /// A permission with this id is already defined.
+    PermissionAlreadyExists => "PERMISSION_ALREADY_EXISTS", AlreadyExists, 409;
+    /// No share with this id (or token) exists, or it is not visible to the caller.
+    ShareNotFound => "SHARE_NOT_FOUND", NotFound, 404;
+    /// The share was revoked by its owner.
+    ShareRevoked => "SHARE_REVOKED", PermissionDenied, 403;
+    /// The share passed its expiry.
+    ShareExpired => "SHARE_EXPIRED", PermissionDenied, 403;
+    /// The share reached its maximum number of uses.
+    ShareUseLimitReached => "SHARE_USE_LIMIT_REACHED", ResourceExhausted, 429;
+    /// The share does not grant this operation or field.
+    ShareScopeExceeded => "SHARE_SCOPE_EXCEEDED", PermissionDenied, 403;
+    /// No pending proposal with this id exists for the share.
+    ProposalNotFound => "PROPOSAL_NOT_FOUND", NotFound, 404;
+    /// No webhook endpoint with this id exists in the tenant.
+    WebhookEndpointNotFound => "WEBHOOK_ENDPOINT_NOT_FOUND", NotFound, 404;
+    /// The webhook URL points at a private, loopback or link-local address, which this
+    /// node's configuration does not allow (`webhooks.allow_private_targets`).
+    WebhookTargetNotAllowed => "WEBHOOK_TARGET_NOT_ALLOWED", InvalidArgument, 400;
+    /// The tenant already has the most webhook endpoints it may have.
+    WebhookEndpointLimitReached => "WEBHOOK_ENDPOINT_LIMIT_REACHED", FailedPrecondition, 409;
+    /// No stored webhook event with this id exists in the tenant (it may have expired).
+    WebhookEventNotFound => "WEBHOOK_EVENT_NOT_FOUND", NotFound, 404;
     /// Too many requests for this account or source; retry later.
+
     RateLimited => "RATE_LIMITED", ResourceExhausted, 429;
     /// A concurrent change won; the request may be retried.
     Conflict => "CONFLICT", Aborted, 409;

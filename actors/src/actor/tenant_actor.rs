@@ -9,6 +9,8 @@ use tokio::sync::oneshot;
 use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
 use crate::core::Core;
 use crate::error::DomainResult;
+use crate::permissions::PermissionDefinition;
+use crate::permissions_change;
 use crate::signing::SigningKeyRecord;
 use crate::tenants::{self, CreatedTenant};
 
@@ -26,6 +28,26 @@ pub enum TenantMsg {
     RotateSigningKey {
         /// Answer: the new key.
         reply: oneshot::Sender<DomainResult<SigningKeyRecord>>,
+    },
+    /// Add or replace a permission definition (cycles and unknown references refused).
+    DefinePermission {
+        /// The definition.
+        definition: PermissionDefinition,
+        /// Refuse if the id exists.
+        create_only: bool,
+        /// Who asked, for the audit ledger.
+        actor: String,
+        /// Answer.
+        reply: oneshot::Sender<DomainResult<PermissionDefinition>>,
+    },
+    /// Delete a permission definition with its grants.
+    DeletePermission {
+        /// The permission id.
+        permission_id: String,
+        /// Who asked, for the audit ledger.
+        actor: String,
+        /// Answer.
+        reply: oneshot::Sender<DomainResult<()>>,
     },
     /// Passivation check.
     Tick,
@@ -122,10 +144,49 @@ impl Actor for TenantActor {
                         .await
                     })
                     .await
-                    .and_then(|created| {
-                        core.cache_tenant(created.record.clone())?;
-                        Ok(created)
-                    });
+                    .inspect(|_| core.tenants.invalidate(tenant));
+                let _ = reply.send(result);
+                state.liveness.touch();
+            }
+            TenantMsg::DefinePermission {
+                definition,
+                create_only,
+                actor,
+                reply,
+            } => {
+                let (definition, actor) = (&definition, actor.as_str());
+                let result = core
+                    .db
+                    .run(|tx| async move {
+                        permissions_change::define(
+                            &tx,
+                            &core.context,
+                            tenant,
+                            definition,
+                            create_only,
+                            actor,
+                        )
+                        .await
+                    })
+                    .await
+                    .inspect(|_| core.tenants.invalidate(tenant));
+                let _ = reply.send(result);
+                state.liveness.touch();
+            }
+            TenantMsg::DeletePermission {
+                permission_id,
+                actor,
+                reply,
+            } => {
+                let (permission_id, actor) = (permission_id.as_str(), actor.as_str());
+                let result = core
+                    .db
+                    .run(|tx| async move {
+                        permissions_change::delete(&tx, &core.context, tenant, permission_id, actor)
+                            .await
+                    })
+                    .await
+                    .inspect(|()| core.tenants.invalidate(tenant));
                 let _ = reply.send(result);
                 state.liveness.touch();
             }
@@ -137,10 +198,8 @@ impl Actor for TenantActor {
                             .await
                     })
                     .await
-                    .and_then(|(record, key)| {
-                        core.cache_tenant(record)?;
-                        Ok(key)
-                    });
+                    .map(|(_, key)| key)
+                    .inspect(|_| core.tenants.invalidate(tenant));
                 let _ = reply.send(result);
                 state.liveness.touch();
             }

@@ -1,7 +1,9 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
 mod auth;
+pub mod permissions;
 mod sessions;
+pub mod teams;
 mod tenants;
 pub mod users;
 

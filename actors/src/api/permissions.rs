@@ -1,0 +1,303 @@
+//! Permission definitions (server), grants and checks, with the policy checked inside the
+//! transaction that acts.
+
+use std::collections::BTreeSet;
+
+use gatehouse_storage::Transaction;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::access::Caller;
+use crate::audit::{self, AuditEvent};
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::outbox;
+use crate::permissions::{
+    self, PermissionDefinition, PermissionScope, system, validate_permission_id,
+};
+use crate::routing::{OwnerCall, OwnerReply, unexpected};
+use crate::teams;
+use crate::tenants::TenantState;
+use crate::users;
+
+/// A grant or revocation request.
+#[derive(Debug, Clone)]
+pub struct GrantTarget<'a> {
+    /// The user.
+    pub user_id: &'a str,
+    /// The permission.
+    pub permission_id: &'a str,
+    /// The team, or empty for tenant-wide.
+    pub team_id: &'a str,
+}
+
+struct ParsedGrant {
+    user_id: Uuid,
+    team_id: Option<Uuid>,
+}
+
+fn parse_grant(tenant: &TenantState, target: &GrantTarget<'_>) -> DomainResult<ParsedGrant> {
+    let user_id = super::parse_id("user_id", target.user_id)?;
+    let team_id = (!target.team_id.is_empty())
+        .then(|| super::parse_id("team_id", target.team_id))
+        .transpose()?;
+    let graph = &tenant.permissions;
+    if !graph.knows(target.permission_id) {
+        return Err(DomainError::PermissionNotFound);
+    }
+    let scope = graph
+        .get(target.permission_id)
+        .map_or(PermissionScope::Team, |definition| definition.scope);
+    match (scope, team_id) {
+        (PermissionScope::Team, None) => Err(DomainError::invalid(
+            "team_id",
+            "this permission is granted within a team",
+        )),
+        (PermissionScope::Tenant, Some(_)) => Err(DomainError::invalid(
+            "team_id",
+            "this permission is granted tenant-wide, without a team",
+        )),
+        _ => Ok(ParsedGrant { user_id, team_id }),
+    }
+}
+
+/// A client may grant or revoke team permissions it holds itself, with `$manage_permissions`.
+async fn check_grantor(
+    tx: &Transaction,
+    tenant: &TenantState,
+    caller: &Caller,
+    team_id: Option<Uuid>,
+    permission_id: &str,
+) -> DomainResult<()> {
+    let Some(me) = caller.acting_user()? else {
+        return Ok(());
+    };
+    let Some(team_id) = team_id else {
+        return Err(DomainError::PermissionDenied(
+            "clients cannot grant tenant-wide permissions",
+        ));
+    };
+    super::teams::check_team_permission(tx, tenant, caller, team_id, system::MANAGE_PERMISSIONS)
+        .await?;
+    let mine = permissions::direct_grants(tx, tenant.tenant_id(), Some(team_id), me).await?;
+    if permissions::holds(&tenant.permissions, &mine, permission_id) {
+        Ok(())
+    } else {
+        Err(DomainError::PermissionDenied(
+            "cannot grant a permission the caller does not hold",
+        ))
+    }
+}
+
+impl Gatehouse {
+    /// Defines (or, with `create_only = false`, replaces) a permission. Server and operator.
+    pub async fn define_permission(
+        &self,
+        caller: &Caller,
+        definition: PermissionDefinition,
+        create_only: bool,
+    ) -> DomainResult<PermissionDefinition> {
+        let tenant = caller.require_server()?;
+        validate_permission_id("permission_id", &definition.permission_id)?;
+        if definition.description.chars().count() > 500 {
+            return Err(DomainError::invalid(
+                "description",
+                "must be at most 500 characters",
+            ));
+        }
+        if definition.contains.len() > 1000 {
+            return Err(DomainError::invalid(
+                "contains",
+                "must list at most 1000 permissions",
+            ));
+        }
+        let reply = self
+            .route(OwnerCall::DefinePermission {
+                tenant: tenant.tenant_id().to_owned(),
+                definition,
+                create_only,
+                actor: caller.audit_actor(),
+            })
+            .await?;
+        match reply {
+            OwnerReply::PermissionDefined(definition) => Ok(*definition),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Deletes a definition and every grant of it. Server and operator.
+    pub async fn delete_permission(
+        &self,
+        caller: &Caller,
+        permission_id: &str,
+    ) -> DomainResult<()> {
+        let tenant = caller.require_server()?;
+        validate_permission_id("permission_id", permission_id)?;
+        match self
+            .route(OwnerCall::DeletePermission {
+                tenant: tenant.tenant_id().to_owned(),
+                permission_id: permission_id.to_owned(),
+                actor: caller.audit_actor(),
+            })
+            .await?
+        {
+            OwnerReply::PermissionDeleted => Ok(()),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Every definition of the tenant (any caller of the tenant).
+    pub async fn list_permission_definitions(
+        &self,
+        caller: &Caller,
+    ) -> DomainResult<Vec<PermissionDefinition>> {
+        let tenant = caller.tenant()?;
+        Ok(tenant.permissions.definitions().cloned().collect())
+    }
+
+    /// Grants a permission. Servers: any; clients: team permissions they hold, with
+    /// `$manage_permissions`, to members of that team.
+    pub async fn grant_permission(
+        &self,
+        caller: &Caller,
+        target: GrantTarget<'_>,
+    ) -> DomainResult<bool> {
+        self.change_grant(caller, target, true).await
+    }
+
+    /// Revokes a direct grant, under the same rules as granting.
+    pub async fn revoke_permission(
+        &self,
+        caller: &Caller,
+        target: GrantTarget<'_>,
+    ) -> DomainResult<bool> {
+        self.change_grant(caller, target, false).await
+    }
+
+    async fn change_grant(
+        &self,
+        caller: &Caller,
+        target: GrantTarget<'_>,
+        grant: bool,
+    ) -> DomainResult<bool> {
+        let tenant = caller.tenant()?.clone();
+        let parsed = parse_grant(&tenant, &target)?;
+        let permission_id = target.permission_id;
+        let core = &self.core;
+        let tenant = &tenant;
+        let parsed = &parsed;
+        core.db
+            .run(|tx| async move {
+                let tenant_id = tenant.tenant_id();
+                check_grantor(&tx, tenant, caller, parsed.team_id, permission_id).await?;
+                users::read_user(&tx, tenant_id, parsed.user_id).await?;
+                if let Some(team_id) = parsed.team_id
+                    && !teams::is_member(&tx, tenant_id, team_id, parsed.user_id).await?
+                {
+                    return Err(DomainError::TeamMembershipNotFound);
+                }
+                let changed = if grant {
+                    permissions::grant(
+                        &tx,
+                        tenant_id,
+                        parsed.team_id,
+                        parsed.user_id,
+                        permission_id,
+                    )
+                    .await?
+                } else {
+                    permissions::revoke(
+                        &tx,
+                        tenant_id,
+                        parsed.team_id,
+                        parsed.user_id,
+                        permission_id,
+                    )
+                    .await?
+                };
+                if changed {
+                    let (event, action) = if grant {
+                        ("permission.granted", "permission.grant")
+                    } else {
+                        ("permission.revoked", "permission.revoke")
+                    };
+                    let details = json!({
+                        "user_id": parsed.user_id,
+                        "permission_id": permission_id,
+                        "team_id": parsed.team_id,
+                    });
+                    outbox::emit(&tx, &core.context, tenant_id, event, details.clone())?;
+                    audit::append(
+                        &tx,
+                        &core.context,
+                        tenant_id,
+                        AuditEvent {
+                            actor: caller.audit_actor(),
+                            action: action.to_owned(),
+                            target: format!("user:{}", parsed.user_id),
+                            source_ip: String::new(),
+                            details,
+                        },
+                    )
+                    .await?;
+                }
+                Ok(changed)
+            })
+            .await
+    }
+
+    /// The permissions a user holds in a scope, through the graph. Clients: only their own.
+    pub async fn effective_permissions(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        team_id: &str,
+    ) -> DomainResult<BTreeSet<String>> {
+        let tenant = caller.tenant()?.clone();
+        let user_id = match caller.acting_user()? {
+            Some(me) if user_id.is_empty() || user_id == me.to_string() => me,
+            Some(_) => {
+                return Err(DomainError::PermissionDenied(
+                    "clients check only their own permissions",
+                ));
+            }
+            None => super::parse_id("user_id", user_id)?,
+        };
+        let team_id = (!team_id.is_empty())
+            .then(|| super::parse_id("team_id", team_id))
+            .transpose()?;
+        let tenant_id = tenant.tenant_id();
+        let direct = self
+            .core
+            .db
+            .run(|tx| async move {
+                users::read_user(&tx, tenant_id, user_id).await?;
+                if let Some(team_id) = team_id {
+                    teams::read_team(&tx, tenant_id, team_id).await?;
+                    if !teams::is_member(&tx, tenant_id, team_id, user_id).await? {
+                        return Ok(Vec::new());
+                    }
+                }
+                permissions::direct_grants(&tx, tenant_id, team_id, user_id).await
+            })
+            .await?;
+        Ok(permissions::effective(&tenant.permissions, &direct))
+    }
+
+    /// Whether a user holds `permission_id` in a scope.
+    pub async fn has_permission(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        permission_id: &str,
+        team_id: &str,
+    ) -> DomainResult<bool> {
+        if permission_id.is_empty() {
+            return Err(DomainError::invalid("permission_id", "must not be empty"));
+        }
+        Ok(self
+            .effective_permissions(caller, user_id, team_id)
+            .await?
+            .contains(permission_id))
+    }
+}
