@@ -102,8 +102,29 @@ impl Gatehouse {
         user_id: &str,
         update: UserUpdate,
     ) -> DomainResult<UserRecord> {
-        let tenant = caller.require_server()?;
-        let user_id = super::parse_id("user_id", user_id)?;
+        let tenant = caller.tenant()?;
+        let user_id = match caller.acting_user()? {
+            // A signed-in client changes only itself, and only its client-owned fields.
+            Some(me) => {
+                if !user_id.is_empty() && user_id != me.to_string() {
+                    return Err(DomainError::PermissionDenied(
+                        "clients update only their own user",
+                    ));
+                }
+                let server_owned = update.email.is_some()
+                    || update.password.is_some()
+                    || update.email_verified.is_some()
+                    || update.client_read_only_metadata.is_some()
+                    || update.server_metadata.is_some();
+                if server_owned {
+                    return Err(DomainError::PermissionDenied(
+                        "clients may change only display_name and client_metadata_json",
+                    ));
+                }
+                me
+            }
+            None => super::parse_id("user_id", user_id)?,
+        };
         let email = update.email.as_deref().map(parse_email).transpose()?;
         if let Some(name) = &update.display_name {
             validate_user_display_name(name)?;

@@ -3,7 +3,9 @@
 mod auth;
 mod cluster;
 mod convert;
+mod permissions;
 mod sessions;
+mod teams;
 mod tenants;
 mod users;
 
@@ -20,7 +22,9 @@ use gatehouse_protocol::metadata::{
 };
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
+use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
+use gatehouse_protocol::v1::teams_server::TeamsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
 use gatehouse_protocol::{ErrorCode, error_status};
@@ -197,6 +201,8 @@ pub async fn serve(
     health.set_serving::<UsersServer<Api>>().await;
     health.set_serving::<SessionsServer<Api>>().await;
     health.set_serving::<TenantsServer<Api>>().await;
+    health.set_serving::<TeamsServer<Api>>().await;
+    health.set_serving::<PermissionsServer<Api>>().await;
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
@@ -204,6 +210,8 @@ pub async fn serve(
         .add_service(UsersServer::new(api.clone()))
         .add_service(SessionsServer::new(api.clone()))
         .add_service(TenantsServer::new(api.clone()))
+        .add_service(TeamsServer::new(api.clone()))
+        .add_service(PermissionsServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

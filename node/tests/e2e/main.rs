@@ -8,4 +8,5 @@ mod http;
 mod isolation;
 mod malformed;
 mod node;
+mod teams;
 mod users;

@@ -219,6 +219,11 @@ impl Client {
         )
     }
 
+    /// The shared channel (cheap to clone), for raw clients of other services.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// The raw `Cluster` client with this client's metadata.
     pub fn cluster(&self) -> v1::cluster_client::ClusterClient<AuthedChannel> {
         v1::cluster_client::ClusterClient::with_interceptor(
