@@ -20,6 +20,7 @@ use crate::passwords::PasswordHasher;
 use crate::ratelimit::RateLimiter;
 use crate::routing::ClusterWiring;
 use crate::tenants::{ApiKeyKind, TenantCache};
+use crate::webhooks::WebhookSettings;
 
 /// Polls the tenant-change epoch so a change made on any node reaches this node's cache.
 async fn spawn_tenant_epoch_poller(
@@ -91,6 +92,8 @@ pub struct GatehouseOptions {
     pub tenant_epoch_poll: Duration,
     /// Membership and transport when this node is part of a cluster.
     pub cluster: Option<ClusterWiring>,
+    /// Webhook sender and delivery settings.
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for GatehouseOptions {
@@ -102,6 +105,7 @@ impl Default for GatehouseOptions {
             actor_idle_timeout: Duration::from_secs(120),
             tenant_epoch_poll: Duration::from_millis(500),
             cluster: None,
+            webhooks: WebhookSettings::default(),
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct Gatehouse {
     operator_key_hash: RwLock<Option<Vec<u8>>>,
     /// Membership and transport, when clustered.
     pub(crate) cluster: Option<ClusterWiring>,
+    /// Webhook sender and delivery settings.
+    pub(crate) webhooks: WebhookSettings,
 }
 
 impl Gatehouse {
@@ -154,8 +160,10 @@ impl Gatehouse {
             failures_by_source: RateLimiter::new(100, 1_000),
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
+            webhooks: options.webhooks,
         });
         spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;
+        crate::webhooks::dispatch::spawn(&gatehouse);
         if let Some(cluster) = &gatehouse.cluster {
             spawn_ownership_watcher(Arc::downgrade(&gatehouse), cluster.membership.clone());
         }

@@ -25,6 +25,7 @@ pub mod signing;
 pub mod teams;
 pub mod tenants;
 pub mod users;
+pub mod webhooks;
 
 pub use access::{Caller, Credentials};
 pub use api::users::UserUpdate;

@@ -70,5 +70,8 @@ pub fn emit(
         &keys::outbox(tenant, event.occurred_at, event_id),
         &codec::encode(&event)?,
     )?;
+    // A blind write (no read, so no conflict between concurrent emitters) that tells every
+    // node's dispatcher this tenant has work.
+    tx.set(&keys::webhook_work(tenant), b"")?;
     Ok(event)
 }

@@ -1,11 +1,13 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
+pub mod audit;
 mod auth;
 pub mod permissions;
 mod sessions;
 pub mod teams;
 mod tenants;
 pub mod users;
+pub mod webhooks;
 
 pub use auth::SignedIn;
 pub use tenants::TenantPage;

@@ -1,0 +1,1 @@
+//! Unit tests of the audit ledger over the memory store.

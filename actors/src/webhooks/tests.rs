@@ -1,0 +1,1 @@
+//! Unit tests of webhooks over the memory store.
