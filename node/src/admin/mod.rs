@@ -1,6 +1,7 @@
 //! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
 
 mod output;
+mod teams;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -54,6 +55,12 @@ enum AdminCommand {
     /// The cluster.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Teams, members and invitations.
+    #[command(subcommand)]
+    Team(teams::TeamCommand),
+    /// Permission definitions and grants.
+    #[command(subcommand)]
+    Permission(teams::PermissionCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,10 +91,10 @@ enum TenantCommand {
 }
 
 #[derive(Debug, Args)]
-struct TenantFlag {
+pub struct TenantFlag {
     /// Tenant id.
     #[arg(long, short = 't')]
-    tenant: String,
+    pub tenant: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +265,12 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 out.done("revoked", &session_id);
             }
         },
+        AdminCommand::Team(command) => teams::run_team(&client, &out, command)
+            .await
+            .map_err(error)?,
+        AdminCommand::Permission(command) => teams::run_permission(&client, &out, command)
+            .await
+            .map_err(error)?,
         AdminCommand::Cluster(ClusterCommand::Status) => {
             let status = client.cluster_status().await.map_err(error)?;
             out.cluster(&status);

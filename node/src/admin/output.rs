@@ -305,6 +305,15 @@ impl Output {
         }
     }
 
+    /// A JSON value, or its human text.
+    pub fn value(&self, value: &Value, text: &str) {
+        if self.json {
+            self.print_json(value);
+        } else {
+            println!("{text}");
+        }
+    }
+
     /// A completed action on one id.
     pub fn done(&self, action: &str, id: &str) {
         if self.json {

@@ -183,6 +183,78 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     assert_eq!(cluster["members"][0]["status"], "serving");
     assert_eq!(cluster["members"][0]["is_self"], true);
     assert_eq!(cluster["members"][0]["grpc_addr"], node.grpc.to_string());
+    let (ok, stdout, stderr) = admin(
+        &node,
+        &[
+            "team",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "Ops",
+            "--creator",
+            &user_id,
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let team: Value = serde_json::from_str(&stdout).unwrap();
+    let team_id = team["team_id"].as_str().unwrap().to_owned();
+    let (ok, _, stderr) = admin(
+        &node,
+        &[
+            "permission",
+            "define",
+            "--tenant",
+            &tenant_id,
+            "deploy",
+            "--team",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = admin(
+        &node,
+        &[
+            "permission",
+            "grant",
+            "--tenant",
+            &tenant_id,
+            &user_id,
+            "deploy",
+            "--team",
+            &team_id,
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, _) = admin(
+        &node,
+        &[
+            "permission",
+            "check",
+            "--tenant",
+            &tenant_id,
+            &user_id,
+            "deploy",
+            "--team",
+            &team_id,
+            "--json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["granted"],
+        true
+    );
+    let (ok, stdout, _) = admin(
+        &node,
+        &[
+            "team", "members", "--tenant", &tenant_id, &team_id, "--json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["members"][0],
+        user_id.as_str()
+    );
     let (ok, _, _) = admin(&node, &["user", "delete", "--tenant", &tenant_id, &user_id]);
     assert!(ok);
 
