@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::actor::session_actor::{Refreshed, SessionMsg, session_key};
 use crate::actor::tenant_actor::TenantMsg;
+use crate::audit::AuditOrigin;
 use crate::cluster::{ActorKind, Member, MembershipView};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -45,6 +46,9 @@ pub enum OwnerCall {
         reason: String,
         /// For sign-out: the token that must belong to the session.
         refresh_token: Option<String>,
+        /// Who asked, for the audit ledger.
+        #[serde(default)]
+        origin: AuditOrigin,
     },
     /// Create a tenant.
     CreateTenant {
@@ -52,11 +56,17 @@ pub enum OwnerCall {
         tenant: String,
         /// Human name.
         display_name: String,
+        /// Who asked, for the audit ledger.
+        #[serde(default)]
+        origin: AuditOrigin,
     },
     /// Rotate a tenant's signing key.
     RotateSigningKey {
         /// Tenant id.
         tenant: String,
+        /// Who asked, for the audit ledger.
+        #[serde(default)]
+        origin: AuditOrigin,
     },
     /// Add or replace a permission definition.
     DefinePermission {
@@ -104,7 +114,7 @@ impl OwnerCall {
                 tenant, session_id, ..
             } => (ActorKind::Session, session_key(tenant, *session_id)),
             OwnerCall::CreateTenant { tenant, .. }
-            | OwnerCall::RotateSigningKey { tenant }
+            | OwnerCall::RotateSigningKey { tenant, .. }
             | OwnerCall::DefinePermission { tenant, .. }
             | OwnerCall::DeletePermission { tenant, .. } => (ActorKind::Tenant, tenant.clone()),
         }
@@ -283,6 +293,7 @@ impl Gatehouse {
                 session_id,
                 reason,
                 refresh_token,
+                origin,
             } => {
                 let token = refresh_token
                     .as_deref()
@@ -298,6 +309,7 @@ impl Gatehouse {
                     .call(&key, |reply| SessionMsg::Revoke {
                         reason,
                         token: token.clone(),
+                        origin: origin.clone(),
                         reply,
                     })
                     .await?;
@@ -306,11 +318,13 @@ impl Gatehouse {
             OwnerCall::CreateTenant {
                 tenant,
                 display_name,
+                origin,
             } => {
                 let created = self
                     .tenant_actors
                     .call(&tenant, |reply| TenantMsg::Create {
                         display_name: display_name.clone(),
+                        origin: origin.clone(),
                         reply,
                     })
                     .await?;
@@ -347,10 +361,13 @@ impl Gatehouse {
                     .await?;
                 Ok(OwnerReply::PermissionDeleted)
             }
-            OwnerCall::RotateSigningKey { tenant } => {
+            OwnerCall::RotateSigningKey { tenant, origin } => {
                 let key = self
                     .tenant_actors
-                    .call(&tenant, |reply| TenantMsg::RotateSigningKey { reply })
+                    .call(&tenant, |reply| TenantMsg::RotateSigningKey {
+                        origin: origin.clone(),
+                        reply,
+                    })
                     .await?;
                 Ok(OwnerReply::KeyRotated(Box::new(key)))
             }

@@ -13,6 +13,8 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::tenants::TenantSettings;
 use crate::users::{self, UserState};
+use crate::webhooks::payloads;
+use crate::{audit, outbox};
 
 /// Prefix of refresh tokens.
 pub const REFRESH_TOKEN_PREFIX: &str = "grt_";
@@ -171,6 +173,13 @@ pub fn create_session(
     };
     write_session(tx, tenant, &record)?;
     tx.set(&keys::user_session(tenant, user_id, session_id), b"")?;
+    outbox::emit(
+        tx,
+        context,
+        tenant,
+        "session.created",
+        payloads::session(&record),
+    )?;
     Ok((record, token))
 }
 
@@ -251,6 +260,14 @@ pub async fn refresh(
         });
         session.version += 1;
         write_session(tx, tenant, &session)?;
+        let data = payloads::revoked_session(&session, "refresh_token_reused");
+        outbox::emit(tx, context, tenant, "session.revoked", data.clone())?;
+        let event = audit::AuditOrigin::system().event(
+            "session.revoke",
+            format!("session:{}", session.session_id),
+            data,
+        );
+        audit::append(tx, context, tenant, event).await?;
         metrics::counter!("gatehouse_refresh_token_reuse_total").increment(1);
         return Ok(RefreshOutcome::Reused);
     }
@@ -303,6 +320,13 @@ pub async fn revoke_session(
     });
     session.version += 1;
     write_session(tx, tenant, &session)?;
+    outbox::emit(
+        tx,
+        context,
+        tenant,
+        "session.revoked",
+        payloads::revoked_session(&session, reason),
+    )?;
     Ok(true)
 }
 

@@ -7,8 +7,10 @@ use uuid::Uuid;
 use crate::context::{Context, Timestamp};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::outbox;
 use crate::sessions;
 use crate::tenants::validate_display_name;
+use crate::webhooks::payloads;
 
 /// Longest accepted email address (RFC 5321 path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
@@ -168,6 +170,7 @@ pub async fn create_user(
     };
     tx.set(&index_key, user_id.as_bytes())?;
     write_user(tx, tenant, &record)?;
+    outbox::emit(tx, context, tenant, "user.created", payloads::user(&record))?;
     Ok(record)
 }
 
@@ -274,6 +277,7 @@ pub async fn update_user(
     record.updated_at = context.now();
     record.version += 1;
     write_user(tx, tenant, &record)?;
+    outbox::emit(tx, context, tenant, "user.updated", payloads::user(&record))?;
     Ok(record)
 }
 
@@ -294,6 +298,7 @@ pub async fn set_user_state(
         record.updated_at = context.now();
         record.version += 1;
         write_user(tx, tenant, &record)?;
+        outbox::emit(tx, context, tenant, "user.updated", payloads::user(&record))?;
     }
     Ok(record)
 }

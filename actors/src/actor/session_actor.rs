@@ -9,6 +9,7 @@ use tokio::sync::oneshot;
 use uuid::Uuid;
 
 use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
+use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
 use crate::core::Core;
 use crate::error::{DomainError, DomainResult};
@@ -51,6 +52,8 @@ pub enum SessionMsg {
         reason: &'static str,
         /// When set (sign-out by refresh token), the token must belong to the session.
         token: Option<RefreshToken>,
+        /// Who asked: an admin revocation is audited as theirs.
+        origin: AuditOrigin,
         /// `true` if this call revoked it, `false` if it already was.
         reply: oneshot::Sender<DomainResult<bool>>,
     },
@@ -154,12 +157,13 @@ impl Actor for SessionActor {
             SessionMsg::Revoke {
                 reason,
                 token,
+                origin,
                 reply,
             } => {
                 state.liveness.touch();
                 let core = &state.core;
                 let (tenant, session_id) = (state.tenant.as_str(), state.session_id);
-                let token = token.as_ref();
+                let (token, origin) = (token.as_ref(), &origin);
                 let result = core
                     .db
                     .run(|tx| async move {
@@ -168,14 +172,25 @@ impl Actor for SessionActor {
                                 sessions::sign_out(&tx, &core.context, tenant, token).await
                             }
                             None => {
-                                sessions::revoke_session(
+                                let revoked = sessions::revoke_session(
                                     &tx,
                                     &core.context,
                                     tenant,
                                     session_id,
                                     reason,
                                 )
-                                .await
+                                .await?;
+                                // Signing out is the user's own business; revocations
+                                // by an operator or server are audited.
+                                if revoked && reason != "sign_out" {
+                                    let event = origin.event(
+                                        "session.revoke",
+                                        format!("session:{session_id}"),
+                                        serde_json::json!({ "reason": reason }),
+                                    );
+                                    audit::append(&tx, &core.context, tenant, event).await?;
+                                }
+                                Ok(revoked)
                             }
                         }
                     })

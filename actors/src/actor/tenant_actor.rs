@@ -7,6 +7,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
 use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
+use crate::audit::{self, AuditOrigin};
 use crate::core::Core;
 use crate::error::DomainResult;
 use crate::permissions::PermissionDefinition;
@@ -21,11 +22,15 @@ pub enum TenantMsg {
     Create {
         /// Human name.
         display_name: String,
+        /// Who asked, for the audit ledger.
+        origin: AuditOrigin,
         /// Answer, with the one-time secrets.
         reply: oneshot::Sender<DomainResult<CreatedTenant>>,
     },
     /// Retire the active signing key and make a new one.
     RotateSigningKey {
+        /// Who asked, for the audit ledger.
+        origin: AuditOrigin,
         /// Answer: the new key.
         reply: oneshot::Sender<DomainResult<SigningKeyRecord>>,
     },
@@ -128,20 +133,26 @@ impl Actor for TenantActor {
             TenantMsg::Tick => state.liveness.on_tick(myself.get_cell()),
             TenantMsg::Create {
                 display_name,
+                origin,
                 reply,
             } => {
-                let display_name = display_name.as_str();
+                let (display_name, origin) = (display_name.as_str(), &origin);
                 let result = core
                     .db
                     .run(|tx| async move {
-                        tenants::create_tenant(
+                        let created = tenants::create_tenant(
                             &tx,
                             &core.context,
                             &core.master_key,
                             tenant,
                             display_name,
                         )
-                        .await
+                        .await?;
+                        let details = serde_json::json!({ "display_name": display_name });
+                        let event =
+                            origin.event("tenant.create", format!("tenant:{tenant}"), details);
+                        audit::append(&tx, &core.context, tenant, event).await?;
+                        Ok(created)
                     })
                     .await
                     .inspect(|_| core.tenants.invalidate(tenant));
@@ -190,12 +201,22 @@ impl Actor for TenantActor {
                 let _ = reply.send(result);
                 state.liveness.touch();
             }
-            TenantMsg::RotateSigningKey { reply } => {
+            TenantMsg::RotateSigningKey { origin, reply } => {
+                let origin = &origin;
                 let result = core
                     .db
                     .run(|tx| async move {
-                        tenants::rotate_signing_key(&tx, &core.context, &core.master_key, tenant)
-                            .await
+                        let rotated = tenants::rotate_signing_key(
+                            &tx,
+                            &core.context,
+                            &core.master_key,
+                            tenant,
+                        )
+                        .await?;
+                        let details = serde_json::json!({ "kid": rotated.1.kid });
+                        let event = origin.event("key.rotate", format!("tenant:{tenant}"), details);
+                        audit::append(&tx, &core.context, tenant, event).await?;
+                        Ok(rotated)
                     })
                     .await
                     .map(|(_, key)| key)

@@ -27,9 +27,9 @@ impl Gatehouse {
     ) -> DomainResult<AuditPage> {
         let tenant = caller.require_server()?;
         let after = match super::decode_page_token('a', page_token)? {
-            Some(seq) => seq
-                .parse::<u64>()
-                .map_err(|_| DomainError::invalid("page_token", "is not a token from a previous page"))?,
+            Some(seq) => seq.parse::<u64>().map_err(|_| {
+                DomainError::invalid("page_token", "is not a token from a previous page")
+            })?,
             None => 0,
         };
         let limit = super::page_size(page_size);

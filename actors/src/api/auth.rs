@@ -2,6 +2,7 @@
 
 use crate::access::Caller;
 use crate::actor::session_actor::Refreshed;
+use crate::audit::AuditOrigin;
 use crate::core::AccessToken;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -219,6 +220,7 @@ impl Gatehouse {
             session_id,
             reason: "sign_out".to_owned(),
             refresh_token,
+            origin: AuditOrigin::of(caller),
         })
         .await
         .map(|_| ())

@@ -1,6 +1,7 @@
 //! Session administration for server and operator callers.
 
 use crate::access::Caller;
+use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::routing::OwnerCall;
@@ -43,6 +44,7 @@ impl Gatehouse {
             session_id,
             reason: "admin".to_owned(),
             refresh_token: None,
+            origin: AuditOrigin::of(caller),
         })
         .await
         .map(|_| ())
@@ -54,11 +56,18 @@ impl Gatehouse {
         let user_id = super::parse_id("user_id", user_id)?;
         let core = &self.core;
         let tenant_id = tenant.tenant_id();
+        let origin = &AuditOrigin::of(caller);
         core.db
             .run(|tx| async move {
                 users::read_user(&tx, tenant_id, user_id).await?;
-                sessions::revoke_user_sessions(&tx, &core.context, tenant_id, user_id, "admin")
-                    .await
+                let revoked =
+                    sessions::revoke_user_sessions(&tx, &core.context, tenant_id, user_id, "admin")
+                        .await?;
+                let details = serde_json::json!({ "revoked": revoked });
+                let event =
+                    origin.event("user.revoke_sessions", format!("user:{user_id}"), details);
+                audit::append(&tx, &core.context, tenant_id, event).await?;
+                Ok(revoked)
             })
             .await
             .map_err(|error: DomainError| error)

@@ -1,6 +1,7 @@
 //! Tenant administration (operator only).
 
 use crate::access::Caller;
+use crate::audit::AuditOrigin;
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::routing::{OwnerCall, OwnerReply, unexpected};
@@ -38,6 +39,7 @@ impl Gatehouse {
             .route(OwnerCall::CreateTenant {
                 tenant: tenant_id,
                 display_name: display_name.trim().to_owned(),
+                origin: AuditOrigin::of(caller),
             })
             .await?;
         match reply {
@@ -98,6 +100,7 @@ impl Gatehouse {
         let reply = self
             .route(OwnerCall::RotateSigningKey {
                 tenant: tenant_id.to_owned(),
+                origin: AuditOrigin::of(caller),
             })
             .await?;
         match reply {

@@ -1,13 +1,16 @@
 //! User management for server and operator callers, and the signed-in user's own record.
 
 use crate::access::Caller;
+use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
+use crate::outbox;
 use crate::passwords::validate_new_password;
 use crate::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
     validate_user_display_name,
 };
+use crate::webhooks::payloads;
 
 /// A page of users.
 #[derive(Debug, Clone)]
@@ -59,6 +62,7 @@ impl Gatehouse {
         };
         let core = &self.core;
         let tenant_id = tenant.tenant_id();
+        let origin = &AuditOrigin::of(caller);
         core.db
             .run(|tx| {
                 let new_user = NewUser {
@@ -67,7 +71,16 @@ impl Gatehouse {
                     password_hash: password_hash.clone(),
                     email_verified,
                 };
-                async move { users::create_user(&tx, &core.context, tenant_id, new_user).await }
+                async move {
+                    let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
+                    let event = origin.event(
+                        "user.create",
+                        format!("user:{}", user.user_id),
+                        serde_json::json!({ "email": user.email }),
+                    );
+                    audit::append(&tx, &core.context, tenant_id, event).await?;
+                    Ok(user)
+                }
             })
             .await
     }
@@ -160,9 +173,22 @@ impl Gatehouse {
         let core = &self.core;
         let tenant_id = tenant.tenant_id();
         let changes = &changes;
+        // Operators and servers changing a user are audited; a user editing itself is not.
+        let audited = caller
+            .is_trusted()
+            .then(|| (AuditOrigin::of(caller), changed_fields(changes)));
+        let audited = &audited;
         core.db
             .run(|tx| async move {
-                users::update_user(&tx, &core.context, tenant_id, user_id, changes.clone()).await
+                let user =
+                    users::update_user(&tx, &core.context, tenant_id, user_id, changes.clone())
+                        .await?;
+                if let Some((origin, fields)) = audited {
+                    let details = serde_json::json!({ "fields": fields });
+                    let event = origin.event("user.update", format!("user:{user_id}"), details);
+                    audit::append(&tx, &core.context, tenant_id, event).await?;
+                }
+                Ok(user)
             })
             .await
     }
@@ -172,10 +198,19 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
         let tenant_id = tenant.tenant_id();
-        self.core
-            .db
-            .run(|tx| async move { users::delete_user(&tx, tenant_id, user_id).await })
+        let core = &self.core;
+        let origin = &AuditOrigin::of(caller);
+        core.db
+            .run(|tx| async move {
+                let user = users::read_user(&tx, tenant_id, user_id).await?;
+                users::delete_user(&tx, tenant_id, user_id).await?;
+                let data = payloads::deleted_user(&user);
+                outbox::emit(&tx, &core.context, tenant_id, "user.deleted", data.clone())?;
+                let event = origin.event("user.delete", format!("user:{user_id}"), data);
+                audit::append(&tx, &core.context, tenant_id, event).await
+            })
             .await
+            .map(drop)
     }
 
     /// Lists users by creation, or by email when `email_prefix` is set.
@@ -248,10 +283,39 @@ impl Gatehouse {
         let user_id = super::parse_id("user_id", user_id)?;
         let core = &self.core;
         let tenant_id = tenant.tenant_id();
+        let origin = &AuditOrigin::of(caller);
+        let action = match state {
+            UserState::Suspended => "user.suspend",
+            UserState::Active => "user.reactivate",
+        };
         core.db
             .run(|tx| async move {
-                users::set_user_state(&tx, &core.context, tenant_id, user_id, state).await
+                let user =
+                    users::set_user_state(&tx, &core.context, tenant_id, user_id, state).await?;
+                let event =
+                    origin.event(action, format!("user:{user_id}"), serde_json::Value::Null);
+                audit::append(&tx, &core.context, tenant_id, event).await?;
+                Ok(user)
             })
             .await
     }
+}
+
+/// Names of the fields a change touches, for the audit ledger (values stay out of it).
+fn changed_fields(changes: &UserChanges) -> Vec<&'static str> {
+    [
+        ("email", changes.email.is_some()),
+        ("display_name", changes.display_name.is_some()),
+        ("password", changes.password_hash.is_some()),
+        ("email_verified", changes.email_verified.is_some()),
+        ("client_metadata", changes.client_metadata.is_some()),
+        (
+            "client_read_only_metadata",
+            changes.client_read_only_metadata.is_some(),
+        ),
+        ("server_metadata", changes.server_metadata.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(name, changed)| changed.then_some(name))
+    .collect()
 }

@@ -274,7 +274,11 @@ pub async fn claim(
         .get(&keys::webhook_event(tenant, &delivery.event_id))
         .await?
     else {
-        tracing::error!(tenant, event_id = delivery.event_id, "webhook event missing");
+        tracing::error!(
+            tenant,
+            event_id = delivery.event_id,
+            "webhook event missing"
+        );
         finish(tx, tenant, &mut delivery, DeliveryStatus::Failed)?;
         return Ok(None);
     };
@@ -507,7 +511,7 @@ pub async fn retire_work_mark_if_idle(tx: &Transaction, tenant: &str) -> DomainR
         ..RangeOptions::default()
     };
     let (begin, end) = keys::outbox_subspace(tenant).range();
-    if !tx.get_range(&begin, &end, first.clone()).await?.is_empty() {
+    if !tx.get_range(&begin, &end, first).await?.is_empty() {
         return Ok(false);
     }
     let (begin, end) = keys::webhook_due_subspace(tenant).range();

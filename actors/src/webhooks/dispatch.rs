@@ -215,9 +215,7 @@ async fn run_tenant(
         let now = core.context.now();
         let due = core
             .db
-            .run(|tx| async move {
-                deliveries::due_deliveries(&tx, tenant, now, DUE_BATCH).await
-            })
+            .run(|tx| async move { deliveries::due_deliveries(&tx, tenant, now, DUE_BATCH).await })
             .await?;
         if due.is_empty() {
             core.db

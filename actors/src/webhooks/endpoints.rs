@@ -304,11 +304,7 @@ pub async fn rotate_secret(
     let mut endpoint = read_endpoint(tx, tenant, endpoint_id).await?;
     let now = context.now();
     let secret = WebhookSecret::generate(context);
-    let sealed = master_key.seal(
-        context,
-        &seal_label(tenant, endpoint_id),
-        secret.as_bytes(),
-    )?;
+    let sealed = master_key.seal(context, &seal_label(tenant, endpoint_id), secret.as_bytes())?;
     endpoint.previous_secret = Some(PreviousSecret {
         sealed: std::mem::replace(&mut endpoint.sealed_secret, sealed),
         expires_at: now.plus(PREVIOUS_SECRET_GRACE),

@@ -9,6 +9,7 @@
 pub mod deliveries;
 pub mod dispatch;
 pub mod endpoints;
+pub mod payloads;
 pub mod signing;
 pub mod targets;
 #[cfg(test)]

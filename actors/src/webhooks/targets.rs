@@ -95,9 +95,7 @@ pub async fn check_target(url: &Url, allow_private: bool) -> DomainResult<Vec<Ip
         Some(Host::Domain(domain)) => tokio::net::lookup_host((domain, port))
             .await
             .map_err(|error| {
-                DomainError::WebhookTargetNotAllowed(format!(
-                    "cannot resolve {domain}: {error}"
-                ))
+                DomainError::WebhookTargetNotAllowed(format!("cannot resolve {domain}: {error}"))
             })?
             .map(|socket| socket.ip())
             .collect(),
@@ -108,7 +106,10 @@ pub async fn check_target(url: &Url, allow_private: bool) -> DomainResult<Vec<Ip
             "the host resolves to no address".to_owned(),
         ));
     }
-    if let Some(private) = addresses.iter().find(|address| is_private_address(**address)) {
+    if let Some(private) = addresses
+        .iter()
+        .find(|address| is_private_address(**address))
+    {
         return Err(DomainError::WebhookTargetNotAllowed(format!(
             "{private} is a private, loopback or link-local address"
         )));
