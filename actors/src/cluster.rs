@@ -104,6 +104,8 @@ pub enum ActorKind {
     Tenant,
     /// `SessionActor`.
     Session,
+    /// `ShareActor`.
+    Share,
 }
 
 impl ActorKind {
@@ -112,6 +114,7 @@ impl ActorKind {
         match self {
             ActorKind::Tenant => "tenant",
             ActorKind::Session => "session",
+            ActorKind::Share => "share",
         }
     }
 }

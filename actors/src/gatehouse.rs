@@ -9,6 +9,7 @@ use gatehouse_storage::Database;
 use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
 use crate::actor::registry::Registry;
 use crate::actor::session_actor::SessionActor;
+use crate::actor::share_actor::ShareActor;
 use crate::actor::tenant_actor::TenantActor;
 use crate::cluster::{ActorKind, Membership, MembershipView};
 use crate::context::Context;
@@ -116,6 +117,7 @@ pub struct Gatehouse {
     pub(crate) core: Arc<Core>,
     pub(crate) tenant_actors: Registry<TenantActor>,
     pub(crate) session_actors: Registry<SessionActor>,
+    pub(crate) share_actors: Registry<ShareActor>,
     /// Failed sign-ins per tenant and account.
     pub(crate) failures_by_account: RateLimiter,
     /// Failed sign-ins per tenant and source address.
@@ -150,10 +152,12 @@ impl Gatehouse {
         });
         let tenant_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
         let session_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
+        let share_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
         let gatehouse = Arc::new(Gatehouse {
             core,
             tenant_actors,
             session_actors,
+            share_actors,
             // 10 failures per account, one more every 30 s.
             failures_by_account: RateLimiter::new(10, 30_000),
             // 100 failures per source, one more every second.
@@ -181,6 +185,9 @@ impl Gatehouse {
             + self
                 .session_actors
                 .retain(|key| membership.is_local(ActorKind::Session, key))
+            + self
+                .share_actors
+                .retain(|key| membership.is_local(ActorKind::Share, key))
     }
 
     /// The membership this node sees, when clustered.
@@ -198,6 +205,15 @@ impl Gatehouse {
     /// Live actors on this node: (tenants, sessions).
     pub fn active_actors(&self) -> (usize, usize) {
         (self.tenant_actors.active(), self.session_actors.active())
+    }
+
+    /// Live actors on this node per kind.
+    pub fn active_actors_by_kind(&self) -> [(&'static str, usize); 3] {
+        [
+            ("tenant", self.tenant_actors.active()),
+            ("session", self.session_actors.active()),
+            ("share", self.share_actors.active()),
+        ]
     }
 
     /// Creates the operator key if the store has none. Returns the key only when this call
@@ -278,6 +294,7 @@ impl Gatehouse {
     /// Drains every actor.
     pub async fn shutdown(&self) {
         self.session_actors.shutdown().await;
+        self.share_actors.shutdown().await;
         self.tenant_actors.shutdown().await;
     }
 }

@@ -257,6 +257,46 @@ pub fn grants_by_permission_subspace(tenant: &str, permission_id: &str) -> Subsp
     Subspace::from(&("t", tenant, "grant_by_perm", permission_id))
 }
 
+/// A share record.
+pub fn share(tenant: &str, share_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "share", share_id))
+}
+
+/// Share lookup by SHA-256 of its token.
+pub fn share_by_token(tenant: &str, token_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "share_token", token_hash))
+}
+
+/// Index entry: a share given by `owner` (value: empty).
+pub fn owner_share(tenant: &str, owner: Uuid, share_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "owner_share", owner, share_id))
+}
+
+/// Shares given by a user.
+pub fn owner_shares_subspace(tenant: &str, owner: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "owner_share", owner))
+}
+
+/// Index entry: a share received by a user (value: empty).
+pub fn recipient_share(tenant: &str, recipient: Uuid, share_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "recipient_share", recipient, share_id))
+}
+
+/// Shares received by a user.
+pub fn recipient_shares_subspace(tenant: &str, recipient: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "recipient_share", recipient))
+}
+
+/// A proposal made through a share.
+pub fn proposal(tenant: &str, share_id: Uuid, proposal_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "proposal", share_id, proposal_id))
+}
+
+/// Proposals of a share.
+pub fn proposals_subspace(tenant: &str, share_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "proposal", share_id))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

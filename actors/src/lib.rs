@@ -21,6 +21,7 @@ pub mod permissions_change;
 pub mod ratelimit;
 pub mod routing;
 pub mod sessions;
+pub mod shares;
 pub mod signing;
 pub mod teams;
 pub mod tenants;

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::actor::session_actor::{Refreshed, SessionMsg, session_key};
+use crate::actor::share_actor::{ShareCaller, ShareMsg, ShareOperation, ShareUse, share_key};
 use crate::actor::tenant_actor::TenantMsg;
 use crate::audit::AuditOrigin;
 use crate::cluster::{ActorKind, Member, MembershipView};
@@ -20,6 +21,7 @@ use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::permissions::PermissionDefinition;
 use crate::sessions::RefreshToken;
+use crate::shares::ProposalRecord;
 use crate::signing::SigningKeyRecord;
 use crate::tenants::CreatedTenant;
 
@@ -88,6 +90,39 @@ pub enum OwnerCall {
         /// Audit actor.
         actor: String,
     },
+    /// Use a share (read through it, or propose a change).
+    UseShare {
+        /// Tenant id.
+        tenant: String,
+        /// Share id.
+        share_id: Uuid,
+        /// Who.
+        caller: ShareCaller,
+        /// What.
+        operation: ShareOperation,
+    },
+    /// Revoke a share.
+    RevokeShare {
+        /// Tenant id.
+        tenant: String,
+        /// Share id.
+        share_id: Uuid,
+        /// Who.
+        caller: ShareCaller,
+    },
+    /// Accept or reject a proposal.
+    DecideProposal {
+        /// Tenant id.
+        tenant: String,
+        /// Share id.
+        share_id: Uuid,
+        /// Proposal id.
+        proposal_id: Uuid,
+        /// Accept or reject.
+        accept: bool,
+        /// Who.
+        caller: ShareCaller,
+    },
 }
 
 impl std::fmt::Debug for OwnerCall {
@@ -117,12 +152,24 @@ impl OwnerCall {
             | OwnerCall::RotateSigningKey { tenant, .. }
             | OwnerCall::DefinePermission { tenant, .. }
             | OwnerCall::DeletePermission { tenant, .. } => (ActorKind::Tenant, tenant.clone()),
+            OwnerCall::UseShare {
+                tenant, share_id, ..
+            }
+            | OwnerCall::RevokeShare {
+                tenant, share_id, ..
+            }
+            | OwnerCall::DecideProposal {
+                tenant, share_id, ..
+            } => (ActorKind::Share, share_key(tenant, *share_id)),
         }
     }
 
     /// Whether running the call twice is harmless.
     fn is_idempotent(&self) -> bool {
-        matches!(self, OwnerCall::RevokeSession { .. })
+        matches!(
+            self,
+            OwnerCall::RevokeSession { .. } | OwnerCall::RevokeShare { .. }
+        )
     }
 
     fn name(&self) -> &'static str {
@@ -133,6 +180,9 @@ impl OwnerCall {
             OwnerCall::RotateSigningKey { .. } => "rotate_signing_key",
             OwnerCall::DefinePermission { .. } => "define_permission",
             OwnerCall::DeletePermission { .. } => "delete_permission",
+            OwnerCall::UseShare { .. } => "use_share",
+            OwnerCall::RevokeShare { .. } => "revoke_share",
+            OwnerCall::DecideProposal { .. } => "decide_proposal",
         }
     }
 }
@@ -152,6 +202,12 @@ pub enum OwnerReply {
     PermissionDefined(Box<PermissionDefinition>),
     /// The definition was deleted.
     PermissionDeleted,
+    /// A share was used.
+    ShareUsed(Box<ShareUse>),
+    /// `true` if this call revoked the share.
+    ShareRevoked(bool),
+    /// The decided proposal.
+    ProposalDecided(Box<ProposalRecord>),
 }
 
 /// An error as it crosses between nodes.
@@ -360,6 +416,54 @@ impl Gatehouse {
                     })
                     .await?;
                 Ok(OwnerReply::PermissionDeleted)
+            }
+            OwnerCall::UseShare {
+                tenant,
+                share_id,
+                caller,
+                operation,
+            } => {
+                let used = self
+                    .share_actors
+                    .call(&share_key(&tenant, share_id), |reply| ShareMsg::Use {
+                        caller: caller.clone(),
+                        operation: operation.clone(),
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::ShareUsed(Box::new(used)))
+            }
+            OwnerCall::RevokeShare {
+                tenant,
+                share_id,
+                caller,
+            } => {
+                let revoked = self
+                    .share_actors
+                    .call(&share_key(&tenant, share_id), |reply| ShareMsg::Revoke {
+                        caller: caller.clone(),
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::ShareRevoked(revoked))
+            }
+            OwnerCall::DecideProposal {
+                tenant,
+                share_id,
+                proposal_id,
+                accept,
+                caller,
+            } => {
+                let proposal = self
+                    .share_actors
+                    .call(&share_key(&tenant, share_id), |reply| ShareMsg::Decide {
+                        caller: caller.clone(),
+                        proposal_id,
+                        accept,
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::ProposalDecided(Box::new(proposal)))
             }
             OwnerCall::RotateSigningKey { tenant, origin } => {
                 let key = self

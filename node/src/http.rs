@@ -85,9 +85,9 @@ async fn openid_configuration(
 }
 
 async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let (tenants, sessions) = state.gatehouse.active_actors();
-    metrics::gauge!("gatehouse_actors_live", "kind" => "tenant").set(tenants as f64);
-    metrics::gauge!("gatehouse_actors_live", "kind" => "session").set(sessions as f64);
+    for (kind, count) in state.gatehouse.active_actors_by_kind() {
+        metrics::gauge!("gatehouse_actors_live", "kind" => kind).set(count as f64);
+    }
     let stats = state.gatehouse.core().db.stats();
     metrics::gauge!("gatehouse_storage_durable_syncs").set(stats.durable_syncs as f64);
     (

@@ -2,6 +2,7 @@
 
 pub mod registry;
 pub mod session_actor;
+pub mod share_actor;
 pub mod tenant_actor;
 
 #[cfg(test)]

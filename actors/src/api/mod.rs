@@ -3,6 +3,7 @@
 pub mod audit;
 mod auth;
 pub mod permissions;
+pub mod shares;
 mod sessions;
 pub mod teams;
 mod tenants;

@@ -150,13 +150,13 @@ impl Gossip {
                 chitchat.live_nodes_watcher()
             };
             loop {
-                let (tenants, sessions) = gatehouse.active_actors();
                 {
                     let chitchat = gossip.handle.chitchat();
                     let mut chitchat = chitchat.lock().await;
                     let state = chitchat.self_node_state();
-                    state.set(format!("{KEY_ACTORS_PREFIX}tenant"), tenants);
-                    state.set(format!("{KEY_ACTORS_PREFIX}session"), sessions);
+                    for (kind, count) in gatehouse.active_actors_by_kind() {
+                        state.set(format!("{KEY_ACTORS_PREFIX}{kind}"), count);
+                    }
                 }
                 let membership = gossip.membership().await;
                 let serving = membership.serving().count();

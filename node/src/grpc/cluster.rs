@@ -18,7 +18,6 @@ impl Cluster for Api {
             caller.require_operator().map_err(to_status)?;
             let node = &self.node;
             let Some(membership) = self.gatehouse.membership() else {
-                let (tenants, sessions) = self.gatehouse.active_actors();
                 return Ok(v1::ClusterStatus {
                     self_node_id: node.node_id.clone(),
                     mode: "single".to_owned(),
@@ -28,12 +27,12 @@ impl Cluster for Api {
                         status: MemberStatus::Serving.as_str().to_owned(),
                         grpc_addr: node.grpc_addr.clone(),
                         http_addr: node.http_addr.clone(),
-                        actors: [
-                            ("tenant".to_owned(), tenants as u64),
-                            ("session".to_owned(), sessions as u64),
-                        ]
-                        .into_iter()
-                        .collect(),
+                        actors: self
+                            .gatehouse
+                            .active_actors_by_kind()
+                            .into_iter()
+                            .map(|(kind, count)| (kind.to_owned(), count as u64))
+                            .collect(),
                         is_self: true,
                     }],
                 });

@@ -1,0 +1,340 @@
+//! Shares through the domain facade: creation where the request lands, every use,
+//! revocation and proposal decision on the share's owner node through its `ShareActor`.
+
+use std::collections::BTreeMap;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::access::Caller;
+use crate::actor::share_actor::{ShareCaller, ShareOperation, ShareUse};
+use crate::audit::{self, AuditEvent};
+use crate::context::Timestamp;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::outbox;
+use crate::routing::{OwnerCall, OwnerReply, unexpected};
+use crate::shares::{
+    self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
+};
+
+/// Who a new share is for, as requested.
+#[derive(Debug, Clone)]
+pub enum RecipientSpec {
+    /// A user id.
+    User(String),
+    /// An email address (the invitee holds the token).
+    Email(String),
+    /// A service name (the service holds the token).
+    Service(String),
+}
+
+/// A requested share, validated by [`Gatehouse::create_share`].
+#[derive(Debug, Clone)]
+pub struct ShareSpec {
+    /// Server callers: the owning user. Clients: empty (the caller owns it).
+    pub owner_user_id: String,
+    /// Recipient.
+    pub recipient: Option<RecipientSpec>,
+    /// `team`, `user`, or an application type.
+    pub resource_type: String,
+    /// The resource id.
+    pub resource_id: String,
+    /// Permission set.
+    pub permissions: Vec<String>,
+    /// Field mask.
+    pub field_mask: Vec<String>,
+    /// Proposal mode instead of read-only.
+    pub proposal_mode: bool,
+    /// Expiry.
+    pub expires_at: Option<Timestamp>,
+    /// Maximum uses (0 = unlimited).
+    pub max_uses: u64,
+    /// Uses per minute (0 = unlimited).
+    pub rate_limit_per_minute: u32,
+}
+
+/// How a share is named in a request.
+#[derive(Debug, Clone)]
+pub enum ShareRef<'a> {
+    /// By token (invitees, services, anyone holding it).
+    Token(&'a str),
+    /// By id (the recipient user, the owner, or a server).
+    Id(&'a str),
+}
+
+impl Gatehouse {
+    fn share_caller(&self, caller: &Caller, token: Option<&str>) -> DomainResult<ShareCaller> {
+        let user = match caller {
+            Caller::Client { user: None, .. } if token.is_some() => None,
+            _ => caller.acting_user()?,
+        };
+        Ok(ShareCaller {
+            user,
+            token: token.map(str::to_owned),
+            trusted: caller.is_trusted(),
+            actor: caller.audit_actor(),
+        })
+    }
+
+    async fn resolve_share(
+        &self,
+        caller: &Caller,
+        share: &ShareRef<'_>,
+    ) -> DomainResult<(Uuid, ShareCaller)> {
+        let tenant = caller.tenant()?;
+        match share {
+            ShareRef::Id(id) => Ok((
+                super::parse_id("share_id", id)?,
+                self.share_caller(caller, None)?,
+            )),
+            ShareRef::Token(token) => {
+                if token.is_empty() {
+                    return Err(DomainError::invalid("share_token", "must not be empty"));
+                }
+                let tenant_id = tenant.tenant_id();
+                let share_id = self
+                    .core
+                    .db
+                    .run(
+                        |tx| async move { shares::share_id_for_token(&tx, tenant_id, token).await },
+                    )
+                    .await?;
+                Ok((share_id, self.share_caller(caller, Some(token))?))
+            }
+        }
+    }
+
+    /// Creates a share; the owner must hold everything it gives. Returns the token once.
+    pub async fn create_share(
+        &self,
+        caller: &Caller,
+        spec: ShareSpec,
+    ) -> DomainResult<(ShareRecord, String)> {
+        let tenant = caller.tenant()?.clone();
+        let owner = match caller.acting_user()? {
+            Some(me) => {
+                if !spec.owner_user_id.is_empty() && spec.owner_user_id != me.to_string() {
+                    return Err(DomainError::PermissionDenied(
+                        "clients share only what they own",
+                    ));
+                }
+                me
+            }
+            None => super::parse_id("owner_user_id", &spec.owner_user_id)?,
+        };
+        let recipient = match spec.recipient {
+            Some(RecipientSpec::User(id)) => {
+                ShareRecipient::User(super::parse_id("recipient_user_id", &id)?)
+            }
+            Some(RecipientSpec::Email(email)) => ShareRecipient::Invitee(shares_email(&email)?),
+            Some(RecipientSpec::Service(name)) => {
+                if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                    return Err(DomainError::invalid(
+                        "recipient_service",
+                        "must be 1 to 100 printable characters",
+                    ));
+                }
+                ShareRecipient::Service(name)
+            }
+            None => return Err(DomainError::invalid("recipient", "is required")),
+        };
+        let resource = match spec.resource_type.as_str() {
+            "team" => ShareResource::Team(super::parse_id("resource_id", &spec.resource_id)?),
+            "user" => ShareResource::User(super::parse_id("resource_id", &spec.resource_id)?),
+            kind => ShareResource::App {
+                kind: kind.to_owned(),
+                id: spec.resource_id.clone(),
+            },
+        };
+        let new_share = NewShare {
+            owner,
+            recipient,
+            resource,
+            permissions: spec.permissions,
+            field_mask: spec.field_mask,
+            mode: if spec.proposal_mode {
+                ShareMode::Proposal
+            } else {
+                ShareMode::ReadOnly
+            },
+            expires_at: spec.expires_at,
+            max_uses: (spec.max_uses > 0).then_some(spec.max_uses),
+            rate_limit_per_minute: (spec.rate_limit_per_minute > 0)
+                .then_some(spec.rate_limit_per_minute),
+        };
+        let core = &self.core;
+        let (tenant, new_share) = (&tenant, &new_share);
+        core.db
+            .run(|tx| async move {
+                let tenant_id = tenant.tenant_id();
+                let (share, token) = shares::create_share(
+                    &tx,
+                    &core.context,
+                    &tenant.permissions,
+                    tenant_id,
+                    new_share.clone(),
+                )
+                .await?;
+                audit::append(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    AuditEvent {
+                        actor: caller.audit_actor(),
+                        action: "share.create".to_owned(),
+                        target: format!("share:{}", share.share_id),
+                        source_ip: String::new(),
+                        details: json!({ "owner": share.owner, "permissions": share.permissions }),
+                    },
+                )
+                .await?;
+                outbox::emit(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    "share.created",
+                    json!({ "share_id": share.share_id, "owner": share.owner }),
+                )?;
+                Ok((share, token))
+            })
+            .await
+    }
+
+    /// Reads the shared resource through the share's masks (one use).
+    pub async fn read_through_share(
+        &self,
+        caller: &Caller,
+        share: ShareRef<'_>,
+    ) -> DomainResult<ShareUse> {
+        self.use_share(caller, share, ShareOperation::Read).await
+    }
+
+    /// Proposes changes through a proposal-mode share (one use).
+    pub async fn propose_through_share(
+        &self,
+        caller: &Caller,
+        share: ShareRef<'_>,
+        changes: BTreeMap<String, String>,
+    ) -> DomainResult<ShareUse> {
+        self.use_share(caller, share, ShareOperation::Propose(changes))
+            .await
+    }
+
+    async fn use_share(
+        &self,
+        caller: &Caller,
+        share: ShareRef<'_>,
+        operation: ShareOperation,
+    ) -> DomainResult<ShareUse> {
+        let tenant = caller.tenant()?.tenant_id().to_owned();
+        let (share_id, share_caller) = self.resolve_share(caller, &share).await?;
+        match self
+            .route(OwnerCall::UseShare {
+                tenant,
+                share_id,
+                caller: share_caller,
+                operation,
+            })
+            .await?
+        {
+            OwnerReply::ShareUsed(used) => Ok(*used),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Revokes a share (its owner or a server); effective on every node when this returns.
+    pub async fn revoke_share(&self, caller: &Caller, share_id: &str) -> DomainResult<bool> {
+        let tenant = caller.tenant()?.tenant_id().to_owned();
+        let share_id = super::parse_id("share_id", share_id)?;
+        match self
+            .route(OwnerCall::RevokeShare {
+                tenant,
+                share_id,
+                caller: self.share_caller(caller, None)?,
+            })
+            .await?
+        {
+            OwnerReply::ShareRevoked(revoked) => Ok(revoked),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Accepts (applying it in one transaction) or rejects a proposal.
+    pub async fn decide_proposal(
+        &self,
+        caller: &Caller,
+        share_id: &str,
+        proposal_id: &str,
+        accept: bool,
+    ) -> DomainResult<ProposalRecord> {
+        let tenant = caller.tenant()?.tenant_id().to_owned();
+        let share_id = super::parse_id("share_id", share_id)?;
+        let proposal_id = super::parse_id("proposal_id", proposal_id)?;
+        match self
+            .route(OwnerCall::DecideProposal {
+                tenant,
+                share_id,
+                proposal_id,
+                accept,
+                caller: self.share_caller(caller, None)?,
+            })
+            .await?
+        {
+            OwnerReply::ProposalDecided(proposal) => Ok(*proposal),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Shares given by (`outgoing`) or to a user; clients list only their own.
+    pub async fn list_shares(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        outgoing: bool,
+    ) -> DomainResult<Vec<ShareRecord>> {
+        let tenant = caller.tenant()?.clone();
+        let user_id = match caller.acting_user()? {
+            Some(me) if user_id.is_empty() || user_id == me.to_string() => me,
+            Some(_) => {
+                return Err(DomainError::PermissionDenied(
+                    "clients list only their own shares",
+                ));
+            }
+            None => super::parse_id("user_id", user_id)?,
+        };
+        let tenant_id = tenant.tenant_id();
+        self.core
+            .db
+            .run(|tx| async move { shares::list_user_shares(&tx, tenant_id, user_id, outgoing).await })
+            .await
+    }
+
+    /// Proposals of a share (its owner or a server).
+    pub async fn list_proposals(
+        &self,
+        caller: &Caller,
+        share_id: &str,
+    ) -> DomainResult<Vec<ProposalRecord>> {
+        let tenant = caller.tenant()?.clone();
+        let share_id = super::parse_id("share_id", share_id)?;
+        let me = caller.acting_user()?;
+        let tenant_id = tenant.tenant_id();
+        self.core
+            .db
+            .run(|tx| async move {
+                let share = shares::read_share(&tx, tenant_id, share_id).await?;
+                if me.is_some_and(|me| me != share.owner) {
+                    return Err(DomainError::ShareNotFound);
+                }
+                shares::list_proposals(&tx, tenant_id, share_id).await
+            })
+            .await
+    }
+}
+
+fn shares_email(email: &str) -> DomainResult<String> {
+    crate::users::parse_email(email)
+        .map(|email| email.normalized)
+        .map_err(|_| DomainError::invalid("recipient_email", "is not a valid email address"))
+}
