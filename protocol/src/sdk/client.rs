@@ -232,6 +232,22 @@ impl Client {
         )
     }
 
+    /// The raw `Webhooks` client with this client's metadata.
+    pub fn webhooks(&self) -> v1::webhooks_client::WebhooksClient<AuthedChannel> {
+        v1::webhooks_client::WebhooksClient::with_interceptor(
+            self.channel.clone(),
+            self.metadata.clone(),
+        )
+    }
+
+    /// The raw `Audit` client with this client's metadata.
+    pub fn audit(&self) -> v1::audit_client::AuditClient<AuthedChannel> {
+        v1::audit_client::AuditClient::with_interceptor(
+            self.channel.clone(),
+            self.metadata.clone(),
+        )
+    }
+
     /// Runs an idempotent read, retrying `UNAVAILABLE` with exponential backoff.
     pub(crate) async fn read<T, F, Fut>(&self, mut call: F) -> Result<T, ApiError>
     where

@@ -19,6 +19,7 @@ mod calls;
 mod client;
 mod metadata;
 mod session;
+mod webhooks;
 mod teams;
 #[cfg(test)]
 mod tests;
