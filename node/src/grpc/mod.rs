@@ -5,6 +5,7 @@ mod cluster;
 mod convert;
 mod permissions;
 mod sessions;
+mod shares;
 mod teams;
 mod tenants;
 mod users;
@@ -24,6 +25,7 @@ use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
+use gatehouse_protocol::v1::shares_server::SharesServer;
 use gatehouse_protocol::v1::teams_server::TeamsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
@@ -203,6 +205,7 @@ pub async fn serve(
     health.set_serving::<TenantsServer<Api>>().await;
     health.set_serving::<TeamsServer<Api>>().await;
     health.set_serving::<PermissionsServer<Api>>().await;
+    health.set_serving::<SharesServer<Api>>().await;
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
@@ -212,6 +215,7 @@ pub async fn serve(
         .add_service(TenantsServer::new(api.clone()))
         .add_service(TeamsServer::new(api.clone()))
         .add_service(PermissionsServer::new(api.clone()))
+        .add_service(SharesServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)

@@ -8,5 +8,6 @@ mod http;
 mod isolation;
 mod malformed;
 mod node;
+mod shares;
 mod teams;
 mod users;

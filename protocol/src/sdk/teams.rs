@@ -1,4 +1,4 @@
-//! Typed helpers for teams and permissions; each takes the request message as is.
+//! Typed helpers for teams, permissions and shares; each takes the request message as is.
 
 use super::client::{AuthedChannel, Client, once};
 use crate::status::ApiError;
@@ -34,6 +34,30 @@ impl Client {
             self.request_metadata().clone(),
         )
     }
+}
+
+impl Client {
+    /// The raw `Shares` client with this client's metadata.
+    pub fn shares(&self) -> v1::shares_client::SharesClient<AuthedChannel> {
+        v1::shares_client::SharesClient::with_interceptor(self.channel(), self.request_metadata().clone())
+    }
+}
+
+unary_helpers! { shares:
+    /// Creates a share.
+    create_share(v1::CreateShareRequest) -> v1::CreateShareReply;
+    /// Reads through a share.
+    read_through_share(v1::UseShareRequest) -> v1::ReadThroughShareReply;
+    /// Proposes changes through a share.
+    propose_through_share(v1::ProposeThroughShareRequest) -> v1::ShareProposal;
+    /// Accepts or rejects a proposal.
+    decide_proposal(v1::DecideProposalRequest) -> v1::ShareProposal;
+    /// Revokes a share.
+    revoke_share(v1::RevokeShareRequest) -> v1::RevokeShareReply;
+    /// Lists shares.
+    list_shares(v1::ListSharesRequest) -> v1::ListSharesReply;
+    /// Lists proposals.
+    list_proposals(v1::ListProposalsRequest) -> v1::ListProposalsReply;
 }
 
 unary_helpers! { teams:
