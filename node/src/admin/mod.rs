@@ -1,6 +1,7 @@
 //! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
 
 mod output;
+mod shares;
 mod teams;
 
 use std::io::Read;
@@ -61,6 +62,9 @@ enum AdminCommand {
     /// Permission definitions and grants.
     #[command(subcommand)]
     Permission(teams::PermissionCommand),
+    /// Shares: create, list, revoke, proposals.
+    #[command(subcommand)]
+    Share(shares::ShareCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -265,6 +269,9 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                 out.done("revoked", &session_id);
             }
         },
+        AdminCommand::Share(command) => shares::run_share(&client, &out, command)
+            .await
+            .map_err(error)?,
         AdminCommand::Team(command) => teams::run_team(&client, &out, command)
             .await
             .map_err(error)?,

@@ -255,6 +255,53 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["members"][0],
         user_id.as_str()
     );
+    let (ok, stdout, stderr) = admin(
+        &node,
+        &[
+            "share",
+            "create",
+            "--tenant",
+            &tenant_id,
+            "--owner",
+            &user_id,
+            "--to-service",
+            "crm",
+            "--resource-type",
+            "user",
+            "--resource-id",
+            &user_id,
+            "--permission",
+            "read",
+            "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let share: Value = serde_json::from_str(&stdout).unwrap();
+    let share_id = share["share_id"].as_str().unwrap().to_owned();
+    assert!(share["share_token"].as_str().unwrap().starts_with("gsh_"));
+    let (ok, _, stderr) = admin(
+        &node,
+        &["share", "revoke", "--tenant", &tenant_id, &share_id],
+    );
+    assert!(ok, "{stderr}");
+    let (ok, stdout, _) = admin(
+        &node,
+        &[
+            "share",
+            "list",
+            "--tenant",
+            &tenant_id,
+            "--user",
+            &user_id,
+            "--outgoing",
+            "--json",
+        ],
+    );
+    assert!(ok);
+    assert_eq!(
+        serde_json::from_str::<Value>(&stdout).unwrap()["shares"][0]["revoked"],
+        true
+    );
     let (ok, _, _) = admin(&node, &["user", "delete", "--tenant", &tenant_id, &user_id]);
     assert!(ok);
 
