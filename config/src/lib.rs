@@ -26,6 +26,8 @@ pub struct Config {
     pub auth: AuthSection,
     /// Cluster membership (gossip) settings.
     pub cluster: ClusterSection,
+    /// Outgoing webhook deliveries.
+    pub webhooks: WebhooksSection,
 }
 
 /// `[node]`: where the node listens and keeps its files.
@@ -134,6 +136,26 @@ impl Default for ClusterSection {
             seeds: Vec::new(),
             cluster_id: "gatehouse".to_owned(),
             cluster_secret: String::new(),
+        }
+    }
+}
+
+/// `[webhooks]`: where and how this node delivers webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksSection {
+    /// Whether endpoints may target private, loopback and link-local addresses (for tests
+    /// and private networks; off by default so tenants cannot probe the node's network).
+    pub allow_private_targets: bool,
+    /// Seconds one delivery attempt waits for the target's answer.
+    pub attempt_timeout_seconds: u32,
+}
+
+impl Default for WebhooksSection {
+    fn default() -> Self {
+        WebhooksSection {
+            allow_private_targets: false,
+            attempt_timeout_seconds: 15,
         }
     }
 }
@@ -261,6 +283,12 @@ impl Config {
         }
         for seed in &self.cluster.seeds {
             parse_socket_addr("cluster.seeds", seed)?;
+        }
+        if !(1..=300).contains(&self.webhooks.attempt_timeout_seconds) {
+            return Err(invalid(
+                "webhooks.attempt_timeout_seconds",
+                "must be between 1 and 300",
+            ));
         }
         Ok(())
     }

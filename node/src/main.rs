@@ -6,6 +6,7 @@ mod grpc;
 mod http;
 mod start;
 mod telemetry;
+mod webhook_sender;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -12,12 +12,14 @@ use gatehouse_actors::cluster::{MemberStatus, Membership, MembershipView};
 use gatehouse_actors::context::Context;
 use gatehouse_actors::crypto::MasterKey;
 use gatehouse_actors::routing::ClusterWiring;
+use gatehouse_actors::webhooks::WebhookSettings;
 use gatehouse_actors::{Gatehouse, GatehouseOptions};
 use gatehouse_config::{Config, StorageBackendKind};
 use gatehouse_storage::Database;
 use tokio::sync::watch;
 
 use crate::StartArgs;
+use crate::webhook_sender::HttpWebhookSender;
 use crate::{cluster, grpc, http, telemetry};
 
 /// Runs a node until it is told to stop.
@@ -105,6 +107,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
             password_hash_threads: config.auth.password_hash_threads as usize,
             password_hash_queue: config.auth.password_hash_queue as usize,
             cluster,
+            webhooks: webhook_settings(&config)?,
             ..GatehouseOptions::default()
         },
     )
@@ -227,6 +230,17 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     grpc_result.and(http_result)?;
     println!("gatehouse: stopped");
     Ok(())
+}
+
+/// Webhook delivery settings from `[webhooks]`, with the HTTP sender.
+fn webhook_settings(config: &Config) -> Result<WebhookSettings, String> {
+    let allow_private_targets = config.webhooks.allow_private_targets;
+    Ok(WebhookSettings {
+        sender: Some(Arc::new(HttpWebhookSender::new(allow_private_targets)?)),
+        allow_private_targets,
+        attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),
+        ..WebhookSettings::default()
+    })
 }
 
 /// How long a leaving node keeps serving while gossip spreads its `leaving` status.

@@ -1,14 +1,17 @@
 //! The public gRPC API: credential extraction, error mapping, and one service per noun.
 
+mod audit;
 mod auth;
 mod cluster;
 mod convert;
+mod origin;
 mod permissions;
 mod sessions;
 mod shares;
 mod teams;
 mod tenants;
 mod users;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use gatehouse_protocol::internal::v1::internal_server::InternalServer;
 use gatehouse_protocol::metadata::{
     AUTHORIZATION_HEADER, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER, TENANT_HEADER,
 };
+use gatehouse_protocol::v1::audit_server::AuditServer;
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
@@ -29,6 +33,7 @@ use gatehouse_protocol::v1::shares_server::SharesServer;
 use gatehouse_protocol::v1::teams_server::TeamsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
+use gatehouse_protocol::v1::webhooks_server::WebhooksServer;
 use gatehouse_protocol::{ErrorCode, error_status};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::MetadataMap;
@@ -200,6 +205,8 @@ pub async fn serve(
         .build_v1()
         .map_err(|error| format!("cannot build gRPC reflection: {error}"))?;
     health.set_serving::<AuthServer<Api>>().await;
+    health.set_serving::<WebhooksServer<Api>>().await;
+    health.set_serving::<AuditServer<Api>>().await;
     health.set_serving::<UsersServer<Api>>().await;
     health.set_serving::<SessionsServer<Api>>().await;
     health.set_serving::<TenantsServer<Api>>().await;
@@ -207,9 +214,12 @@ pub async fn serve(
     health.set_serving::<PermissionsServer<Api>>().await;
     health.set_serving::<SharesServer<Api>>().await;
     tonic::transport::Server::builder()
+        .layer(origin::SourceAddressLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(AuthServer::new(api.clone()))
+        .add_service(WebhooksServer::new(api.clone()))
+        .add_service(AuditServer::new(api.clone()))
         .add_service(UsersServer::new(api.clone()))
         .add_service(SessionsServer::new(api.clone()))
         .add_service(TenantsServer::new(api.clone()))

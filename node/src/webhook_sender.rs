@@ -1,0 +1,193 @@
+//! The HTTP side of webhooks: a reqwest client whose resolver refuses private, loopback and
+//! link-local addresses (unless the node allows them), so a host that resolves to a private
+//! address at delivery time (DNS rebinding) is refused too. Redirects are not followed and
+//! proxies from the environment are not used: either could lead around the check.
+//!
+//! `https://` targets need the `webhooks-https` cargo feature (rustls); without it they are
+//! refused when an endpoint is created.
+
+use std::error::Error as StdError;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+use gatehouse_actors::webhooks::targets::is_private_address;
+use gatehouse_actors::webhooks::{SendOutcome, WebhookRequest, WebhookSender};
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+
+/// The resolver refused every address of a host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct TargetRefused(String);
+
+/// Resolves with the system resolver and drops private addresses when they are not allowed.
+#[derive(Debug)]
+struct CheckingResolver {
+    allow_private: bool,
+}
+
+impl Resolve for CheckingResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        let host = name.as_str().to_owned();
+        Box::pin(async move {
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow_private
+                && let Some(private) = resolved.iter().find(|addr| is_private_address(addr.ip()))
+            {
+                let refused = TargetRefused(format!(
+                    "{host} resolves to {}, a private, loopback or link-local address",
+                    private.ip()
+                ));
+                return Err(Box::new(refused) as Box<dyn StdError + Send + Sync>);
+            }
+            let addrs: Addrs = Box::new(resolved.into_iter());
+            Ok(addrs)
+        })
+    }
+}
+
+/// Delivers webhooks over HTTP with reqwest.
+#[derive(Debug, Clone)]
+pub struct HttpWebhookSender {
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl HttpWebhookSender {
+    /// A sender; `allow_private` mirrors `webhooks.allow_private_targets`.
+    pub fn new(allow_private: bool) -> Result<HttpWebhookSender, String> {
+        let client = reqwest::Client::builder()
+            .dns_resolver(Arc::new(CheckingResolver { allow_private }))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("Gatehouse-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| format!("cannot build the webhook HTTP client: {error}"))?;
+        Ok(HttpWebhookSender {
+            client,
+            allow_private,
+        })
+    }
+}
+
+/// Joins an error and its sources, and says whether the resolver refused the target.
+fn describe(error: &reqwest::Error) -> (String, bool) {
+    let mut text = error.to_string();
+    let mut refused = false;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        refused |= cause.downcast_ref::<TargetRefused>().is_some();
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    if error.is_timeout() {
+        text = format!("timed out: {text}");
+    }
+    (text, refused)
+}
+
+#[async_trait::async_trait]
+impl WebhookSender for HttpWebhookSender {
+    async fn send(&self, request: WebhookRequest) -> SendOutcome {
+        let url = match reqwest::Url::parse(&request.url) {
+            Ok(url) => url,
+            Err(error) => return SendOutcome::Failed(format!("invalid url: {error}")),
+        };
+        // Literal addresses never reach the resolver.
+        let literal: Option<IpAddr> = match url.host() {
+            Some(url::Host::Ipv4(v4)) => Some(IpAddr::V4(v4)),
+            Some(url::Host::Ipv6(v6)) => Some(IpAddr::V6(v6)),
+            _ => None,
+        };
+        if let Some(address) = literal
+            && !self.allow_private
+            && is_private_address(address)
+        {
+            return SendOutcome::Refused(format!(
+                "{address} is a private, loopback or link-local address"
+            ));
+        }
+        let mut builder = self
+            .client
+            .post(url)
+            .timeout(request.timeout)
+            .body(request.body);
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
+        match builder.send().await {
+            Ok(response) => SendOutcome::Answered(response.status().as_u16()),
+            Err(error) => match describe(&error) {
+                (text, true) => SendOutcome::Refused(text),
+                (text, false) => SendOutcome::Failed(text),
+            },
+        }
+    }
+
+    fn supports_https(&self) -> bool {
+        cfg!(feature = "webhooks-https")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::time::Duration;
+
+    use super::*;
+
+    fn request(url: String) -> WebhookRequest {
+        WebhookRequest {
+            url,
+            headers: vec![("webhook-id".to_owned(), "msg_1".to_owned())],
+            body: b"{}".to_vec(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    async fn receiver(status: u16) -> SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let code = axum::http::StatusCode::from_u16(status).unwrap();
+        let app =
+            axum::Router::new().route("/hook", axum::routing::post(move || async move { code }));
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr
+    }
+
+    #[tokio::test]
+    async fn loopback_targets_are_refused_by_literal_and_by_name_unless_allowed() {
+        let addr = receiver(204).await;
+        let refusing = HttpWebhookSender::new(false).unwrap();
+        let by_literal = refusing.send(request(format!("http://{addr}/hook"))).await;
+        assert!(
+            matches!(by_literal, SendOutcome::Refused(_)),
+            "{by_literal:?}"
+        );
+        let by_name = refusing
+            .send(request(format!("http://localhost:{}/hook", addr.port())))
+            .await;
+        assert!(matches!(by_name, SendOutcome::Refused(_)), "{by_name:?}");
+        let allowing = HttpWebhookSender::new(true).unwrap();
+        let sent = allowing.send(request(format!("http://{addr}/hook"))).await;
+        assert_eq!(sent, SendOutcome::Answered(204));
+    }
+
+    #[tokio::test]
+    async fn statuses_come_back_and_dead_targets_fail() {
+        let sender = HttpWebhookSender::new(true).unwrap();
+        let gone = receiver(410).await;
+        assert_eq!(
+            sender.send(request(format!("http://{gone}/hook"))).await,
+            SendOutcome::Answered(410)
+        );
+        let closed = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap()
+        };
+        let failed = sender.send(request(format!("http://{closed}/hook"))).await;
+        assert!(matches!(failed, SendOutcome::Failed(_)), "{failed:?}");
+    }
+}
