@@ -1,8 +1,10 @@
 //! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
 
+mod audit;
 mod output;
 mod shares;
 mod teams;
+mod webhooks;
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -65,6 +67,12 @@ enum AdminCommand {
     /// Shares: create, list, revoke, proposals.
     #[command(subcommand)]
     Share(shares::ShareCommand),
+    /// Webhook endpoints, delivery logs and replay.
+    #[command(subcommand)]
+    Webhook(webhooks::WebhookCommand),
+    /// The hash-chained audit ledger: verify, export, list.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -272,6 +280,10 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
         AdminCommand::Share(command) => shares::run_share(&client, &out, command)
             .await
             .map_err(error)?,
+        AdminCommand::Webhook(command) => webhooks::run_webhook(&client, &out, command)
+            .await
+            .map_err(error)?,
+        AdminCommand::Audit(command) => audit::run_audit(&client, &out, command).await?,
         AdminCommand::Team(command) => teams::run_team(&client, &out, command)
             .await
             .map_err(error)?,
