@@ -40,6 +40,24 @@ pub struct AccessToken {
     pub expires_at: Timestamp,
 }
 
+/// The `perms` claim of a user's tokens: tenant-wide effective permissions, when the tenant
+/// asks for them.
+pub async fn token_permissions(
+    tx: &gatehouse_storage::Transaction,
+    tenant: &TenantState,
+    user_id: Uuid,
+) -> DomainResult<Option<Vec<String>>> {
+    if !tenant.record.settings.permission_claims_in_token {
+        return Ok(None);
+    }
+    let direct = permissions::direct_grants(tx, tenant.tenant_id(), None, user_id).await?;
+    Ok(Some(
+        permissions::effective(&tenant.permissions, &direct)
+            .into_iter()
+            .collect(),
+    ))
+}
+
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessToken")
@@ -76,6 +94,7 @@ impl Core {
         tenant: &TenantState,
         user_id: Uuid,
         session_id: Uuid,
+        perms: Option<Vec<String>>,
     ) -> DomainResult<AccessToken> {
         let now = self.context.now();
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
@@ -90,6 +109,7 @@ impl Core {
             tid: tenant.tenant_id().to_owned(),
             role: "authenticated".to_owned(),
             is_restricted: false,
+            perms,
         };
         Ok(AccessToken {
             token: tenant.keys.sign(&claims)?,

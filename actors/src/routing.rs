@@ -24,6 +24,7 @@ use crate::sessions::RefreshToken;
 use crate::shares::ProposalRecord;
 use crate::signing::SigningKeyRecord;
 use crate::tenants::CreatedTenant;
+use crate::tenants::{SettingsChanges, TenantRecord};
 
 /// How long a call keeps looking for a reachable owner.
 const ROUTING_DEADLINE: Duration = Duration::from_secs(15);
@@ -68,6 +69,15 @@ pub enum OwnerCall {
         tenant: String,
         /// Who asked, for the audit ledger.
         #[serde(default)]
+        origin: AuditOrigin,
+    },
+    /// Change a tenant's settings.
+    UpdateTenantSettings {
+        /// Tenant id.
+        tenant: String,
+        /// The changes.
+        changes: SettingsChanges,
+        /// Who asked, for the audit ledger.
         origin: AuditOrigin,
     },
     /// Add or replace a permission definition.
@@ -148,6 +158,7 @@ impl OwnerCall {
             OwnerCall::RevokeSession {
                 tenant, session_id, ..
             } => (ActorKind::Session, session_key(tenant, *session_id)),
+            OwnerCall::UpdateTenantSettings { tenant, .. } => (ActorKind::Tenant, tenant.clone()),
             OwnerCall::CreateTenant { tenant, .. }
             | OwnerCall::RotateSigningKey { tenant, .. }
             | OwnerCall::DefinePermission { tenant, .. }
@@ -181,6 +192,7 @@ impl OwnerCall {
             OwnerCall::DefinePermission { .. } => "define_permission",
             OwnerCall::DeletePermission { .. } => "delete_permission",
             OwnerCall::UseShare { .. } => "use_share",
+            OwnerCall::UpdateTenantSettings { .. } => "update_tenant_settings",
             OwnerCall::RevokeShare { .. } => "revoke_share",
             OwnerCall::DecideProposal { .. } => "decide_proposal",
         }
@@ -202,6 +214,8 @@ pub enum OwnerReply {
     PermissionDefined(Box<PermissionDefinition>),
     /// The definition was deleted.
     PermissionDeleted,
+    /// The tenant after a settings change.
+    TenantUpdated(Box<TenantRecord>),
     /// A share was used.
     ShareUsed(Box<ShareUse>),
     /// `true` if this call revoked the share.
@@ -464,6 +478,21 @@ impl Gatehouse {
                     })
                     .await?;
                 Ok(OwnerReply::ProposalDecided(Box::new(proposal)))
+            }
+            OwnerCall::UpdateTenantSettings {
+                tenant,
+                changes,
+                origin,
+            } => {
+                let record = self
+                    .tenant_actors
+                    .call(&tenant, |reply| TenantMsg::UpdateSettings {
+                        changes: changes.clone(),
+                        origin: origin.clone(),
+                        reply,
+                    })
+                    .await?;
+                Ok(OwnerReply::TenantUpdated(Box::new(record)))
             }
             OwnerCall::RotateSigningKey { tenant, origin } => {
                 let key = self

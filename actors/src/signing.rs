@@ -85,6 +85,9 @@ pub struct AccessClaims {
     pub role: String,
     /// Whether the user is restricted (e.g. unverified email where the tenant requires it).
     pub is_restricted: bool,
+    /// The user's tenant-wide effective permissions, when the tenant puts them in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perms: Option<Vec<String>>,
 }
 
 /// A tenant's keys decoded for use: the active signer and every published verifier.
@@ -228,6 +231,7 @@ mod tests {
             tid: "acme".into(),
             role: "authenticated".into(),
             is_restricted: false,
+            perms: None,
         }
     }
 

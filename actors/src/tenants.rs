@@ -38,6 +38,8 @@ pub struct TenantSettings {
     pub team_creator_default_permissions: Vec<String>,
     /// Team permissions a member receives on joining.
     pub team_member_default_permissions: Vec<String>,
+    /// Whether access tokens carry the user's tenant-wide permissions in a `perms` claim.
+    pub permission_claims_in_token: bool,
 }
 
 impl Default for TenantSettings {
@@ -50,6 +52,7 @@ impl Default for TenantSettings {
             client_team_creation_enabled: true,
             team_creator_default_permissions: vec![permissions::TEAM_ADMIN.to_owned()],
             team_member_default_permissions: vec![permissions::TEAM_MEMBER.to_owned()],
+            permission_claims_in_token: false,
         }
     }
 }
@@ -260,6 +263,116 @@ pub async fn list_tenants(
         tenants.push(read_tenant(tx, &tenant_id).await?);
     }
     Ok((tenants, more))
+}
+
+/// Requested changes to tenant settings; `None` leaves a setting alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SettingsChanges {
+    /// Access-token lifetime (60..=86400 s).
+    pub access_token_ttl_seconds: Option<u32>,
+    /// Absolute session lifetime (300 s..=1 year).
+    pub session_absolute_ttl_seconds: Option<u32>,
+    /// Idle session lifetime (300 s..=1 year).
+    pub session_idle_ttl_seconds: Option<u32>,
+    /// Client password sign-up.
+    pub password_sign_up_enabled: Option<bool>,
+    /// Client team creation.
+    pub client_team_creation_enabled: Option<bool>,
+    /// Permissions in tokens.
+    pub permission_claims_in_token: Option<bool>,
+    /// Team creator defaults.
+    pub team_creator_default_permissions: Option<Vec<String>>,
+    /// Team member defaults.
+    pub team_member_default_permissions: Option<Vec<String>>,
+}
+
+fn bounded(
+    field: &'static str,
+    value: Option<u32>,
+    range: std::ops::RangeInclusive<u32>,
+) -> DomainResult<()> {
+    match value {
+        Some(value) if !range.contains(&value) => Err(DomainError::invalid(
+            field,
+            format!("must be between {} and {}", range.start(), range.end()),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Applies `changes` to the tenant's settings, validated against its permission graph.
+pub async fn update_settings(
+    tx: &Transaction,
+    tenant_id: &str,
+    graph: &PermissionGraph,
+    changes: &SettingsChanges,
+) -> DomainResult<TenantRecord> {
+    const YEAR: u32 = 365 * 24 * 3600;
+    bounded(
+        "access_token_ttl_seconds",
+        changes.access_token_ttl_seconds,
+        60..=86_400,
+    )?;
+    bounded(
+        "session_absolute_ttl_seconds",
+        changes.session_absolute_ttl_seconds,
+        300..=YEAR,
+    )?;
+    bounded(
+        "session_idle_ttl_seconds",
+        changes.session_idle_ttl_seconds,
+        300..=YEAR,
+    )?;
+    for (field, list) in [
+        (
+            "team_creator_default_permissions",
+            &changes.team_creator_default_permissions,
+        ),
+        (
+            "team_member_default_permissions",
+            &changes.team_member_default_permissions,
+        ),
+    ] {
+        if let Some(unknown) = list.iter().flatten().find(|permission| {
+            graph
+                .get(permission)
+                .is_none_or(|definition| definition.scope != permissions::PermissionScope::Team)
+        }) {
+            return Err(DomainError::invalid(
+                field,
+                format!("{unknown} is not a team permission"),
+            ));
+        }
+    }
+    let mut record = read_tenant(tx, tenant_id).await?;
+    let settings = &mut record.settings;
+    if let Some(value) = changes.access_token_ttl_seconds {
+        settings.access_token_ttl_seconds = value;
+    }
+    if let Some(value) = changes.session_absolute_ttl_seconds {
+        settings.session_absolute_ttl_seconds = value;
+    }
+    if let Some(value) = changes.session_idle_ttl_seconds {
+        settings.session_idle_ttl_seconds = value;
+    }
+    if let Some(value) = changes.password_sign_up_enabled {
+        settings.password_sign_up_enabled = value;
+    }
+    if let Some(value) = changes.client_team_creation_enabled {
+        settings.client_team_creation_enabled = value;
+    }
+    if let Some(value) = changes.permission_claims_in_token {
+        settings.permission_claims_in_token = value;
+    }
+    if let Some(value) = &changes.team_creator_default_permissions {
+        settings.team_creator_default_permissions = value.clone();
+    }
+    if let Some(value) = &changes.team_member_default_permissions {
+        settings.team_member_default_permissions = value.clone();
+    }
+    record.version += 1;
+    write_tenant(tx, &record)?;
+    Ok(record)
 }
 
 /// Retires the active signing key and creates a new one. Keys retired longer ago than the

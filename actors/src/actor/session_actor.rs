@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
 use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
-use crate::core::Core;
+use crate::core::{Core, token_permissions};
 use crate::error::{DomainError, DomainResult};
 use crate::sessions::{self, RefreshOutcome, RefreshToken, SessionRecord};
 
@@ -221,8 +221,16 @@ async fn refresh(state: &SessionActorState, token: &RefreshToken) -> DomainResul
             refresh_token,
         } => {
             let tenant_state = core.tenant(tenant).await?;
+            let perms = if tenant_state.record.settings.permission_claims_in_token {
+                let (state_ref, user_id) = (&tenant_state, session.user_id);
+                core.db
+                    .run(|tx| async move { token_permissions(&tx, state_ref, user_id).await })
+                    .await?
+            } else {
+                None
+            };
             let access =
-                core.issue_access_token(&tenant_state, session.user_id, session.session_id)?;
+                core.issue_access_token(&tenant_state, session.user_id, session.session_id, perms)?;
             Ok(Refreshed {
                 session: *session,
                 access_token: access.token,

@@ -14,6 +14,7 @@ use crate::permissions::PermissionDefinition;
 use crate::permissions_change;
 use crate::signing::SigningKeyRecord;
 use crate::tenants::{self, CreatedTenant};
+use crate::tenants::{SettingsChanges, TenantRecord};
 
 /// Messages of a `TenantActor`.
 #[derive(Debug)]
@@ -33,6 +34,15 @@ pub enum TenantMsg {
         origin: AuditOrigin,
         /// Answer: the new key.
         reply: oneshot::Sender<DomainResult<SigningKeyRecord>>,
+    },
+    /// Change the tenant's settings.
+    UpdateSettings {
+        /// The changes.
+        changes: SettingsChanges,
+        /// Who asked, for the audit ledger.
+        origin: AuditOrigin,
+        /// Answer: the updated record.
+        reply: oneshot::Sender<DomainResult<TenantRecord>>,
     },
     /// Add or replace a permission definition (cycles and unknown references refused).
     DefinePermission {
@@ -198,6 +208,36 @@ impl Actor for TenantActor {
                     })
                     .await
                     .inspect(|()| core.tenants.invalidate(tenant));
+                let _ = reply.send(result);
+                state.liveness.touch();
+            }
+            TenantMsg::UpdateSettings {
+                changes,
+                origin,
+                reply,
+            } => {
+                let (changes, origin) = (&changes, &origin);
+                let result = match core.tenant(tenant).await {
+                    Ok(state) => {
+                        let graph = &state.permissions;
+                        core.db
+                            .run(|tx| async move {
+                                let record =
+                                    tenants::update_settings(&tx, tenant, graph, changes).await?;
+                                let details = serde_json::to_value(changes).unwrap_or_default();
+                                let event = origin.event(
+                                    "tenant.config",
+                                    format!("tenant:{tenant}"),
+                                    details,
+                                );
+                                audit::append(&tx, &core.context, tenant, event).await?;
+                                Ok(record)
+                            })
+                            .await
+                            .inspect(|_| core.tenants.invalidate(tenant))
+                    }
+                    Err(error) => Err(error),
+                };
                 let _ = reply.send(result);
                 state.liveness.touch();
             }

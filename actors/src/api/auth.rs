@@ -3,7 +3,7 @@
 use crate::access::Caller;
 use crate::actor::session_actor::Refreshed;
 use crate::audit::AuditOrigin;
-use crate::core::AccessToken;
+use crate::core::{AccessToken, token_permissions};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::passwords::{validate_new_password, validate_password_input};
@@ -58,7 +58,8 @@ impl Gatehouse {
         let core = &self.core;
         let tenant_id = tenant.tenant_id();
         let settings = &tenant.record.settings;
-        let (user, session, refresh_token) = core
+        let tenant_ref = &tenant;
+        let (user, session, refresh_token, perms) = core
             .db
             .run(|tx| {
                 let new_user = NewUser {
@@ -77,12 +78,14 @@ impl Gatehouse {
                         user.user_id,
                         client,
                     )?;
-                    Ok::<_, DomainError>((user, session, refresh_token))
+                    let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
+                    Ok::<_, DomainError>((user, session, refresh_token, perms))
                 }
             })
             .await?;
         metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
-        let access_token = core.issue_access_token(&tenant, user.user_id, session.session_id)?;
+        let access_token =
+            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
         Ok(SignedIn {
             user,
             session,
@@ -141,7 +144,8 @@ impl Gatehouse {
         let user_id = user.user_id;
         let settings = &tenant.record.settings;
         let new_hash = new_hash.as_deref();
-        let (user, session, refresh_token) = core
+        let tenant_ref = &tenant;
+        let (user, session, refresh_token, perms) = core
             .db
             .run(|tx| async move {
                 // Re-read inside the transaction: a suspension or deletion that commits
@@ -163,11 +167,13 @@ impl Gatehouse {
                     user.user_id,
                     client,
                 )?;
-                Ok((user, session, refresh_token))
+                let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
+                Ok((user, session, refresh_token, perms))
             })
             .await?;
         metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
-        let access_token = core.issue_access_token(&tenant, user.user_id, session.session_id)?;
+        let access_token =
+            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
         Ok(SignedIn {
             user,
             session,

@@ -7,7 +7,7 @@ use crate::gatehouse::Gatehouse;
 use crate::routing::{OwnerCall, OwnerReply, unexpected};
 use crate::signing::SigningKeyRecord;
 use crate::tenants::{
-    self, CreatedTenant, TenantRecord, validate_display_name, validate_tenant_id,
+    self, CreatedTenant, SettingsChanges, TenantRecord, validate_display_name, validate_tenant_id,
 };
 
 /// A page of tenants.
@@ -87,6 +87,28 @@ impl Gatehouse {
             tenants: records,
             next_page_token,
         })
+    }
+
+    /// Changes a tenant's settings through its actor (operator only).
+    pub async fn update_tenant_settings(
+        &self,
+        caller: &Caller,
+        tenant_id: &str,
+        changes: SettingsChanges,
+    ) -> DomainResult<TenantRecord> {
+        caller.require_operator()?;
+        self.core.tenant(tenant_id).await?;
+        let reply = self
+            .route(OwnerCall::UpdateTenantSettings {
+                tenant: tenant_id.to_owned(),
+                changes,
+                origin: crate::audit::AuditOrigin::of(caller),
+            })
+            .await?;
+        match reply {
+            OwnerReply::TenantUpdated(record) => Ok(*record),
+            other => Err(unexpected(other)),
+        }
     }
 
     /// Rotates a tenant's signing key through its actor.

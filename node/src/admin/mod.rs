@@ -100,6 +100,28 @@ enum TenantCommand {
     },
     /// Show a tenant.
     Get { tenant_id: String },
+    /// Change a tenant's settings.
+    Config {
+        tenant_id: String,
+        /// Access-token lifetime in seconds.
+        #[arg(long)]
+        access_token_ttl: Option<u32>,
+        /// Absolute session lifetime in seconds.
+        #[arg(long)]
+        session_absolute_ttl: Option<u32>,
+        /// Idle session lifetime in seconds.
+        #[arg(long)]
+        session_idle_ttl: Option<u32>,
+        /// Allow password sign-up through client keys.
+        #[arg(long)]
+        password_sign_up: Option<bool>,
+        /// Allow signed-in users to create teams.
+        #[arg(long)]
+        client_team_creation: Option<bool>,
+        /// Put tenant-wide permissions in access tokens.
+        #[arg(long)]
+        permission_claims: Option<bool>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -252,6 +274,30 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                     .await
                     .map_err(error)?;
                 out.tenants(&reply.tenants, &reply.next_page_token);
+            }
+            TenantCommand::Config {
+                tenant_id,
+                access_token_ttl,
+                session_absolute_ttl,
+                session_idle_ttl,
+                password_sign_up,
+                client_team_creation,
+                permission_claims,
+            } => {
+                let tenant = client
+                    .update_tenant_config(v1::UpdateTenantConfigRequest {
+                        tenant_id,
+                        access_token_ttl_seconds: access_token_ttl,
+                        session_absolute_ttl_seconds: session_absolute_ttl,
+                        session_idle_ttl_seconds: session_idle_ttl,
+                        password_sign_up_enabled: password_sign_up,
+                        client_team_creation_enabled: client_team_creation,
+                        permission_claims_in_token: permission_claims,
+                        ..v1::UpdateTenantConfigRequest::default()
+                    })
+                    .await
+                    .map_err(error)?;
+                out.tenant(&tenant);
             }
             TenantCommand::Get { tenant_id } => {
                 let tenant = client.get_tenant(&tenant_id).await.map_err(error)?;

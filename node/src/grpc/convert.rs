@@ -96,6 +96,16 @@ pub fn tenant(record: &TenantRecord) -> v1::Tenant {
             session_absolute_ttl_seconds: record.settings.session_absolute_ttl_seconds,
             session_idle_ttl_seconds: record.settings.session_idle_ttl_seconds,
             password_sign_up_enabled: record.settings.password_sign_up_enabled,
+            client_team_creation_enabled: record.settings.client_team_creation_enabled,
+            permission_claims_in_token: record.settings.permission_claims_in_token,
+            team_creator_default_permissions: record
+                .settings
+                .team_creator_default_permissions
+                .clone(),
+            team_member_default_permissions: record
+                .settings
+                .team_member_default_permissions
+                .clone(),
         }),
     }
 }

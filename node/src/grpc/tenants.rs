@@ -1,5 +1,6 @@
 //! `gatehouse.v1.Tenants` (operator only).
 
+use gatehouse_actors::tenants::SettingsChanges;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::tenants_server::Tenants;
 use tonic::{Request, Response, Status};
@@ -77,6 +78,37 @@ impl Tenants for Api {
                 .await
                 .map_err(to_status)?;
             Ok(convert::signing_key(&key))
+        })
+        .await
+    }
+
+    async fn update_tenant_config(
+        &self,
+        request: Request<v1::UpdateTenantConfigRequest>,
+    ) -> Result<Response<v1::Tenant>, Status> {
+        observe("Tenants/UpdateTenantConfig", async {
+            let caller = self.caller(&request).await?;
+            let body = request.into_inner();
+            let changes = SettingsChanges {
+                access_token_ttl_seconds: body.access_token_ttl_seconds,
+                session_absolute_ttl_seconds: body.session_absolute_ttl_seconds,
+                session_idle_ttl_seconds: body.session_idle_ttl_seconds,
+                password_sign_up_enabled: body.password_sign_up_enabled,
+                client_team_creation_enabled: body.client_team_creation_enabled,
+                permission_claims_in_token: body.permission_claims_in_token,
+                team_creator_default_permissions: body
+                    .set_team_creator_default_permissions
+                    .then_some(body.team_creator_default_permissions),
+                team_member_default_permissions: body
+                    .set_team_member_default_permissions
+                    .then_some(body.team_member_default_permissions),
+            };
+            let record = self
+                .gatehouse
+                .update_tenant_settings(&caller, &body.tenant_id, changes)
+                .await
+                .map_err(to_status)?;
+            Ok(convert::tenant(&record))
         })
         .await
     }

@@ -144,3 +144,89 @@ async fn health_readiness_and_metrics_are_served() {
     assert!(metrics.contains("gatehouse_storage_commits_total"));
     assert!(metrics.contains("gatehouse_password_hash_queue_seconds"));
 }
+
+#[tokio::test]
+async fn tenant_config_sets_token_lifetime_and_permission_claims() {
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme").await;
+    let operator = node.operator().await;
+    let updated = operator
+        .update_tenant_config(gatehouse_protocol::v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            access_token_ttl_seconds: Some(120),
+            permission_claims_in_token: Some(true),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let config = updated.config.unwrap();
+    assert_eq!(config.access_token_ttl_seconds, 120);
+    assert!(config.permission_claims_in_token);
+    let out_of_range = operator
+        .update_tenant_config(gatehouse_protocol::v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            access_token_ttl_seconds: Some(5),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(
+        out_of_range.field.as_deref(),
+        Some("access_token_ttl_seconds")
+    );
+    let denied = node
+        .server(&tenant)
+        .await
+        .update_tenant_config(gatehouse_protocol::v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code, gatehouse_protocol::ErrorCode::PermissionDenied);
+
+    let server = node.server(&tenant).await;
+    server
+        .define_permission(gatehouse_protocol::v1::DefinePermissionRequest {
+            definition: Some(gatehouse_protocol::v1::PermissionDefinition {
+                permission_id: "reports:read".to_owned(),
+                description: String::new(),
+                contains: Vec::new(),
+                scope: gatehouse_protocol::v1::PermissionScope::Tenant as i32,
+            }),
+            create_only: true,
+        })
+        .await
+        .unwrap();
+    let email = unique_email("perm-claims");
+    let client = node.client(&tenant).await;
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    server
+        .grant_permission(gatehouse_protocol::v1::GrantPermissionRequest {
+            user_id: signed_up.user_id.clone(),
+            permission_id: "reports:read".to_owned(),
+            team_id: String::new(),
+        })
+        .await
+        .unwrap();
+    let refreshed = client
+        .refresh_session(&signed_up.refresh_token)
+        .await
+        .unwrap();
+    let issuer = format!("{}/t/{}", node.http_url(), tenant.id);
+    let jwks: JwkSet = reqwest::get(format!("{issuer}/.well-known/jwks.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = verify(&refreshed.access_token, &jwks, &issuer, &tenant.id);
+    assert_eq!(claims["perms"], serde_json::json!(["reports:read"]));
+    assert_eq!(
+        claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap(),
+        120
+    );
+}

@@ -210,6 +210,14 @@ impl Client {
         once(self.tenants().rotate_signing_key(request)).await
     }
 
+    /// Changes tenant settings (operator only).
+    pub async fn update_tenant_config(
+        &self,
+        request: v1::UpdateTenantConfigRequest,
+    ) -> Result<v1::Tenant, ApiError> {
+        once(self.tenants().update_tenant_config(request)).await
+    }
+
     /// The cluster as the answering node sees it (operator only).
     pub async fn cluster_status(&self) -> Result<v1::ClusterStatus, ApiError> {
         self.read(|| {
