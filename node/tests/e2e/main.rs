@@ -3,6 +3,7 @@
 
 mod testkit;
 
+mod audit;
 mod auth;
 mod http;
 mod isolation;
@@ -11,3 +12,4 @@ mod node;
 mod shares;
 mod teams;
 mod users;
+mod webhooks;

@@ -45,8 +45,23 @@ impl TestNode {
         TestNode::start_in(&dir).await
     }
 
+    /// Starts a node in a fresh directory with extra `GATEHOUSE_*` environment settings.
+    pub async fn start_with_env(env: &[(&str, &str)]) -> TestNode {
+        let dir = tempfile::Builder::new()
+            .prefix("gatehouse-e2e-")
+            .tempdir()
+            .expect("temp dir")
+            .keep();
+        TestNode::start_in_with_env(&dir, env).await
+    }
+
     /// Starts a node on an existing data directory.
     pub async fn start_in(data_dir: &Path) -> TestNode {
+        TestNode::start_in_with_env(data_dir, &[]).await
+    }
+
+    /// Starts a node on an existing data directory with extra environment settings.
+    pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> TestNode {
         let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
             .args([
                 "start",
@@ -59,6 +74,7 @@ impl TestNode {
             .arg(data_dir)
             .env("GATEHOUSE_NODE_LOG", "warn")
             .env_remove("GATEHOUSE_CONFIG")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
