@@ -126,14 +126,7 @@ impl Caller {
 
     /// Who acted, as recorded in the audit ledger.
     pub fn audit_actor(&self) -> String {
-        match self {
-            Caller::Operator { .. } => "operator".to_owned(),
-            Caller::Server { .. } => "server".to_owned(),
-            Caller::Client {
-                user: Some(claims), ..
-            } => format!("user:{}", claims.sub),
-            Caller::Client { user: None, .. } => "client".to_owned(),
-        }
+        crate::audit::AuditOrigin::of(self).actor
     }
 
     /// Access type label for logs and metrics.

@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::outbox;
@@ -231,13 +231,11 @@ impl Gatehouse {
                         &tx,
                         &core.context,
                         tenant_id,
-                        AuditEvent {
-                            actor: caller.audit_actor(),
-                            action: action.to_owned(),
-                            target: format!("user:{}", parsed.user_id),
-                            source_ip: String::new(),
+                        AuditOrigin::of(caller).event(
+                            action,
+                            format!("user:{}", parsed.user_id),
                             details,
-                        },
+                        ),
                     )
                     .await?;
                 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use crate::access::Caller;
 use crate::actor::share_actor::{ShareCaller, ShareOperation, ShareUse};
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -180,13 +180,11 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant_id,
-                    AuditEvent {
-                        actor: caller.audit_actor(),
-                        action: "share.create".to_owned(),
-                        target: format!("share:{}", share.share_id),
-                        source_ip: String::new(),
-                        details: json!({ "owner": share.owner, "permissions": share.permissions }),
-                    },
+                    AuditOrigin::of(caller).event(
+                        "share.create",
+                        format!("share:{}", share.share_id),
+                        json!({ "owner": share.owner, "permissions": share.permissions }),
+                    ),
                 )
                 .await?;
                 outbox::emit(

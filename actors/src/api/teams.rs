@@ -8,7 +8,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditEvent};
+use crate::audit::{self, AuditOrigin};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -63,13 +63,7 @@ async fn audit_team(
         tx,
         context,
         tenant,
-        AuditEvent {
-            actor: caller.audit_actor(),
-            action: action.to_owned(),
-            target,
-            source_ip: String::new(),
-            details,
-        },
+        AuditOrigin::of(caller).event(action, target, details),
     )
     .await
     .map(|_| ())
