@@ -1,1 +1,21 @@
-//! placeholder
+//! Load generation and fault injection against real `gatehouse` nodes.
+//!
+//! The library holds what the `gatehouse-load` binary (and later a `chaos` binary) share:
+//! starting a node process, bounded load loops, latency summaries and the load phases.
+
+pub mod budget;
+pub mod error;
+pub mod hashing;
+pub mod load;
+pub mod node;
+pub mod procfs;
+pub mod stats;
+pub mod threads;
+pub mod verify;
+pub mod workload;
+
+pub use budget::Budget;
+pub use error::ChaosError;
+pub use load::{LoadReport, LoadSettings, Phase, run_load};
+pub use node::{SpawnedNode, Target};
+pub use stats::{PhaseSummary, Tally};

@@ -1,0 +1,168 @@
+//! `gatehouse-load`: throughput and latency of sign-up, sign-in, refresh, local token
+//! verification and bare argon2 against one node, printed as one JSON document.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Parser;
+use gatehouse_chaos::node::{self, SpawnedNode, Target};
+use gatehouse_chaos::procfs::rss_mb;
+use gatehouse_chaos::{ChaosError, LoadReport, LoadSettings, Phase, run_load};
+
+/// How long a started node may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a node gets to exit after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Load generator for a Gatehouse node; progress on stderr, the JSON report on stdout.
+#[derive(Debug, Parser)]
+#[command(name = "gatehouse-load", version)]
+struct Args {
+    /// gRPC endpoint of a running node (loopback only); without it a node is started.
+    #[arg(long, requires_all = ["http", "operator_key_file"])]
+    endpoint: Option<String>,
+    /// HTTP base URL of the running node, for its JWKS.
+    #[arg(long, requires = "endpoint")]
+    http: Option<String>,
+    /// File holding the running node's operator key.
+    #[arg(long, requires = "endpoint")]
+    operator_key_file: Option<PathBuf>,
+    /// Public URL of the running node, when its token issuer is not the HTTP base URL.
+    #[arg(long, requires = "endpoint")]
+    public_url: Option<String>,
+    /// Pid of the running node, to report its memory.
+    #[arg(long, requires = "endpoint")]
+    node_pid: Option<u32>,
+    /// `gatehouse` binary to start (default: target/release/gatehouse, else target/debug);
+    /// ignored with --endpoint.
+    #[arg(long, env = "GATEHOUSE_BIN")]
+    gatehouse_bin: Option<PathBuf>,
+    /// Seconds each phase runs.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Concurrent request workers (one connection each).
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+    /// Most operations any one phase may start.
+    #[arg(long, default_value_t = 1_000_000)]
+    max_operations: u64,
+    /// Phases to run, comma-separated: sign_up,sign_in,refresh,verify,argon2_bare.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "sign_up,sign_in,refresh,verify,argon2_bare"
+    )]
+    phases: Vec<Phase>,
+    /// Threads of the local phases (default: available cores).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    match Box::pin(run(args)).await {
+        Ok(report) => match serde_json::to_string_pretty(&report) {
+            Ok(json) => {
+                println!("{json}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("gatehouse-load: cannot encode the report: {error}");
+                ExitCode::FAILURE
+            }
+        },
+        Err(error) => {
+            eprintln!("gatehouse-load: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<LoadReport, ChaosError> {
+    let settings = settings(&args)?;
+    match &args.endpoint {
+        Some(endpoint) => {
+            let target = external_target(&args, endpoint)?;
+            target.ensure_loopback()?;
+            let idle = target.pid.and_then(rss_mb);
+            let mut report = run_load(&target, &settings).await?;
+            report.node_rss_idle_mb = idle;
+            report.node_rss_end_mb = target.pid.and_then(rss_mb);
+            Ok(report)
+        }
+        None => {
+            let binary = args
+                .gatehouse_bin
+                .clone()
+                .unwrap_or_else(node::default_binary);
+            eprintln!("gatehouse-load: starting {}", binary.display());
+            let spawned = SpawnedNode::start(&binary, READY_TIMEOUT).await?;
+            let target = spawned.target.clone();
+            eprintln!(
+                "gatehouse-load: node pid {:?} grpc {} http {} in {}",
+                target.pid,
+                target.grpc_endpoint,
+                target.http_base,
+                spawned.dir().display()
+            );
+            let idle = target.pid.and_then(rss_mb);
+            let result = run_load(&target, &settings).await;
+            let end = target.pid.and_then(rss_mb);
+            eprintln!("gatehouse-load: stopping the node");
+            let exit = spawned.stop(STOP_GRACE).await;
+            let mut report = result?;
+            let exit = exit?;
+            if exit.killed {
+                eprintln!("gatehouse-load: node ignored SIGTERM for {STOP_GRACE:?}; killed");
+            }
+            eprintln!("gatehouse-load: node exited with {}", exit.status);
+            report.node = "spawned";
+            report.node_exit_code = exit.status.code();
+            report.node_rss_idle_mb = idle;
+            report.node_rss_end_mb = end;
+            Ok(report)
+        }
+    }
+}
+
+fn settings(args: &Args) -> Result<LoadSettings, ChaosError> {
+    if !(args.duration.is_finite() && args.duration > 0.0) {
+        return Err(ChaosError::Setting(
+            "--duration must be positive".to_owned(),
+        ));
+    }
+    if args.concurrency == 0 {
+        return Err(ChaosError::Setting(
+            "--concurrency must be at least 1".to_owned(),
+        ));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    Ok(LoadSettings {
+        concurrency: args.concurrency,
+        duration: Duration::from_secs_f64(args.duration),
+        max_operations: args.max_operations,
+        phases: args.phases.clone(),
+        cores: args.threads.unwrap_or(cores).max(1),
+    })
+}
+
+fn external_target(args: &Args, endpoint: &str) -> Result<Target, ChaosError> {
+    let (Some(http), Some(key_file)) = (&args.http, &args.operator_key_file) else {
+        return Err(ChaosError::Setting(
+            "--endpoint needs --http and --operator-key-file".to_owned(),
+        ));
+    };
+    let operator_key = std::fs::read_to_string(key_file)
+        .map_err(|error| ChaosError::Setting(format!("{}: {error}", key_file.display())))?
+        .trim()
+        .to_owned();
+    Ok(Target {
+        grpc_endpoint: endpoint.to_owned(),
+        http_base: http.clone(),
+        operator_key,
+        pid: args.node_pid,
+        public_url: args.public_url.clone(),
+    })
+}

@@ -1,0 +1,379 @@
+//! One load run: create a tenant, run the selected phases in order, build the report.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_protocol::sdk::{Client, Credentials};
+use serde::Serialize;
+
+use crate::budget::Budget;
+use crate::error::ChaosError;
+use crate::hashing::run_argon2_phase;
+use crate::node::Target;
+use crate::procfs::{CpuSample, CpuUsage, host_load_average, rss_mb};
+use crate::stats::{PhaseSummary, round3};
+use crate::verify::{TokenVerifier, run_verify_phase};
+use crate::workload::{REQUEST_TIMEOUT, Workload};
+
+/// Time allowed for untimed setup work such as signing up the users a phase needs.
+const SETUP_LIMIT: Duration = Duration::from_secs(120);
+
+/// A load phase; phases always run in the order of [`Phase::ALL`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Phase {
+    /// Sign up users with unique emails.
+    SignUp,
+    /// Sign in users created earlier.
+    SignIn,
+    /// Refresh one session per worker in a chain.
+    Refresh,
+    /// Verify access tokens locally against the JWKS.
+    Verify,
+    /// Hash with the server's argon2id parameters locally, the sign-in ceiling.
+    Argon2Bare,
+}
+
+impl Phase {
+    /// Every phase, in run order.
+    pub const ALL: [Phase; 5] = [
+        Phase::SignUp,
+        Phase::SignIn,
+        Phase::Refresh,
+        Phase::Verify,
+        Phase::Argon2Bare,
+    ];
+
+    /// The phase's name on the command line and in the report.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::SignUp => "sign_up",
+            Phase::SignIn => "sign_in",
+            Phase::Refresh => "refresh",
+            Phase::Verify => "verify",
+            Phase::Argon2Bare => "argon2_bare",
+        }
+    }
+}
+
+impl fmt::Display for Phase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Phase {
+    type Err = ChaosError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Phase::ALL
+            .into_iter()
+            .find(|phase| phase.name() == text.trim())
+            .ok_or_else(|| {
+                let names: Vec<_> = Phase::ALL.iter().map(|phase| phase.name()).collect();
+                ChaosError::Setting(format!(
+                    "unknown phase {text:?}; expected one of {}",
+                    names.join(",")
+                ))
+            })
+    }
+}
+
+/// How hard and how long one run pushes.
+#[derive(Debug, Clone)]
+pub struct LoadSettings {
+    /// Concurrent request workers (and connections) of the request phases.
+    pub concurrency: usize,
+    /// Wall time of each phase.
+    pub duration: Duration,
+    /// Most operations any one phase may start.
+    pub max_operations: u64,
+    /// Phases to run; run in [`Phase::ALL`] order whatever the order given.
+    pub phases: Vec<Phase>,
+    /// Threads of the local CPU-bound phases, normally the number of cores.
+    pub cores: usize,
+}
+
+/// The JSON document a load run prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Concurrent request workers.
+    pub concurrency: usize,
+    /// Seconds each phase ran for.
+    pub duration_secs: f64,
+    /// Cores of this machine, and threads of the local phases.
+    pub cores: usize,
+    /// Most operations a phase may start.
+    pub max_operations: u64,
+    /// Tenant created for the run.
+    pub tenant_id: String,
+    /// Summary of each phase that ran.
+    pub phases: PhaseReports,
+    /// Phases whose setup failed (no users, no JWKS), with the reason.
+    pub failed_phases: BTreeMap<&'static str, String>,
+    /// Sign-in throughput divided by bare argon2 hashes per second.
+    pub sign_in_vs_argon2: Option<f64>,
+    /// The same ratio per CPU-second actually used (node's for sign-in, ours for argon2),
+    /// which stays comparable when other work shares the machine.
+    pub sign_in_vs_argon2_per_cpu_second: Option<f64>,
+    /// Verifications per second per verifying thread.
+    pub verify_per_core_per_sec: Option<f64>,
+    /// Node resident memory right after start, MiB.
+    pub node_rss_idle_mb: Option<f64>,
+    /// Node resident memory after the last phase, MiB.
+    pub node_rss_end_mb: Option<f64>,
+    /// Node resident memory after each phase, MiB, when the node's pid is known.
+    pub node_rss_after_phase_mb: BTreeMap<&'static str, f64>,
+    /// Cores used by the node, this tool and the whole host during each phase.
+    pub cpu_during_phase: BTreeMap<&'static str, CpuUsage>,
+    /// One-minute load average of the host before the first phase.
+    pub host_load_1m_start: Option<f64>,
+    /// One-minute load average of the host after the last phase.
+    pub host_load_1m_end: Option<f64>,
+    /// Whether the node was started by this run or was already running.
+    pub node: &'static str,
+    /// The node's exit code after SIGTERM, when this run started it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node_exit_code: Option<i32>,
+}
+
+/// The summaries of the phases that ran, in run order.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PhaseReports {
+    /// The `sign_up` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_up: Option<PhaseSummary>,
+    /// The `sign_in` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_in: Option<PhaseSummary>,
+    /// The `refresh` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh: Option<PhaseSummary>,
+    /// The `verify` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verify: Option<PhaseSummary>,
+    /// The `argon2_bare` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argon2_bare: Option<PhaseSummary>,
+}
+
+impl PhaseReports {
+    /// The summary of `phase`, if it ran.
+    pub fn get(&self, phase: Phase) -> Option<&PhaseSummary> {
+        self.slot(phase).as_ref()
+    }
+
+    /// Stores the summary of `phase`.
+    pub fn insert(&mut self, phase: Phase, summary: PhaseSummary) {
+        *self.slot_mut(phase) = Some(summary);
+    }
+
+    fn slot(&self, phase: Phase) -> &Option<PhaseSummary> {
+        match phase {
+            Phase::SignUp => &self.sign_up,
+            Phase::SignIn => &self.sign_in,
+            Phase::Refresh => &self.refresh,
+            Phase::Verify => &self.verify,
+            Phase::Argon2Bare => &self.argon2_bare,
+        }
+    }
+
+    fn slot_mut(&mut self, phase: Phase) -> &mut Option<PhaseSummary> {
+        match phase {
+            Phase::SignUp => &mut self.sign_up,
+            Phase::SignIn => &mut self.sign_in,
+            Phase::Refresh => &mut self.refresh,
+            Phase::Verify => &mut self.verify,
+            Phase::Argon2Bare => &mut self.argon2_bare,
+        }
+    }
+}
+
+/// Creates a tenant on `target` and runs the selected phases against it.
+pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadReport, ChaosError> {
+    let operator = Client::builder(&target.grpc_endpoint)
+        .credentials(Credentials::Operator {
+            operator_key: target.operator_key.clone(),
+        })
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .await
+        .map_err(|error| ChaosError::api("connect as operator", error))?;
+    let created = operator
+        .create_tenant("gatehouse-load", None)
+        .await
+        .map_err(|error| ChaosError::api("create tenant", error))?;
+    let tenant_id = created
+        .tenant
+        .map(|tenant| tenant.tenant_id)
+        .ok_or_else(|| ChaosError::Local("create tenant: reply has no tenant".to_owned()))?;
+    eprintln!("gatehouse-load: tenant {tenant_id}");
+    let workload = Workload::connect(
+        &target.grpc_endpoint,
+        &tenant_id,
+        &created.publishable_client_key,
+        settings.concurrency,
+    )
+    .await?;
+
+    let mut phases = settings.phases.clone();
+    phases.sort_unstable();
+    phases.dedup();
+    let host_load_1m_start = host_load_average();
+    let mut summaries = PhaseReports::default();
+    let mut rss_after_phase = BTreeMap::new();
+    let mut cpu_during_phase = BTreeMap::new();
+    let mut failed_phases = BTreeMap::new();
+    for phase in phases {
+        let workers = match phase {
+            Phase::Verify | Phase::Argon2Bare => format!("{} threads", settings.cores),
+            _ => format!("concurrency {}", settings.concurrency),
+        };
+        eprintln!(
+            "gatehouse-load: {phase} for {:?} on {workers}",
+            settings.duration
+        );
+        let before = CpuSample::take(target.pid);
+        let outcome = run_phase(phase, target, &tenant_id, &workload, settings).await;
+        cpu_during_phase.insert(
+            phase.name(),
+            CpuSample::take(target.pid).usage_since(&before),
+        );
+        let summary = match outcome {
+            Ok(summary) => summary,
+            Err(error) => {
+                // A phase that cannot even start is reported; the other phases still run.
+                eprintln!("gatehouse-load: {phase} could not run: {error}");
+                failed_phases.insert(phase.name(), error.to_string());
+                continue;
+            }
+        };
+        eprintln!(
+            "gatehouse-load: {phase}: {} ok, {} errors, {}/s",
+            summary.operations, summary.errors, summary.throughput_per_sec
+        );
+        summaries.insert(phase, summary);
+        if let Some(mb) = target.pid.and_then(rss_mb) {
+            rss_after_phase.insert(phase.name(), mb);
+        }
+    }
+
+    let rate = |phase: Phase| {
+        summaries
+            .get(phase)
+            .map(|summary| summary.throughput_per_sec)
+    };
+    let sign_in_vs_argon2 = match (rate(Phase::SignIn), rate(Phase::Argon2Bare)) {
+        (Some(sign_in), Some(argon2)) if argon2 > 0.0 => Some(round3(sign_in / argon2)),
+        _ => None,
+    };
+    let per_cpu_second = |phase: Phase, cores: Option<f64>| {
+        let cores = cores.filter(|cores| *cores > 0.0)?;
+        Some(rate(phase)? / cores)
+    };
+    let sign_in_vs_argon2_per_cpu_second = per_cpu_second(
+        Phase::SignIn,
+        cpu_during_phase
+            .get(Phase::SignIn.name())
+            .and_then(|usage: &CpuUsage| usage.node_cores),
+    )
+    .zip(per_cpu_second(
+        Phase::Argon2Bare,
+        cpu_during_phase
+            .get(Phase::Argon2Bare.name())
+            .and_then(|usage: &CpuUsage| usage.load_generator_cores),
+    ))
+    .map(|(sign_in, argon2)| round3(sign_in / argon2));
+    let verify_per_core_per_sec = summaries.get(Phase::Verify).and_then(|summary| {
+        let threads = summary.threads.filter(|threads| *threads > 0)?;
+        Some(round3(summary.throughput_per_sec / threads as f64))
+    });
+    Ok(LoadReport {
+        concurrency: settings.concurrency,
+        duration_secs: settings.duration.as_secs_f64(),
+        cores: settings.cores,
+        max_operations: settings.max_operations,
+        tenant_id,
+        phases: summaries,
+        failed_phases,
+        sign_in_vs_argon2,
+        sign_in_vs_argon2_per_cpu_second,
+        verify_per_core_per_sec,
+        node_rss_idle_mb: None,
+        node_rss_end_mb: None,
+        node_rss_after_phase_mb: rss_after_phase,
+        cpu_during_phase,
+        host_load_1m_start,
+        host_load_1m_end: host_load_average(),
+        node: "external",
+        node_exit_code: None,
+    })
+}
+
+async fn run_phase(
+    phase: Phase,
+    target: &Target,
+    tenant_id: &str,
+    workload: &Arc<Workload>,
+    settings: &LoadSettings,
+) -> Result<PhaseSummary, ChaosError> {
+    let budget = || Arc::new(Budget::new(settings.duration, settings.max_operations));
+    match phase {
+        Phase::SignUp => Ok(workload.sign_up(budget()).await),
+        Phase::SignIn => {
+            workload
+                .ensure_accounts(settings.concurrency.max(8), SETUP_LIMIT)
+                .await?;
+            Ok(workload.sign_in(budget()).await)
+        }
+        Phase::Refresh => {
+            workload
+                .ensure_accounts(settings.concurrency, SETUP_LIMIT)
+                .await?;
+            let limits = (settings.duration, settings.max_operations);
+            Ok(workload
+                .refresh(move || Budget::new(limits.0, limits.1))
+                .await)
+        }
+        Phase::Verify => {
+            if workload.access_tokens().is_empty() {
+                workload.ensure_accounts(8, SETUP_LIMIT).await?;
+            }
+            let tokens = workload.access_tokens();
+            let issuer = target.issuer(tenant_id);
+            let verifier = TokenVerifier::fetch(&target.http_base, &issuer, tenant_id).await?;
+            let threads = settings.cores;
+            let budget = budget();
+            spawn_blocking(move || run_verify_phase(&verifier, &tokens, threads, &budget)).await
+        }
+        Phase::Argon2Bare => {
+            let threads = settings.cores;
+            let budget = budget();
+            spawn_blocking(move || run_argon2_phase(threads, &budget)).await
+        }
+    }
+}
+
+async fn spawn_blocking<F>(work: F) -> Result<PhaseSummary, ChaosError>
+where
+    F: FnOnce() -> Result<PhaseSummary, ChaosError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|error| ChaosError::Local(format!("local phase panicked: {error}")))?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phases_parse_by_report_name() {
+        for phase in Phase::ALL {
+            assert_eq!(phase.name().parse::<Phase>().ok(), Some(phase));
+        }
+        assert!("sign-in".parse::<Phase>().is_err());
+    }
+}
