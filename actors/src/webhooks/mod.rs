@@ -13,6 +13,8 @@ pub mod payloads;
 pub mod signing;
 pub mod targets;
 #[cfg(test)]
+mod dispatch_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
