@@ -15,6 +15,8 @@ pub mod targets;
 #[cfg(test)]
 mod dispatch_tests;
 #[cfg(test)]
+mod failover_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};
