@@ -7,8 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::context::Context;
@@ -68,24 +68,67 @@ pub fn validate_new_password(password: &str) -> DomainResult<()> {
 }
 
 fn argon2() -> DomainResult<Argon2<'static>> {
-    let params = Params::new(
+    Ok(Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        current_params()?,
+    ))
+}
+
+/// Argon2 working memory, kept by each hashing thread so that 19 MiB is not allocated and
+/// page-faulted for every password (and not left behind in allocator arenas).
+#[derive(Default)]
+pub struct Scratch {
+    blocks: Vec<Block>,
+}
+
+impl Scratch {
+    fn blocks(&mut self, params: &Params) -> &mut [Block] {
+        let needed = params.block_count();
+        if self.blocks.len() < needed {
+            self.blocks.resize(needed, Block::default());
+        }
+        &mut self.blocks[..needed]
+    }
+}
+
+fn current_params() -> DomainResult<Params> {
+    Params::new(
         ARGON2_MEMORY_KIB,
         ARGON2_ITERATIONS,
         ARGON2_PARALLELISM,
         None,
     )
-    .map_err(|error| DomainError::Internal(format!("argon2 parameters: {error}")))?;
-    Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
+    .map_err(|error| DomainError::Internal(format!("argon2 parameters: {error}")))
 }
 
 /// Hashes `password` into a PHC string with the current parameters.
-pub fn hash_password_blocking(password: &str, salt: &[u8; 16]) -> DomainResult<String> {
-    let salt = SaltString::encode_b64(salt)
-        .map_err(|error| DomainError::Internal(format!("salt: {error}")))?;
+pub fn hash_password_blocking(
+    password: &str,
+    salt: &[u8; 16],
+    scratch: &mut Scratch,
+) -> DomainResult<String> {
+    let internal =
+        |error: &dyn std::fmt::Display| DomainError::Internal(format!("argon2 hash: {error}"));
+    let params = current_params()?;
+    let salt_string = SaltString::encode_b64(salt).map_err(|error| internal(&error))?;
+    let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
     argon2()?
-        .hash_password(password.as_bytes(), &salt)
-        .map(|hash| hash.to_string())
-        .map_err(|error| DomainError::Internal(format!("argon2 hash: {error}")))
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt,
+            &mut output,
+            scratch.blocks(&params),
+        )
+        .map_err(|error| internal(&error))?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|error| internal(&error))?,
+        salt: Some(salt_string.as_salt()),
+        hash: Some(Output::new(&output).map_err(|error| internal(&error))?),
+    };
+    Ok(phc.to_string())
 }
 
 /// Outcome of checking a password against a stored hash.
@@ -98,12 +141,43 @@ pub struct Verification {
 }
 
 /// Verifies `password` against a PHC string, using the parameters stored in it.
-pub fn verify_password_blocking(password: &str, phc: &str) -> DomainResult<Verification> {
-    let parsed = PasswordHash::new(phc)
-        .map_err(|error| DomainError::Internal(format!("stored password hash: {error}")))?;
-    let matches = argon2()?
-        .verify_password(password.as_bytes(), &parsed)
-        .is_ok();
+pub fn verify_password_blocking(
+    password: &str,
+    phc: &str,
+    scratch: &mut Scratch,
+) -> DomainResult<Verification> {
+    let corrupt = |error: &dyn std::fmt::Display| {
+        DomainError::Internal(format!("stored password hash: {error}"))
+    };
+    let parsed = PasswordHash::new(phc).map_err(|error| corrupt(&error))?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|error| corrupt(&error))?;
+    let version = parsed
+        .version
+        .map(Version::try_from)
+        .transpose()
+        .map_err(|error| corrupt(&error))?
+        .unwrap_or_default();
+    let params = Params::try_from(&parsed).map_err(|error| corrupt(&error))?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(DomainError::Internal(
+            "stored password hash lacks salt or hash".to_owned(),
+        ));
+    };
+    let mut salt_bytes = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_bytes)
+        .map_err(|error| corrupt(&error))?;
+    let mut output = vec![0u8; expected.len()];
+    Argon2::new(algorithm, version, params.clone())
+        .hash_password_into_with_memory(
+            password.as_bytes(),
+            salt_bytes,
+            &mut output,
+            scratch.blocks(&params),
+        )
+        .map_err(|error| corrupt(&error))?;
+    // `Output` compares in constant time.
+    let matches = Output::new(&output).map_err(|error| corrupt(&error))? == expected;
     let needs_rehash = match Params::try_from(&parsed) {
         Ok(params) => {
             parsed.algorithm.as_str() != "argon2id"
@@ -171,7 +245,11 @@ impl PasswordHasher {
                 .map_err(|error| DomainError::Internal(format!("spawn hash thread: {error}")))?;
         }
         let decoy_password = crate::crypto::base64url(&context.random::<24>());
-        let decoy_hash = hash_password_blocking(&decoy_password, &context.random::<16>())?;
+        let decoy_hash = hash_password_blocking(
+            &decoy_password,
+            &context.random::<16>(),
+            &mut Scratch::default(),
+        )?;
         Ok(PasswordHasher {
             queue: sender,
             decoy_hash: decoy_hash.into(),
@@ -232,6 +310,7 @@ fn hasher_gone() -> DomainError {
 }
 
 fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>) {
+    let mut scratch = Scratch::default();
     loop {
         let next = match receiver.lock() {
             Ok(mut guard) => guard.blocking_recv(),
@@ -248,14 +327,14 @@ fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>) {
                 salt,
                 reply,
             } => {
-                let _ = reply.send(hash_password_blocking(&password, &salt));
+                let _ = reply.send(hash_password_blocking(&password, &salt, &mut scratch));
             }
             Job::Verify {
                 password,
                 phc,
                 reply,
             } => {
-                let _ = reply.send(verify_password_blocking(&password, &phc));
+                let _ = reply.send(verify_password_blocking(&password, &phc, &mut scratch));
             }
         }
     }
@@ -290,11 +369,18 @@ mod tests {
 
     #[test]
     fn hashes_use_owasp_argon2id_parameters_and_verify() {
-        let phc = hash_password_blocking("correct horse battery", &[1; 16]).unwrap();
+        let phc =
+            hash_password_blocking("correct horse battery", &[1; 16], &mut Scratch::default())
+                .unwrap();
         assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        let good = verify_password_blocking("correct horse battery", &phc).unwrap();
+        let good = verify_password_blocking("correct horse battery", &phc, &mut Scratch::default())
+            .unwrap();
         assert!(good.matches && !good.needs_rehash);
-        assert!(!verify_password_blocking("wrong", &phc).unwrap().matches);
+        assert!(
+            !verify_password_blocking("wrong", &phc, &mut Scratch::default())
+                .unwrap()
+                .matches
+        );
     }
 
     #[test]
@@ -305,8 +391,11 @@ mod tests {
             Params::new(8 * 1024, 1, 1, None).unwrap(),
         );
         let salt = SaltString::encode_b64(&[2; 16]).unwrap();
-        let phc = weak.hash_password(b"pw-123456", &salt).unwrap().to_string();
-        let verification = verify_password_blocking("pw-123456", &phc).unwrap();
+        let phc = argon2::password_hash::PasswordHasher::hash_password(&weak, b"pw-123456", &salt)
+            .unwrap()
+            .to_string();
+        let verification =
+            verify_password_blocking("pw-123456", &phc, &mut Scratch::default()).unwrap();
         assert!(verification.matches && verification.needs_rehash);
     }
 

@@ -35,7 +35,6 @@ use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
 use gatehouse_protocol::v1::webhooks_server::WebhooksServer;
 use gatehouse_protocol::{ErrorCode, error_status};
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
 
@@ -228,7 +227,11 @@ pub async fn serve(
         .add_service(SharesServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .serve_with_incoming_shutdown(
+            // Without TCP_NODELAY small replies wait for delayed ACKs (~40 ms per call).
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
         .await
         .map_err(|error| format!("gRPC server failed: {error}"))
 }
