@@ -82,6 +82,12 @@ pub struct Scratch {
     blocks: Vec<Block>,
 }
 
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch({} blocks)", self.blocks.len())
+    }
+}
+
 impl Scratch {
     fn blocks(&mut self, params: &Params) -> &mut [Block] {
         let needed = params.block_count();
