@@ -1,5 +1,5 @@
-//! The extension point every storage engine implements (redb today, PostgreSQL and
-//! FoundationDB later). Limits, lifetime and metrics live in the generic `Transaction`
+//! The extension point every storage engine implements (redb, PostgreSQL, FoundationDB).
+//! Limits, lifetime and metrics live in the generic `Transaction`
 //! wrapper, so a backend only provides the engine semantics.
 
 use crate::{StorageError, StorageStats};

@@ -10,6 +10,7 @@ use rand::Rng;
 use crate::backend::{Backend, BackendTransaction};
 use crate::engine::RedbBackend;
 use crate::limits::TRANSACTION_LIFETIME;
+use crate::postgres::{PostgresBackend, PostgresOptions};
 use crate::{AsStorageError, StorageError, Transaction};
 
 /// Counters since the database was opened.
@@ -94,6 +95,21 @@ impl Database {
     /// Opens (creating if missing) the durable store in `dir`.
     pub fn open_embedded(dir: &Path) -> Result<Database, StorageError> {
         Ok(Self::from_backend(Arc::new(RedbBackend::open(dir)?)))
+    }
+
+    /// Connects to the shared PostgreSQL database at `url` with default options, creating
+    /// the schema if missing.
+    pub async fn open_postgres(url: &str) -> Result<Database, StorageError> {
+        Self::open_postgres_with(url, PostgresOptions::default()).await
+    }
+
+    /// Connects to the shared PostgreSQL database at `url`, creating the schema if missing.
+    pub async fn open_postgres_with(
+        url: &str,
+        options: PostgresOptions,
+    ) -> Result<Database, StorageError> {
+        let backend = PostgresBackend::connect(url, options).await?;
+        Ok(Self::from_backend(Arc::new(backend)))
     }
 
     /// Wraps any backend (PostgreSQL, FoundationDB, ...) with the generic limits and retry loop.

@@ -11,6 +11,7 @@ mod database;
 mod engine;
 mod error;
 mod limits;
+pub mod postgres;
 mod transaction;
 
 pub use backend::{Backend, BackendTransaction, RangeOptions};
@@ -19,6 +20,7 @@ pub use error::{AsStorageError, StorageError};
 pub use foundationdb_tuple as tuple;
 pub use foundationdb_tuple::Subspace;
 pub use limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE, TRANSACTION_LIFETIME};
+pub use postgres::PostgresOptions;
 pub use transaction::Transaction;
 
 /// `[prefix, strinc(prefix))`: the range of every key starting with `prefix`.

@@ -22,6 +22,37 @@ pub use transactions::{
 
 use crate::{Database, RangeOptions, Transaction};
 
+/// What a backend promises beyond the common contract; the cases that depend on it check
+/// the promise where it is made and the weaker property that still matters where not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Transactions that only write never conflict, even on the same key at the same time
+    /// (FDB). Without it they may conflict, and their results through `run` are still exact.
+    pub blind_writes_never_conflict: bool,
+    /// Concurrent atomic adds never conflict (FDB). Without it they may conflict, and their
+    /// sum through `run` is still exact.
+    pub atomic_adds_never_conflict: bool,
+}
+
+impl Capabilities {
+    /// FoundationDB's contract, which memory and embedded meet in full.
+    pub const FDB: Capabilities = Capabilities {
+        blind_writes_never_conflict: true,
+        atomic_adds_never_conflict: true,
+    };
+    /// PostgreSQL: commits that overlap in time and write the same key may conflict.
+    pub const POSTGRES: Capabilities = Capabilities {
+        blind_writes_never_conflict: false,
+        atomic_adds_never_conflict: false,
+    };
+}
+
+impl Default for Capabilities {
+    fn default() -> Self {
+        Self::FDB
+    }
+}
+
 /// What a conformance factory returns: a database, possibly with what must outlive it
 /// (a temporary directory).
 pub trait Fixture {
@@ -45,16 +76,24 @@ impl<Guard> Fixture for (Database, Guard) {
 /// Expands to one `#[tokio::test]` per conformance case, in a module named after the backend.
 ///
 /// `$factory` is an expression evaluating to a future whose output implements
-/// [`Fixture`]; it is evaluated afresh for every case.
+/// [`Fixture`]; it is evaluated afresh for every case. `$capabilities` (a [`Capabilities`],
+/// default [`Capabilities::FDB`]) says what the backend promises. With `run_if = $condition`
+/// a case returns early, printing why, when the condition is false at run time (for a
+/// backend whose server is not always there, like FoundationDB).
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:ident, $factory:expr) => {
-        $crate::conformance_tests!(@cases $backend, $factory, [
+        $crate::conformance_tests!($backend, $factory, $crate::conformance::Capabilities::FDB);
+    };
+    ($backend:ident, $factory:expr, $capabilities:expr) => {
+        $crate::conformance_tests!($backend, $factory, $capabilities, run_if = true);
+    };
+    ($backend:ident, $factory:expr, $capabilities:expr, run_if = $condition:expr) => {
+        $crate::conformance_tests!(@cases $backend, $factory, $capabilities, $condition, [
             read_your_writes,
             snapshot_isolation,
             conflicting_transactions_one_commits,
             run_retries_conflicting_increments,
-            blind_writes_do_not_conflict,
             snapshot_reads_do_not_conflict,
             read_conflict_key_causes_conflict,
             read_only_commit_succeeds,
@@ -62,7 +101,6 @@ macro_rules! conformance_tests {
             range_reads_merge_local_writes,
             limited_range_read_conflicts_only_on_what_was_read,
             clear_range,
-            atomic_add_concurrent_never_conflicts,
             key_and_value_limits_are_enforced,
             transaction_too_large_writes_nothing,
             invalid_range_is_rejected,
@@ -70,18 +108,41 @@ macro_rules! conformance_tests {
             non_retryable_errors_are_not_retried,
             transaction_too_old,
             finished_transaction_rejects_operations,
+        ], [
+            blind_writes_do_not_conflict,
+            atomic_add_concurrent_never_conflicts,
         ]);
     };
-    (@cases $backend:ident, $factory:expr, [$($case:ident),* $(,)?]) => {
+    (@cases $backend:ident, $factory:expr, $capabilities:expr, $condition:expr,
+        [$($case:ident),* $(,)?], [$($capability_case:ident),* $(,)?]) => {
         mod $backend {
             #[allow(unused_imports)]
             use super::*;
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
+                    if !($condition) {
+                        eprintln!("skipped: {} is not available here", stringify!($backend));
+                        return;
+                    }
                     let fixture = $factory.await;
                     $crate::conformance::$case($crate::conformance::Fixture::database(&fixture))
                         .await;
+                }
+            )*
+            $(
+                #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $capability_case() {
+                    if !($condition) {
+                        eprintln!("skipped: {} is not available here", stringify!($backend));
+                        return;
+                    }
+                    let fixture = $factory.await;
+                    $crate::conformance::$capability_case(
+                        $crate::conformance::Fixture::database(&fixture),
+                        $capabilities,
+                    )
+                    .await;
                 }
             )*
         }

@@ -1,7 +1,7 @@
 //! Cases on the happy path: read-your-writes, isolation, conflicts, ranges, atomic add.
 
-use super::{all_pairs, committed_pairs, counter, keys, seed};
-use crate::{Database, RangeOptions, StorageError, Subspace, prefix_range};
+use super::{Capabilities, all_pairs, committed_pairs, counter, keys, seed};
+use crate::{Database, RangeOptions, StorageError, Subspace, Transaction, prefix_range};
 
 /// Sets, clears, range clears and atomic adds are visible inside the transaction and
 /// invisible outside it until it commits.
@@ -108,16 +108,86 @@ pub async fn run_retries_conflicting_increments(db: &Database) {
     );
 }
 
-/// Transactions that only write never conflict, even on the same key.
-pub async fn blind_writes_do_not_conflict(db: &Database) {
+/// Transactions that only write never conflict, even on the same key, where the backend
+/// promises it. Everywhere, a range clear committed later removes an earlier blind write,
+/// and concurrent blind writers through `run` all land with each key ending at a last write.
+pub async fn blind_writes_do_not_conflict(db: &Database, capabilities: Capabilities) {
     let first = db.create_transaction().await.unwrap();
     let second = db.create_transaction().await.unwrap();
     first.set(b"k", b"first").unwrap();
     second.set(b"k", b"second").unwrap();
     second.clear_range(b"a", b"z").unwrap();
     first.commit().await.unwrap();
-    second.commit().await.unwrap();
+    match second.commit().await {
+        Ok(()) => {}
+        Err(StorageError::Conflict) if !capabilities.blind_writes_never_conflict => {
+            db.run(|tx| async move {
+                tx.set(b"k", b"second")?;
+                tx.clear_range(b"a", b"z")?;
+                Ok::<_, StorageError>(())
+            })
+            .await
+            .unwrap();
+        }
+        Err(error) => panic!("a blind writer failed: {error:?}"),
+    }
     assert!(committed_pairs(db).await.is_empty());
+
+    const WRITERS: u64 = 4;
+    const WRITES: u64 = 25;
+    let before = db.stats();
+    let mut tasks = Vec::new();
+    for writer in 0..WRITERS {
+        let db = db.clone();
+        tasks.push(tokio::spawn(async move {
+            let own = format!("own-{writer}").into_bytes();
+            for step in 0..WRITES {
+                let value = [writer.to_le_bytes(), step.to_le_bytes()].concat();
+                let write = |tx: Transaction| {
+                    let (own, value) = (own.clone(), value.clone());
+                    async move {
+                        tx.set(b"shared", &value)?;
+                        tx.set(&own, &step.to_le_bytes())?;
+                        Ok::<_, StorageError>(())
+                    }
+                };
+                if capabilities.blind_writes_never_conflict {
+                    let tx = db.create_transaction().await.unwrap();
+                    write(tx.clone()).await.unwrap();
+                    tx.commit().await.unwrap();
+                } else {
+                    db.run(write).await.unwrap();
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let tx = db.create_transaction().await.unwrap();
+    let last = (WRITES - 1).to_le_bytes().to_vec();
+    for writer in 0..WRITERS {
+        let own = format!("own-{writer}").into_bytes();
+        assert_eq!(tx.get(&own).await.unwrap(), Some(last.clone()));
+    }
+    let shared = tx.get(b"shared").await.unwrap().unwrap();
+    assert_eq!(
+        &shared[8..],
+        last.as_slice(),
+        "shared ends at a writer's last write"
+    );
+    let stats = db.stats();
+    if capabilities.blind_writes_never_conflict {
+        assert_eq!(stats.conflicts, before.conflicts, "{stats:?}");
+    } else {
+        let conflicts = stats.conflicts - before.conflicts;
+        println!("blind writes: {conflicts} conflicts, all retried");
+        assert_eq!(
+            stats.retries - before.retries,
+            stats.conflicts - before.conflicts,
+            "every conflict was retried: {stats:?}"
+        );
+    }
 }
 
 /// Snapshot reads (point and range) add no read conflict.
@@ -325,17 +395,26 @@ pub async fn clear_range(db: &Database) {
     assert!(matches!(error, StorageError::Conflict), "{error:?}");
 }
 
-/// Concurrent atomic adds never conflict and their sum is exact.
-pub async fn atomic_add_concurrent_never_conflicts(db: &Database) {
+/// Concurrent atomic adds never conflict where the backend promises it; everywhere their
+/// sum through `run` is exact.
+pub async fn atomic_add_concurrent_never_conflicts(db: &Database, capabilities: Capabilities) {
     const KEY: &[u8] = b"sum";
+    let never_conflict = capabilities.atomic_adds_never_conflict;
     let mut tasks = Vec::new();
     for task in 0..4_i64 {
         let db = db.clone();
         tasks.push(tokio::spawn(async move {
             for step in 0..25_i64 {
-                let tx = db.create_transaction().await.unwrap();
-                tx.atomic_add(KEY, task * 100 + step).unwrap();
-                tx.commit().await.unwrap();
+                let delta = task * 100 + step;
+                if never_conflict {
+                    let tx = db.create_transaction().await.unwrap();
+                    tx.atomic_add(KEY, delta).unwrap();
+                    tx.commit().await.unwrap();
+                } else {
+                    db.run(|tx| async move { tx.atomic_add(KEY, delta) })
+                        .await
+                        .unwrap();
+                }
             }
         }));
     }
@@ -345,12 +424,33 @@ pub async fn atomic_add_concurrent_never_conflicts(db: &Database) {
     for task in tasks {
         task.await.unwrap();
     }
-    early.commit().await.unwrap();
+    // A conflict here is counted but redone by a new `run`, not retried by the same one.
+    let mut early_conflicts = 0;
+    match early.commit().await {
+        Ok(()) => {}
+        Err(StorageError::Conflict) if !never_conflict => {
+            early_conflicts = 1;
+            db.run(|tx| async move { tx.atomic_add(KEY, -1) })
+                .await
+                .unwrap();
+        }
+        Err(error) => panic!("the early adder failed: {error:?}"),
+    }
     let expected: i64 = (0..4_i64)
         .flat_map(|task| (0..25_i64).map(move |step| task * 100 + step))
         .sum::<i64>()
         - 1;
     let tx = db.create_transaction().await.unwrap();
     assert_eq!(counter(tx.get(KEY).await.unwrap()), expected);
-    assert_eq!(db.stats().conflicts, 0);
+    let stats = db.stats();
+    if never_conflict {
+        assert_eq!(stats.conflicts, 0, "{stats:?}");
+    } else {
+        println!("atomic adds: {} conflicts, all retried", stats.conflicts);
+        assert_eq!(
+            stats.retries + early_conflicts,
+            stats.conflicts,
+            "every conflict was retried: {stats:?}"
+        );
+    }
 }

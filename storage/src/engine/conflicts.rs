@@ -5,6 +5,8 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::StorageError;
+use crate::backend::RangeOptions;
+use crate::transaction::key_after;
 
 /// A half-open key range `[begin, end)`.
 pub(crate) type KeyRange = (Vec<u8>, Vec<u8>);
@@ -61,6 +63,22 @@ pub(crate) fn intersects(ranges: &[KeyRange], begin: &[u8], end: &[u8]) -> bool 
     ranges
         .get(index)
         .is_some_and(|range| range.0.as_slice() < end)
+}
+
+/// The read conflict range of a range read of `[begin, end)` that returned `pairs`: a read
+/// cut short by its limit only saw up to its last key.
+pub(crate) fn range_read_conflict(
+    begin: &[u8],
+    end: &[u8],
+    options: RangeOptions,
+    pairs: &[(Vec<u8>, Vec<u8>)],
+) -> KeyRange {
+    let cut_short = options.limit.is_some_and(|limit| pairs.len() >= limit);
+    match pairs.last() {
+        Some((last, _)) if cut_short && options.reverse => (last.clone(), end.to_vec()),
+        Some((last, _)) if cut_short => (begin.to_vec(), key_after(last)),
+        _ => (begin.to_vec(), end.to_vec()),
+    }
 }
 
 /// Approximate heap bytes of `ranges`, for bounding the log's memory.

@@ -2,8 +2,8 @@
 //! read transactions, optimistic concurrency checked by one committer thread.
 
 mod committer;
-mod conflicts;
-mod overlay;
+pub(crate) mod conflicts;
+pub(crate) mod overlay;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +14,7 @@ use redb::{ReadOnlyTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use self::committer::{CommitRequest, Committer};
-use self::conflicts::{KeyRange, normalize};
+use self::conflicts::{KeyRange, normalize, range_read_conflict};
 use self::overlay::{SnapshotPairs, WriteBuffer};
 use crate::backend::{Backend, BackendTransaction, RangeOptions};
 use crate::transaction::key_after;
@@ -255,14 +255,9 @@ impl BackendTransaction for RedbTransaction {
                 .writes
                 .merge_range(committed, begin, end, options.reverse, options.limit)?;
         if !options.snapshot {
-            // A read cut short by its limit only saw up to its last key.
-            let cut_short = options.limit.is_some_and(|limit| pairs.len() >= limit);
-            let read = match pairs.last() {
-                Some((last, _)) if cut_short && options.reverse => (last.clone(), end.to_vec()),
-                Some((last, _)) if cut_short => (begin.to_vec(), key_after(last)),
-                _ => (begin.to_vec(), end.to_vec()),
-            };
-            state.read_conflicts.push(read);
+            state
+                .read_conflicts
+                .push(range_read_conflict(begin, end, options, &pairs));
         }
         Ok(pairs)
     }

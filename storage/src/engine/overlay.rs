@@ -31,6 +31,25 @@ pub(crate) fn add_to_value(base: Option<&[u8]>, delta: i64) -> Vec<u8> {
         .to_vec()
 }
 
+/// What a transaction's local writes decide about one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum LocalRead {
+    /// The local writes alone give the value (set, cleared).
+    Decided(Option<Vec<u8>>),
+    /// The committed value is needed, plus this pending atomic add if any.
+    Committed { pending_add: Option<i64> },
+}
+
+impl LocalRead {
+    /// The value seen once the committed value is known.
+    pub(crate) fn resolve(committed: Option<Vec<u8>>, pending_add: Option<i64>) -> Option<Vec<u8>> {
+        match pending_add {
+            Some(delta) => Some(add_to_value(committed.as_deref(), delta)),
+            None => committed,
+        }
+    }
+}
+
 /// A key and its value.
 pub(crate) type Pair = (Vec<u8>, Vec<u8>);
 
@@ -91,13 +110,45 @@ impl WriteBuffer {
         key: &[u8],
         snapshot: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
     ) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.writes.get(key) {
-            Some(Mutation::Set(value)) => Ok(Some(value.clone())),
-            Some(Mutation::Clear) => Ok(None),
-            Some(Mutation::Add(delta)) => Ok(Some(add_to_value(snapshot()?.as_deref(), *delta))),
-            None if contains_key(&self.cleared, key) => Ok(None),
-            None => snapshot(),
+        match self.lookup(key) {
+            LocalRead::Decided(value) => Ok(value),
+            LocalRead::Committed { pending_add } => {
+                Ok(LocalRead::resolve(snapshot()?, pending_add))
+            }
         }
+    }
+
+    /// What the local writes say about `key`, for engines whose committed reads are async.
+    pub(crate) fn lookup(&self, key: &[u8]) -> LocalRead {
+        match self.writes.get(key) {
+            Some(Mutation::Set(value)) => LocalRead::Decided(Some(value.clone())),
+            Some(Mutation::Clear) => LocalRead::Decided(None),
+            Some(Mutation::Add(delta)) => LocalRead::Committed {
+                pending_add: Some(*delta),
+            },
+            None if contains_key(&self.cleared, key) => LocalRead::Decided(None),
+            None => LocalRead::Committed { pending_add: None },
+        }
+    }
+
+    /// Cleared ranges that intersect `[begin, end)`, so a committed read can skip them.
+    pub(crate) fn cleared_within(&self, begin: &[u8], end: &[u8]) -> Vec<KeyRange> {
+        self.cleared
+            .iter()
+            .filter(|(cleared_begin, cleared_end)| {
+                cleared_begin.as_slice() < end && cleared_end.as_slice() > begin
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Point clears in `[begin, end)`: how many committed pairs outside cleared ranges the
+    /// local writes can hide from a range read.
+    pub(crate) fn point_clears_within(&self, begin: &[u8], end: &[u8]) -> usize {
+        self.writes
+            .range::<[u8], _>((Bound::Included(begin), Bound::Excluded(end)))
+            .filter(|(_, mutation)| matches!(mutation, Mutation::Clear))
+            .count()
     }
 
     /// Merges `snapshot` (the committed pairs of `[begin, end)`, in read direction) with the

@@ -1,8 +1,9 @@
 //! The storage conformance suite on every backend that runs here, plus embedded-only
-//! durability tests. One binary, so the suite compiles once.
+//! durability tests and postgres-only tests. One binary, so the suite compiles once.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod durability;
+mod postgres;
 
 use gatehouse_storage::{Database, conformance_tests};
 
