@@ -44,12 +44,29 @@ pub struct EntityArgs {
 
 type PassivationRequest = Arc<dyn Fn(String, ActorCell) + Send + Sync>;
 
-/// Idle tracking for one entity actor.
+/// Idle tracking for one entity actor, with the timer that lets it notice idleness.
 pub struct Liveness {
     key: String,
     last_active: Instant,
     idle_timeout: Duration,
     request_passivation: PassivationRequest,
+    ticker: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Liveness {
+    fn drop(&mut self) {
+        if let Some(ticker) = self.ticker.take() {
+            ticker.abort();
+        }
+    }
+}
+
+/// Splits a `tenant/uuid` entity key.
+pub fn split_entity_key(key: &str) -> Result<(String, uuid::Uuid), ActorProcessingErr> {
+    let (tenant, id) = key
+        .split_once('/')
+        .ok_or_else(|| format!("bad entity key {key}"))?;
+    Ok((tenant.to_owned(), uuid::Uuid::try_parse(id)?))
 }
 
 impl std::fmt::Debug for Liveness {
@@ -62,6 +79,11 @@ impl std::fmt::Debug for Liveness {
 }
 
 impl Liveness {
+    /// Starts the periodic `tick` messages (call from `post_start`); stopped on drop.
+    pub fn start_ticking<M: ractor::Message>(&mut self, myself: &ActorRef<M>, tick: fn() -> M) {
+        self.ticker = Some(myself.send_interval(self.tick_interval(), tick));
+    }
+
     /// Records activity.
     pub fn touch(&mut self) {
         self.last_active = Instant::now();
@@ -207,6 +229,7 @@ async fn activate<A: EntityActor>(
             key: key.clone(),
             last_active: Instant::now(),
             idle_timeout: state.idle_timeout,
+            ticker: None,
             request_passivation: {
                 let supervisor = myself.clone();
                 Arc::new(move |key, actor| {

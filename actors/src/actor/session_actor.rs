@@ -8,7 +8,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
+use crate::actor::registry::{EntityActor, EntityArgs, Liveness, split_entity_key};
 use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
 use crate::core::{Core, token_permissions};
@@ -75,7 +75,6 @@ pub struct SessionActorState {
     session_id: Uuid,
     core: Arc<Core>,
     liveness: Liveness,
-    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// The registry key of a session.
@@ -105,16 +104,12 @@ impl Actor for SessionActor {
         _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (tenant, session) = args
-            .key
-            .split_once('/')
-            .ok_or_else(|| format!("bad session key {}", args.key))?;
+        let (tenant, session_id) = split_entity_key(&args.key)?;
         Ok(SessionActorState {
-            tenant: tenant.to_owned(),
-            session_id: Uuid::try_parse(session)?,
+            tenant,
+            session_id,
             core: args.core,
             liveness: args.liveness,
-            ticker: None,
         })
     }
 
@@ -123,18 +118,7 @@ impl Actor for SessionActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.ticker = Some(myself.send_interval(state.liveness.tick_interval(), Self::tick));
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(ticker) = state.ticker.take() {
-            ticker.abort();
-        }
+        state.liveness.start_ticking(&myself, Self::tick);
         Ok(())
     }
 

@@ -11,7 +11,7 @@ use serde_json::json;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::actor::registry::{EntityActor, EntityArgs, Liveness};
+use crate::actor::registry::{EntityActor, EntityArgs, Liveness, split_entity_key};
 use crate::audit::{self, AuditEvent};
 use crate::core::Core;
 use crate::crypto::{constant_time_eq, sha256};
@@ -108,7 +108,6 @@ pub struct ShareActorState {
     share_id: Uuid,
     core: Arc<Core>,
     liveness: Liveness,
-    ticker: Option<tokio::task::JoinHandle<()>>,
     /// Per-minute limiter, built from the share's limit on first use.
     limiter: Option<(u32, RateLimiter)>,
 }
@@ -154,16 +153,12 @@ impl Actor for ShareActor {
         _myself: ActorRef<Self::Msg>,
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
-        let (tenant, share) = args
-            .key
-            .split_once('/')
-            .ok_or_else(|| format!("bad share key {}", args.key))?;
+        let (tenant, share_id) = split_entity_key(&args.key)?;
         Ok(ShareActorState {
-            tenant: tenant.to_owned(),
-            share_id: Uuid::try_parse(share)?,
+            tenant,
+            share_id,
             core: args.core,
             liveness: args.liveness,
-            ticker: None,
             limiter: None,
         })
     }
@@ -173,18 +168,7 @@ impl Actor for ShareActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.ticker = Some(myself.send_interval(state.liveness.tick_interval(), Self::tick));
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(ticker) = state.ticker.take() {
-            ticker.abort();
-        }
+        state.liveness.start_ticking(&myself, Self::tick);
         Ok(())
     }
 

@@ -78,7 +78,6 @@ pub struct TenantActorState {
     tenant: String,
     core: Arc<Core>,
     liveness: Liveness,
-    ticker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl EntityActor for TenantActor {
@@ -107,7 +106,6 @@ impl Actor for TenantActor {
             tenant: args.key,
             core: args.core,
             liveness: args.liveness,
-            ticker: None,
         })
     }
 
@@ -116,18 +114,7 @@ impl Actor for TenantActor {
         myself: ActorRef<Self::Msg>,
         state: &mut Self::State,
     ) -> Result<(), ActorProcessingErr> {
-        state.ticker = Some(myself.send_interval(state.liveness.tick_interval(), Self::tick));
-        Ok(())
-    }
-
-    async fn post_stop(
-        &self,
-        _myself: ActorRef<Self::Msg>,
-        state: &mut Self::State,
-    ) -> Result<(), ActorProcessingErr> {
-        if let Some(ticker) = state.ticker.take() {
-            ticker.abort();
-        }
+        state.liveness.start_ticking(&myself, Self::tick);
         Ok(())
     }
 
