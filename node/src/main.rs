@@ -45,7 +45,7 @@ pub struct StartArgs {
     /// HTTP listen address; port 0 picks a free port.
     #[arg(long)]
     http_addr: Option<String>,
-    /// Storage backend: embedded or memory.
+    /// Storage backend: embedded, memory, postgres (with storage.postgres_url) or fdb.
     #[arg(long)]
     storage: Option<String>,
 }

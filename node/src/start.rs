@@ -45,7 +45,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     let data_dir = config.node.data_dir.clone();
     create_private_dir(&data_dir)?;
     let master_key = load_or_create_master_key(&config.master_key_path())?;
-    let db = open_storage(&config)?;
+    let db = open_storage(&config).await?;
 
     let grpc_listener =
         tokio::net::TcpListener::bind(config.grpc_addr().map_err(|e| e.to_string())?)
@@ -280,7 +280,7 @@ async fn wait_for_signal() -> Result<&'static str, String> {
     })
 }
 
-fn open_storage(config: &Config) -> Result<Database, String> {
+async fn open_storage(config: &Config) -> Result<Database, String> {
     match config
         .storage_backend()
         .map_err(|error| error.to_string())?
@@ -290,11 +290,26 @@ fn open_storage(config: &Config) -> Result<Database, String> {
                 .map_err(|error| format!("cannot open the embedded store: {error}"))
         }
         StorageBackendKind::Memory => Ok(Database::memory()),
-        StorageBackendKind::Postgres | StorageBackendKind::Fdb => Err(format!(
-            "storage.backend = {:?} is not available in this build",
-            config.storage.backend
-        )),
+        StorageBackendKind::Postgres => Database::open_postgres(&config.storage.postgres_url)
+            .await
+            .map_err(|error| {
+                format!("cannot open the postgres store (storage.postgres_url): {error}")
+            }),
+        StorageBackendKind::Fdb => open_fdb(config),
     }
+}
+
+#[cfg(feature = "fdb")]
+fn open_fdb(config: &Config) -> Result<Database, String> {
+    let cluster_file = (!config.storage.fdb_cluster_file.is_empty())
+        .then(|| std::path::PathBuf::from(&config.storage.fdb_cluster_file));
+    Database::open_fdb(cluster_file.as_deref())
+        .map_err(|error| format!("cannot open FoundationDB (storage.fdb_cluster_file): {error}"))
+}
+
+#[cfg(not(feature = "fdb"))]
+fn open_fdb(_config: &Config) -> Result<Database, String> {
+    Err("storage.backend = \"fdb\" needs a build with `--features fdb`".to_owned())
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {
