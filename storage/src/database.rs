@@ -112,6 +112,14 @@ impl Database {
         Ok(Self::from_backend(Arc::new(backend)))
     }
 
+    /// Opens the FoundationDB cluster of `cluster_file` (`None`: the client's default cluster
+    /// file); the network must be running (see [`crate::fdb::boot`]).
+    #[cfg(feature = "fdb")]
+    pub fn open_fdb(cluster_file: Option<&Path>) -> Result<Database, StorageError> {
+        let backend = crate::fdb::FdbBackend::open(cluster_file)?;
+        Ok(Self::from_backend(Arc::new(backend)))
+    }
+
     /// Wraps any backend (PostgreSQL, FoundationDB, ...) with the generic limits and retry loop.
     pub fn from_backend(backend: Arc<dyn Backend>) -> Database {
         Database {

@@ -10,6 +10,8 @@ pub mod conformance;
 mod database;
 mod engine;
 mod error;
+#[cfg(feature = "fdb")]
+pub mod fdb;
 mod limits;
 pub mod postgres;
 mod transaction;

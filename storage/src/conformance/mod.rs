@@ -77,19 +77,18 @@ impl<Guard> Fixture for (Database, Guard) {
 ///
 /// `$factory` is an expression evaluating to a future whose output implements
 /// [`Fixture`]; it is evaluated afresh for every case. `$capabilities` (a [`Capabilities`],
-/// default [`Capabilities::FDB`]) says what the backend promises. With `run_if = $condition`
-/// a case returns early, printing why, when the condition is false at run time (for a
-/// backend whose server is not always there, like FoundationDB).
+/// default [`Capabilities::FDB`]) says what the backend promises.
 #[macro_export]
 macro_rules! conformance_tests {
     ($backend:ident, $factory:expr) => {
         $crate::conformance_tests!($backend, $factory, $crate::conformance::Capabilities::FDB);
     };
     ($backend:ident, $factory:expr, $capabilities:expr) => {
-        $crate::conformance_tests!($backend, $factory, $capabilities, run_if = true);
+        $crate::conformance_tests!(@with_cases @cases $backend, $factory, $capabilities,);
     };
-    ($backend:ident, $factory:expr, $capabilities:expr, run_if = $condition:expr) => {
-        $crate::conformance_tests!(@cases $backend, $factory, $capabilities, $condition, [
+    // The one list of cases: the first takes a database, the second also the capabilities.
+    (@with_cases $($then:tt)*) => {
+        $crate::conformance_tests! { $($then)* [
             read_your_writes,
             snapshot_isolation,
             conflicting_transactions_one_commits,
@@ -111,9 +110,30 @@ macro_rules! conformance_tests {
         ], [
             blind_writes_do_not_conflict,
             atomic_add_concurrent_never_conflicts,
-        ]);
+        ] }
     };
-    (@cases $backend:ident, $factory:expr, $capabilities:expr, $condition:expr,
+    (@run $factory:expr, $capabilities:expr,
+        [$($case:ident),* $(,)?], [$($capability_case:ident),* $(,)?]) => {
+        async {
+            $(
+                println!("conformance case {}", stringify!($case));
+                let fixture = $factory.await;
+                $crate::conformance::$case($crate::conformance::Fixture::database(&fixture)).await;
+                drop(fixture);
+            )*
+            $(
+                println!("conformance case {}", stringify!($capability_case));
+                let fixture = $factory.await;
+                $crate::conformance::$capability_case(
+                    $crate::conformance::Fixture::database(&fixture),
+                    $capabilities,
+                )
+                .await;
+                drop(fixture);
+            )*
+        }
+    };
+    (@cases $backend:ident, $factory:expr, $capabilities:expr,
         [$($case:ident),* $(,)?], [$($capability_case:ident),* $(,)?]) => {
         mod $backend {
             #[allow(unused_imports)]
@@ -121,10 +141,6 @@ macro_rules! conformance_tests {
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    if !($condition) {
-                        eprintln!("skipped: {} is not available here", stringify!($backend));
-                        return;
-                    }
                     let fixture = $factory.await;
                     $crate::conformance::$case($crate::conformance::Fixture::database(&fixture))
                         .await;
@@ -133,10 +149,6 @@ macro_rules! conformance_tests {
             $(
                 #[::tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $capability_case() {
-                    if !($condition) {
-                        eprintln!("skipped: {} is not available here", stringify!($backend));
-                        return;
-                    }
                     let fixture = $factory.await;
                     $crate::conformance::$capability_case(
                         $crate::conformance::Fixture::database(&fixture),
@@ -146,6 +158,17 @@ macro_rules! conformance_tests {
                 }
             )*
         }
+    };
+}
+
+/// A future running every conformance case in turn, each on a fresh fixture from
+/// `$factory`, in the current test. For backends whose cases must share something set up
+/// once and torn down after all of them (FoundationDB's network thread), where one test
+/// per case (`conformance_tests!`) cannot be used.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($factory:expr, $capabilities:expr) => {
+        $crate::conformance_tests!(@with_cases @run $factory, $capabilities,)
     };
 }
 
@@ -184,4 +207,14 @@ fn keys(pairs: &[(Vec<u8>, Vec<u8>)]) -> Vec<String> {
         .iter()
         .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_whole_suite_runs_in_one_test() {
+        crate::conformance_suite!(async { Database::memory() }, Capabilities::FDB).await;
+    }
 }

@@ -56,9 +56,15 @@ impl PostgresServer {
         } else {
             None
         };
+        // The server's OS user must reach the directory: /tmp is open to everyone, a root
+        // TMPDIR may not be.
+        let parent = match run_as {
+            Some(_) => PathBuf::from("/tmp"),
+            None => std::env::temp_dir(),
+        };
         let dir = tempfile::Builder::new()
             .prefix("gatehouse-pg-")
-            .tempdir()
+            .tempdir_in(parent)
             .map_err(|error| StorageError::backend("create postgresql directory", error))?;
         if let Some(user) = run_as {
             let (uid, gid) = os_user_ids(user)?;

@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod durability;
+#[cfg(feature = "fdb")]
+mod fdb;
 mod postgres;
 
 use gatehouse_storage::{Database, conformance_tests};
