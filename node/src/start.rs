@@ -45,6 +45,8 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     let data_dir = config.node.data_dir.clone();
     create_private_dir(&data_dir)?;
     let master_key = load_or_create_master_key(&config.master_key_path())?;
+    // Keeps FoundationDB's network thread alive until `run` returns.
+    let _fdb_network = boot_fdb(&config)?;
     let db = open_storage(&config).await?;
 
     let grpc_listener =
@@ -305,6 +307,24 @@ fn open_fdb(config: &Config) -> Result<Database, String> {
         .then(|| std::path::PathBuf::from(&config.storage.fdb_cluster_file));
     Database::open_fdb(cluster_file.as_deref())
         .map_err(|error| format!("cannot open FoundationDB (storage.fdb_cluster_file): {error}"))
+}
+
+#[cfg(feature = "fdb")]
+#[allow(unsafe_code)]
+fn boot_fdb(config: &Config) -> Result<Option<gatehouse_storage::fdb::FdbNetwork>, String> {
+    if config.storage_backend().ok() != Some(StorageBackendKind::Fdb) {
+        return Ok(None);
+    }
+    // SAFETY: the guard is held by `run` and dropped when it returns, before `main` returns;
+    // the process never calls `std::process::exit` while a node runs.
+    let network = unsafe { gatehouse_storage::fdb::boot() }
+        .map_err(|error| format!("cannot start the FoundationDB client: {error}"))?;
+    Ok(Some(network))
+}
+
+#[cfg(not(feature = "fdb"))]
+fn boot_fdb(_config: &Config) -> Result<Option<()>, String> {
+    Ok(None)
 }
 
 #[cfg(not(feature = "fdb"))]
