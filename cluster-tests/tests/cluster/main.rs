@@ -1,0 +1,14 @@
+//! Multi-node tests: three real `gatehouse` processes on 127.0.0.1 sharing one PostgreSQL,
+//! driven through the SDK and HTTP. Needs the node binary: `cargo build -p gatehouse`
+//! (`cargo test --workspace` builds it).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod failover;
+mod keys;
+mod rejoin;
+mod revocation;
+mod routing;
+mod status;
+mod webhooks;
