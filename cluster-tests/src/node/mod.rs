@@ -1,19 +1,20 @@
 //! One `gatehouse` process of a sandbox: start, signals, restart, clients.
 
+mod process;
+
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::process::ExitStatus;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use gatehouse_protocol::sdk::{Client, Credentials};
 use gatehouse_protocol::v1;
 use rustix::process::{Pid, Signal, kill_process};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use self::process::{Process, Spawned, reap, stderr_tail};
 use crate::error::SandboxError;
 use crate::eventually::{POLL_INTERVAL, eventually};
 
@@ -36,14 +37,10 @@ pub(crate) struct Launch {
 const READY_PREFIX: &str = "gatehouse: ready ";
 /// The node writes the operator key it created here, inside its data directory.
 const OPERATOR_KEY_FILE: &str = "operator.key";
-/// How long a killed process may take to be reaped.
-const REAP_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline of the sandbox's own requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for opening a connection to a node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
-/// Lines of stderr quoted in errors.
-const STDERR_TAIL_LINES: usize = 40;
 
 /// A tenant created in the sandbox, with its keys.
 #[derive(Clone)]
@@ -64,21 +61,6 @@ impl std::fmt::Debug for SandboxTenant {
             .field("publishable_key", &self.publishable_key)
             .finish_non_exhaustive()
     }
-}
-
-/// A running process and what it printed.
-#[derive(Debug)]
-struct Process {
-    child: Child,
-    paused: bool,
-    stdout: Arc<Mutex<Vec<String>>>,
-}
-
-/// A process just spawned: its stdout lines as they come, and all of them so far.
-struct Spawned {
-    child: Child,
-    lines: mpsc::UnboundedReceiver<String>,
-    stdout: Arc<Mutex<Vec<String>>>,
 }
 
 /// One node of a [`crate::ClusterSandbox`]: a `gatehouse` process, running or not.
@@ -272,6 +254,7 @@ impl SandboxNode {
         }
         let Spawned {
             mut child,
+            watchdog,
             mut lines,
             stdout,
         } = self.spawn()?;
@@ -306,6 +289,7 @@ impl SandboxNode {
             child,
             paused: false,
             stdout,
+            _watchdog: watchdog,
         });
         let field = |name: &str| -> Option<SocketAddr> {
             ready
@@ -356,80 +340,6 @@ impl SandboxNode {
         })
         .await?;
         Ok(generation)
-    }
-
-    fn spawn(&self) -> Result<Spawned, SandboxError> {
-        let stderr = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.stderr_path)
-            .map_err(SandboxError::io(format!(
-                "open {}",
-                self.stderr_path.display()
-            )))?;
-        let mut command = Command::new(&self.launch.binary);
-        command
-            .arg("start")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--grpc-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"]);
-        // The node rejects unknown GATEHOUSE_* variables, and the caller's own settings
-        // (GATEHOUSE_BIN, a developer's GATEHOUSE_CONFIG) must not leak into the cluster.
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("GATEHOUSE_") {
-                command.env_remove(name);
-            }
-        }
-        let seeds = self
-            .seeds
-            .iter()
-            .map(SocketAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
-        command
-            .envs(self.launch.env.iter().map(|(key, value)| (key, value)))
-            .env("GATEHOUSE_CLUSTER_NODE_ID", &self.node_id)
-            .env(
-                "GATEHOUSE_CLUSTER_GOSSIP_ADDR",
-                self.gossip_addr.to_string(),
-            )
-            .env("GATEHOUSE_CLUSTER_SEEDS", seeds)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr);
-        let mut child = command.spawn().map_err(SandboxError::io(format!(
-            "spawn {}",
-            self.launch.binary.display()
-        )))?;
-        let Some(stdout) = child.stdout.take() else {
-            let _ = child.kill();
-            return Err(SandboxError::Io {
-                context: "capture the node's stdout".to_owned(),
-                source: std::io::Error::other("no stdout pipe"),
-            });
-        };
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let printed = Arc::new(Mutex::new(Vec::new()));
-        let collected = printed.clone();
-        // A thread, not a task: it must keep draining the pipe whatever the runtime does,
-        // so a node never blocks on a full stdout.
-        std::thread::Builder::new()
-            .name(format!("gatehouse-{}-stdout", self.node_id))
-            .spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if let Ok(mut lines) = collected.lock() {
-                        lines.push(line.clone());
-                    }
-                    let _ = sender.send(line);
-                }
-            })
-            .map_err(SandboxError::io("spawn the stdout reader"))?;
-        Ok(Spawned {
-            child,
-            lines: receiver,
-            stdout: printed,
-        })
     }
 
     fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
@@ -531,22 +441,4 @@ impl Drop for SandboxNode {
             let _ = process.child.wait();
         }
     }
-}
-
-/// Waits (bounded) for a killed or exiting child to be reaped.
-async fn reap(child: &mut Child) -> Option<ExitStatus> {
-    let deadline = Instant::now() + REAP_TIMEOUT;
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => return Some(status),
-            Ok(None) if Instant::now() < deadline => tokio::time::sleep(POLL_INTERVAL).await,
-            _ => return None,
-        }
-    }
-}
-
-fn stderr_tail(path: &Path) -> String {
-    let text = fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
 }
