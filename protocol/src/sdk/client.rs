@@ -242,10 +242,7 @@ impl Client {
 
     /// The raw `Audit` client with this client's metadata.
     pub fn audit(&self) -> v1::audit_client::AuditClient<AuthedChannel> {
-        v1::audit_client::AuditClient::with_interceptor(
-            self.channel.clone(),
-            self.metadata.clone(),
-        )
+        v1::audit_client::AuditClient::with_interceptor(self.channel.clone(), self.metadata.clone())
     }
 
     /// Runs an idempotent read, retrying `UNAVAILABLE` with exponential backoff.

@@ -19,10 +19,10 @@ mod calls;
 mod client;
 mod metadata;
 mod session;
-mod webhooks;
 mod teams;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 pub use client::{
     AuthedChannel, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT,

@@ -39,7 +39,10 @@ impl Client {
 impl Client {
     /// The raw `Shares` client with this client's metadata.
     pub fn shares(&self) -> v1::shares_client::SharesClient<AuthedChannel> {
-        v1::shares_client::SharesClient::with_interceptor(self.channel(), self.request_metadata().clone())
+        v1::shares_client::SharesClient::with_interceptor(
+            self.channel(),
+            self.request_metadata().clone(),
+        )
     }
 }
 
