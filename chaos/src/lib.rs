@@ -3,6 +3,7 @@
 //! The library holds what the `gatehouse-load` binary (and later a `chaos` binary) share:
 //! starting a node process, bounded load loops, latency summaries and the load phases.
 
+pub mod authz;
 pub mod budget;
 pub mod error;
 pub mod hashing;

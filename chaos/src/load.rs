@@ -1,14 +1,22 @@
 //! One load run: create a tenant, run the selected phases in order, build the report.
+//!
+//! Each phase reports the same [`PhaseSummary`]. The authorization phases
+//! (`has_permission`, `share_check`) build their data first, untimed, and their CPU use
+//! (`cpu_during_phase`) covers only the timed part; the other phases include their small
+//! setup (the first sign-ups or sign-ins) in it.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use gatehouse_protocol::sdk::{Client, Credentials};
 use serde::Serialize;
 
+use crate::authz::{
+    prepare_permission_graph, prepare_share, run_has_permission, run_share_check, server_clients,
+};
 use crate::budget::Budget;
 use crate::error::ChaosError;
 use crate::hashing::run_argon2_phase;
@@ -34,16 +42,22 @@ pub enum Phase {
     Verify,
     /// Hash with the server's argon2id parameters locally, the sign-in ceiling.
     Argon2Bare,
+    /// Check a user's permissions, nested ten deep, with the server key.
+    HasPermission,
+    /// Read through an application-resource share by its token, with the client key.
+    ShareCheck,
 }
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 5] = [
+    pub const ALL: [Phase; 7] = [
         Phase::SignUp,
         Phase::SignIn,
         Phase::Refresh,
         Phase::Verify,
         Phase::Argon2Bare,
+        Phase::HasPermission,
+        Phase::ShareCheck,
     ];
 
     /// The phase's name on the command line and in the report.
@@ -54,6 +68,8 @@ impl Phase {
             Phase::Refresh => "refresh",
             Phase::Verify => "verify",
             Phase::Argon2Bare => "argon2_bare",
+            Phase::HasPermission => "has_permission",
+            Phase::ShareCheck => "share_check",
         }
     }
 }
@@ -120,6 +136,9 @@ pub struct LoadReport {
     pub sign_in_vs_argon2_per_cpu_second: Option<f64>,
     /// Verifications per second per verifying thread.
     pub verify_per_core_per_sec: Option<f64>,
+    /// Seconds the untimed `has_permission` setup took: defining the 1,000-permission graph,
+    /// granting the chain roots and checking them once.
+    pub has_permission_setup_secs: Option<f64>,
     /// Node resident memory right after start, MiB.
     pub node_rss_idle_mb: Option<f64>,
     /// Node resident memory after the last phase, MiB.
@@ -157,6 +176,12 @@ pub struct PhaseReports {
     /// The `argon2_bare` phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argon2_bare: Option<PhaseSummary>,
+    /// The `has_permission` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub has_permission: Option<PhaseSummary>,
+    /// The `share_check` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub share_check: Option<PhaseSummary>,
 }
 
 impl PhaseReports {
@@ -177,6 +202,8 @@ impl PhaseReports {
             Phase::Refresh => &self.refresh,
             Phase::Verify => &self.verify,
             Phase::Argon2Bare => &self.argon2_bare,
+            Phase::HasPermission => &self.has_permission,
+            Phase::ShareCheck => &self.share_check,
         }
     }
 
@@ -187,6 +214,8 @@ impl PhaseReports {
             Phase::Refresh => &mut self.refresh,
             Phase::Verify => &mut self.verify,
             Phase::Argon2Bare => &mut self.argon2_bare,
+            Phase::HasPermission => &mut self.has_permission,
+            Phase::ShareCheck => &mut self.share_check,
         }
     }
 }
@@ -226,6 +255,14 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
     let mut rss_after_phase = BTreeMap::new();
     let mut cpu_during_phase = BTreeMap::new();
     let mut failed_phases = BTreeMap::new();
+    let mut has_permission_setup_secs = None;
+    let run = RunContext {
+        target,
+        tenant_id: &tenant_id,
+        server_key: &created.secret_server_key,
+        workload: &workload,
+        settings,
+    };
     for phase in phases {
         let workers = match phase {
             Phase::Verify | Phase::Argon2Bare => format!("{} threads", settings.cores),
@@ -235,12 +272,15 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
             "gatehouse-load: {phase} for {:?} on {workers}",
             settings.duration
         );
-        let before = CpuSample::take(target.pid);
-        let outcome = run_phase(phase, target, &tenant_id, &workload, settings).await;
+        let mut meter = PhaseMeter::start(target.pid);
+        let outcome = run_phase(phase, &run, &mut meter).await;
         cpu_during_phase.insert(
             phase.name(),
-            CpuSample::take(target.pid).usage_since(&before),
+            CpuSample::take(target.pid).usage_since(&meter.cpu_before),
         );
+        if phase == Phase::HasPermission {
+            has_permission_setup_secs = meter.setup.map(|setup| round3(setup.as_secs_f64()));
+        }
         let summary = match outcome {
             Ok(summary) => summary,
             Err(error) => {
@@ -301,6 +341,7 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
         sign_in_vs_argon2,
         sign_in_vs_argon2_per_cpu_second,
         verify_per_core_per_sec,
+        has_permission_setup_secs,
         node_rss_idle_mb: None,
         node_rss_end_mb: None,
         node_rss_after_phase_mb: rss_after_phase,
@@ -312,13 +353,53 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
     })
 }
 
+/// What the phases of one run share.
+struct RunContext<'a> {
+    target: &'a Target,
+    tenant_id: &'a str,
+    /// The tenant's secret server key, for the setup of the authorization phases.
+    server_key: &'a str,
+    workload: &'a Arc<Workload>,
+    settings: &'a LoadSettings,
+}
+
+/// Where a phase's CPU use is measured from, and how long its untimed setup took.
+struct PhaseMeter {
+    pid: Option<u32>,
+    started: Instant,
+    cpu_before: CpuSample,
+    setup: Option<Duration>,
+}
+
+impl PhaseMeter {
+    fn start(pid: Option<u32>) -> Self {
+        PhaseMeter {
+            pid,
+            started: Instant::now(),
+            cpu_before: CpuSample::take(pid),
+            setup: None,
+        }
+    }
+
+    /// Ends the untimed setup: the phase's CPU use is measured from here on.
+    fn setup_done(&mut self) {
+        self.setup = Some(self.started.elapsed());
+        self.cpu_before = CpuSample::take(self.pid);
+    }
+}
+
 async fn run_phase(
     phase: Phase,
-    target: &Target,
-    tenant_id: &str,
-    workload: &Arc<Workload>,
-    settings: &LoadSettings,
+    run: &RunContext<'_>,
+    meter: &mut PhaseMeter,
 ) -> Result<PhaseSummary, ChaosError> {
+    let RunContext {
+        target,
+        tenant_id,
+        server_key,
+        workload,
+        settings,
+    } = *run;
     let budget = || Arc::new(Budget::new(settings.duration, settings.max_operations));
     match phase {
         Phase::SignUp => Ok(workload.sign_up(budget()).await),
@@ -353,6 +434,32 @@ async fn run_phase(
             let budget = budget();
             spawn_blocking(move || run_argon2_phase(threads, &budget)).await
         }
+        Phase::HasPermission => {
+            let server = server_clients(workload.connections(), require_key(server_key)?);
+            let setup = prepare_permission_graph(&server, SETUP_LIMIT).await?;
+            meter.setup_done();
+            Ok(run_has_permission(&server, &setup, budget()).await)
+        }
+        Phase::ShareCheck => {
+            let connections = workload.connections();
+            let server = server_clients(connections, require_key(server_key)?);
+            let (Some(server), Some(reader)) = (server.first(), connections.first()) else {
+                return Err(ChaosError::Local("no connection to set up with".to_owned()));
+            };
+            let token = prepare_share(server, reader, SETUP_LIMIT).await?;
+            meter.setup_done();
+            Ok(run_share_check(connections, &token, budget()).await)
+        }
+    }
+}
+
+fn require_key(server_key: &str) -> Result<&str, ChaosError> {
+    if server_key.is_empty() {
+        Err(ChaosError::Local(
+            "the tenant was created without a secret server key".to_owned(),
+        ))
+    } else {
+        Ok(server_key)
     }
 }
 
@@ -375,5 +482,29 @@ mod tests {
             assert_eq!(phase.name().parse::<Phase>().ok(), Some(phase));
         }
         assert!("sign-in".parse::<Phase>().is_err());
+    }
+
+    #[test]
+    fn run_order_is_the_listed_order_with_authorization_last() {
+        let mut sorted = Phase::ALL;
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            Phase::ALL,
+            "phases run sorted, so ALL must be sorted"
+        );
+        assert_eq!(
+            Phase::ALL[Phase::ALL.len() - 2..],
+            [Phase::HasPermission, Phase::ShareCheck]
+        );
+        let mut reports = PhaseReports::default();
+        reports.insert(
+            Phase::ShareCheck,
+            crate::stats::Tally::default().summarize(Duration::from_secs(1)),
+        );
+        assert!(reports.get(Phase::ShareCheck).is_some());
+        assert!(reports.get(Phase::HasPermission).is_none());
+        let json = serde_json::to_value(&reports).unwrap_or_default();
+        assert!(json["share_check"].is_object(), "{json}");
     }
 }

@@ -1,4 +1,5 @@
-//! The request phases (`sign_up`, `sign_in`, `refresh`) and their shared accounts.
+//! The request phases (`sign_up`, `sign_in`, `refresh`), their shared accounts, and the
+//! worker loop the authorization phases (see [`crate::authz`]) run on the same connections.
 //!
 //! Every phase runs `concurrency` async workers, one SDK connection each, that loop until
 //! the phase's [`Budget`] (a deadline and a count) runs out. Request errors are counted by
@@ -70,6 +71,11 @@ impl Workload {
             accounts: Mutex::new(Vec::new()),
             access_tokens: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// The client-key connections, one per worker, without a user token.
+    pub fn connections(&self) -> &[Client] {
+        &self.clients
     }
 
     /// Accounts created so far.
@@ -186,13 +192,13 @@ impl Workload {
 }
 
 /// One worker's state; `step` performs one timed operation.
-trait Step: Send + 'static {
+pub(crate) trait Step: Send + 'static {
     /// Performs one operation, failing with an error code.
     fn step(&mut self) -> impl Future<Output = Result<(), String>> + Send;
 }
 
 /// Runs `workers` concurrently until `budget` runs out and summarises them.
-async fn run_workers<W: Step>(workers: Vec<W>, budget: Arc<Budget>) -> PhaseSummary {
+pub(crate) async fn run_workers<W: Step>(workers: Vec<W>, budget: Arc<Budget>) -> PhaseSummary {
     let started = Instant::now();
     let handles: Vec<_> = workers
         .into_iter()
@@ -291,7 +297,7 @@ impl Step for RefreshWorker {
 }
 
 /// The stable code of an API error, as counted in `errors_by_code`.
-fn code(error: &ApiError) -> String {
+pub(crate) fn code(error: &ApiError) -> String {
     error.code.as_str().to_owned()
 }
 

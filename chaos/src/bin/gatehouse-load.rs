@@ -1,5 +1,6 @@
 //! `gatehouse-load`: throughput and latency of sign-up, sign-in, refresh, local token
-//! verification and bare argon2 against one node, printed as one JSON document.
+//! verification, bare argon2, permission checks over a ten-deep graph and share-token
+//! checks against one node, printed as one JSON document.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,11 +48,15 @@ struct Args {
     /// Most operations any one phase may start.
     #[arg(long, default_value_t = 1_000_000)]
     max_operations: u64,
-    /// Phases to run, comma-separated: sign_up,sign_in,refresh,verify,argon2_bare.
+    /// Phases to run, comma-separated; they run in this order whatever the order given:
+    /// sign_up, sign_in, refresh, verify, argon2_bare, has_permission (HasPermission with
+    /// the server key over 1,000 permissions in 100 chains 10 deep; untimed setup reported
+    /// as has_permission_setup_secs) and share_check (ReadThroughShare by share token with
+    /// the client key).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "sign_up,sign_in,refresh,verify,argon2_bare"
+        default_value = "sign_up,sign_in,refresh,verify,argon2_bare,has_permission,share_check"
     )]
     phases: Vec<Phase>,
     /// Threads of the local phases (default: available cores).
