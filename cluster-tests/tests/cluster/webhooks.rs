@@ -92,7 +92,6 @@ fn tenant_owner(tenant: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the nodes to share one store (the postgres backend)"]
 async fn an_event_is_delivered_by_the_new_owner_after_the_dispatcher_owner_is_killed() {
     let mut sandbox = ClusterSandbox::builder()
         .nodes(3)
