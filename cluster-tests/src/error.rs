@@ -14,7 +14,8 @@ pub enum SandboxError {
     /// The `gatehouse` binary is not where the sandbox looked.
     #[error(
         "no gatehouse binary at {0}: run `cargo build -p gatehouse` first \
-         (`cargo test --workspace` builds it) or set GATEHOUSE_BIN"
+         (`cargo test --workspace` and `cargo test -p gatehouse -p gatehouse-cluster-tests` \
+         build it) or set GATEHOUSE_BIN"
     )]
     BinaryMissing(PathBuf),
     /// A file or process operation failed.

@@ -16,10 +16,12 @@
 //! # }
 //! ```
 //!
-//! The sandbox runs the `gatehouse` binary that is already built: `cargo test --workspace`
-//! builds it, `cargo test -p gatehouse-cluster-tests` does not (cargo cannot depend on a
-//! binary-only package), so run `cargo build -p gatehouse` first or point `GATEHOUSE_BIN`
-//! at a binary.
+//! The sandbox runs the `gatehouse` binary that is already built (`GATEHOUSE_BIN`, else
+//! `gatehouse` beside the test executable, else `target/debug/gatehouse`). Cargo cannot
+//! depend on a binary-only package, so `cargo test -p gatehouse-cluster-tests` alone does
+//! not build it; `cargo test --workspace` and `cargo test -p gatehouse -p
+//! gatehouse-cluster-tests` do (testing a package builds its binaries first), as does
+//! `cargo build -p gatehouse`.
 
 mod error;
 mod eventually;
