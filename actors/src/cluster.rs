@@ -167,9 +167,17 @@ impl MembershipView {
         self.receiver.borrow().clone()
     }
 
+    /// A receiver that reports changes after the current membership.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<Membership>> {
+        let mut receiver = self.receiver.clone();
+        // A clone starts from the original's seen version, which may be far behind.
+        receiver.borrow_and_update();
+        receiver
+    }
+
     /// Waits until the membership changes or `timeout` passes.
     pub async fn changed_within(&self, timeout: std::time::Duration) {
-        let mut receiver = self.receiver.clone();
+        let mut receiver = self.subscribe();
         let _ = tokio::time::timeout(timeout, receiver.changed()).await;
     }
 }
@@ -285,6 +293,28 @@ mod tests {
         for key in keys().iter().take(100) {
             assert!(membership.is_local(ActorKind::Session, key));
         }
+    }
+
+    #[test]
+    fn subscribers_see_only_changes_after_they_subscribe() {
+        let (publisher, view) = MembershipView::new(Membership::single("a"));
+        assert!(publisher.publish(Membership {
+            self_id: "a".to_owned(),
+            members: vec![member("a")],
+        }));
+        // A change published before subscribing is not reported again (no busy loops).
+        let changes = view.subscribe();
+        assert!(!changes.has_changed().unwrap());
+        assert!(
+            !publisher.publish(view.current().as_ref().clone()),
+            "same membership"
+        );
+        assert!(!changes.has_changed().unwrap());
+        assert!(publisher.publish(Membership {
+            self_id: "a".to_owned(),
+            members: vec![member("a"), member("b")],
+        }));
+        assert!(changes.has_changed().unwrap());
     }
 
     #[test]

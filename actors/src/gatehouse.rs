@@ -61,9 +61,12 @@ async fn read_tenant_epoch(core: &Core) -> DomainResult<Option<Vec<u8>>> {
 
 /// Stops actors whose ownership moved whenever the membership changes.
 fn spawn_ownership_watcher(gatehouse: Weak<Gatehouse>, membership: MembershipView) {
+    let mut changes = membership.subscribe();
     tokio::spawn(async move {
         loop {
-            membership.changed_within(Duration::from_secs(3600)).await;
+            if changes.changed().await.is_err() {
+                return;
+            }
             let Some(gatehouse) = gatehouse.upgrade() else {
                 return;
             };

@@ -301,7 +301,14 @@ impl Gatehouse {
                 _ => return self.execute_local(call).await,
             };
             let forwarded_at = Instant::now();
-            let outcome = cluster.forwarder.forward(&owner, &call).await;
+            // An owner that stops answering (paused, partitioned) is dropped from the
+            // membership within seconds: stop waiting then instead of for the full deadline.
+            let outcome = tokio::select! {
+                outcome = cluster.forwarder.forward(&owner, &call) => outcome,
+                () = owner_leaves(&cluster.membership, &owner.node_id) => Err(ForwardError::NoAnswer(
+                    format!("{} left the serving members while the call was in flight", owner.node_id),
+                )),
+            };
             metrics::histogram!("gatehouse_forwarded_call_seconds", "call" => call.name())
                 .record(forwarded_at.elapsed().as_secs_f64());
             let retryable = match outcome {
@@ -504,6 +511,20 @@ impl Gatehouse {
                     .await?;
                 Ok(OwnerReply::KeyRotated(Box::new(key)))
             }
+        }
+    }
+}
+
+/// Resolves once `node_id` is no longer a serving member.
+async fn owner_leaves(membership: &MembershipView, node_id: &str) {
+    let mut changes = membership.subscribe();
+    loop {
+        let still_serving = changes
+            .borrow_and_update()
+            .serving()
+            .any(|member| member.node_id == node_id);
+        if !still_serving || changes.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -274,6 +274,13 @@ impl Config {
         }
         if !self.cluster.gossip_addr.is_empty() {
             parse_socket_addr("cluster.gossip_addr", &self.cluster.gossip_addr)?;
+            if self.node.public_url.is_empty() {
+                // Tokens name their issuer; every node must name the same one.
+                return Err(invalid(
+                    "node.public_url",
+                    "is required when gossip is on, so every node issues tokens under one issuer",
+                ));
+            }
             if self.cluster.cluster_secret.len() < 16 {
                 return Err(invalid(
                     "cluster.cluster_secret",

@@ -135,16 +135,35 @@ fn validation_names_the_key() {
 }
 
 #[test]
-fn gossip_requires_a_cluster_secret() {
+fn gossip_requires_a_shared_issuer_and_a_cluster_secret() {
     let error = Config::load(
         None,
         vars(&[("GATEHOUSE_CLUSTER_GOSSIP_ADDR", "127.0.0.1:7946")]),
+    )
+    .unwrap_err();
+    assert!(error.to_string().contains("node.public_url"), "{error}");
+    let error = Config::load(
+        None,
+        vars(&[
+            ("GATEHOUSE_CLUSTER_GOSSIP_ADDR", "127.0.0.1:7946"),
+            ("GATEHOUSE_NODE_PUBLIC_URL", "https://auth.example.com"),
+        ]),
     )
     .unwrap_err();
     assert!(
         error.to_string().contains("cluster.cluster_secret"),
         "{error}"
     );
+    let config = Config::load(
+        None,
+        vars(&[
+            ("GATEHOUSE_CLUSTER_GOSSIP_ADDR", "127.0.0.1:7946"),
+            ("GATEHOUSE_NODE_PUBLIC_URL", "https://auth.example.com"),
+            ("GATEHOUSE_CLUSTER_CLUSTER_SECRET", "0123456789abcdef"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.cluster.gossip_addr, "127.0.0.1:7946");
 }
 
 #[test]
