@@ -3,8 +3,8 @@
 pub mod audit;
 mod auth;
 pub mod permissions;
-pub mod shares;
 mod sessions;
+pub mod shares;
 pub mod teams;
 mod tenants;
 pub mod users;

@@ -8,14 +8,14 @@
 
 pub mod deliveries;
 pub mod dispatch;
+#[cfg(test)]
+mod dispatch_tests;
 pub mod endpoints;
+#[cfg(test)]
+mod failover_tests;
 pub mod payloads;
 pub mod signing;
 pub mod targets;
-#[cfg(test)]
-mod dispatch_tests;
-#[cfg(test)]
-mod failover_tests;
 #[cfg(test)]
 mod tests;
 
