@@ -1,10 +1,14 @@
 //! Load generation and fault injection against real `gatehouse` nodes.
 //!
-//! The library holds what the `gatehouse-load` binary (and later a `chaos` binary) share:
-//! starting a node process, bounded load loops, latency summaries and the load phases.
+//! The library holds what the `gatehouse-load` and `chaos` binaries share: starting a node
+//! process, bounded load loops, latency summaries, the load phases, the forwarded vs local
+//! refresh benchmark on a sandbox cluster ([`cluster_refresh`]) and the chaos run
+//! ([`chaos`]).
 
 pub mod authz;
 pub mod budget;
+pub mod chaos;
+pub mod cluster_refresh;
 pub mod error;
 pub mod hashing;
 pub mod load;

@@ -18,6 +18,7 @@ use crate::authz::{
     prepare_permission_graph, prepare_share, run_has_permission, run_share_check, server_clients,
 };
 use crate::budget::Budget;
+use crate::cluster_refresh::ClusterRefreshReport;
 use crate::error::ChaosError;
 use crate::hashing::run_argon2_phase;
 use crate::node::Target;
@@ -46,11 +47,14 @@ pub enum Phase {
     HasPermission,
     /// Read through an application-resource share by its token, with the client key.
     ShareCheck,
+    /// Refresh on a 3-node sandbox cluster of its own, sent to each session's owner and to
+    /// a node that forwards to the owner; opt-in, see [`crate::cluster_refresh`].
+    ClusterRefresh,
 }
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 7] = [
+    pub const ALL: [Phase; 8] = [
         Phase::SignUp,
         Phase::SignIn,
         Phase::Refresh,
@@ -58,7 +62,13 @@ impl Phase {
         Phase::Argon2Bare,
         Phase::HasPermission,
         Phase::ShareCheck,
+        Phase::ClusterRefresh,
     ];
+
+    /// Whether the phase starts a cluster of its own instead of loading the one node.
+    pub fn is_cluster(self) -> bool {
+        self == Phase::ClusterRefresh
+    }
 
     /// The phase's name on the command line and in the report.
     pub fn name(self) -> &'static str {
@@ -70,6 +80,7 @@ impl Phase {
             Phase::Argon2Bare => "argon2_bare",
             Phase::HasPermission => "has_permission",
             Phase::ShareCheck => "share_check",
+            Phase::ClusterRefresh => "cluster_refresh",
         }
     }
 }
@@ -156,6 +167,37 @@ pub struct LoadReport {
     /// The node's exit code after SIGTERM, when this run started it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub node_exit_code: Option<i32>,
+    /// Local vs forwarded refresh on a 3-node cluster, when `cluster_refresh` ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_refresh: Option<ClusterRefreshReport>,
+}
+
+impl LoadReport {
+    /// A report of no single-node phase, for a run of the cluster phase alone.
+    pub fn without_node(settings: &LoadSettings) -> Self {
+        LoadReport {
+            concurrency: settings.concurrency,
+            duration_secs: settings.duration.as_secs_f64(),
+            cores: settings.cores,
+            max_operations: settings.max_operations,
+            tenant_id: String::new(),
+            phases: PhaseReports::default(),
+            failed_phases: BTreeMap::new(),
+            sign_in_vs_argon2: None,
+            sign_in_vs_argon2_per_cpu_second: None,
+            verify_per_core_per_sec: None,
+            has_permission_setup_secs: None,
+            node_rss_idle_mb: None,
+            node_rss_end_mb: None,
+            node_rss_after_phase_mb: BTreeMap::new(),
+            cpu_during_phase: BTreeMap::new(),
+            host_load_1m_start: host_load_average(),
+            host_load_1m_end: None,
+            node: "none",
+            node_exit_code: None,
+            cluster_refresh: None,
+        }
+    }
 }
 
 /// The summaries of the phases that ran, in run order.
@@ -185,18 +227,20 @@ pub struct PhaseReports {
 }
 
 impl PhaseReports {
-    /// The summary of `phase`, if it ran.
+    /// The summary of `phase`, if it ran (the cluster phase reports elsewhere).
     pub fn get(&self, phase: Phase) -> Option<&PhaseSummary> {
-        self.slot(phase).as_ref()
+        self.slot(phase)?.as_ref()
     }
 
-    /// Stores the summary of `phase`.
+    /// Stores the summary of `phase`; ignored for the cluster phase.
     pub fn insert(&mut self, phase: Phase, summary: PhaseSummary) {
-        *self.slot_mut(phase) = Some(summary);
+        if let Some(slot) = self.slot_mut(phase) {
+            *slot = Some(summary);
+        }
     }
 
-    fn slot(&self, phase: Phase) -> &Option<PhaseSummary> {
-        match phase {
+    fn slot(&self, phase: Phase) -> Option<&Option<PhaseSummary>> {
+        Some(match phase {
             Phase::SignUp => &self.sign_up,
             Phase::SignIn => &self.sign_in,
             Phase::Refresh => &self.refresh,
@@ -204,11 +248,12 @@ impl PhaseReports {
             Phase::Argon2Bare => &self.argon2_bare,
             Phase::HasPermission => &self.has_permission,
             Phase::ShareCheck => &self.share_check,
-        }
+            Phase::ClusterRefresh => return None,
+        })
     }
 
-    fn slot_mut(&mut self, phase: Phase) -> &mut Option<PhaseSummary> {
-        match phase {
+    fn slot_mut(&mut self, phase: Phase) -> Option<&mut Option<PhaseSummary>> {
+        Some(match phase {
             Phase::SignUp => &mut self.sign_up,
             Phase::SignIn => &mut self.sign_in,
             Phase::Refresh => &mut self.refresh,
@@ -216,7 +261,8 @@ impl PhaseReports {
             Phase::Argon2Bare => &mut self.argon2_bare,
             Phase::HasPermission => &mut self.has_permission,
             Phase::ShareCheck => &mut self.share_check,
-        }
+            Phase::ClusterRefresh => return None,
+        })
     }
 }
 
@@ -248,6 +294,7 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
     .await?;
 
     let mut phases = settings.phases.clone();
+    phases.retain(|phase| !phase.is_cluster());
     phases.sort_unstable();
     phases.dedup();
     let host_load_1m_start = host_load_average();
@@ -350,6 +397,7 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
         host_load_1m_end: host_load_average(),
         node: "external",
         node_exit_code: None,
+        cluster_refresh: None,
     })
 }
 
@@ -450,6 +498,9 @@ async fn run_phase(
             meter.setup_done();
             Ok(run_share_check(connections, &token, budget()).await)
         }
+        Phase::ClusterRefresh => Err(ChaosError::Setting(
+            "cluster_refresh starts its own cluster; run_load does not run it".to_owned(),
+        )),
     }
 }
 
@@ -485,7 +536,7 @@ mod tests {
     }
 
     #[test]
-    fn run_order_is_the_listed_order_with_authorization_last() {
+    fn run_order_is_the_listed_order_with_authorization_then_the_cluster_last() {
         let mut sorted = Phase::ALL;
         sorted.sort_unstable();
         assert_eq!(
@@ -494,9 +545,14 @@ mod tests {
             "phases run sorted, so ALL must be sorted"
         );
         assert_eq!(
-            Phase::ALL[Phase::ALL.len() - 2..],
-            [Phase::HasPermission, Phase::ShareCheck]
+            Phase::ALL[Phase::ALL.len() - 3..],
+            [
+                Phase::HasPermission,
+                Phase::ShareCheck,
+                Phase::ClusterRefresh
+            ]
         );
+        assert!(Phase::ALL.iter().filter(|phase| phase.is_cluster()).count() == 1);
         let mut reports = PhaseReports::default();
         reports.insert(
             Phase::ShareCheck,
@@ -504,6 +560,11 @@ mod tests {
         );
         assert!(reports.get(Phase::ShareCheck).is_some());
         assert!(reports.get(Phase::HasPermission).is_none());
+        reports.insert(
+            Phase::ClusterRefresh,
+            crate::stats::Tally::default().summarize(Duration::from_secs(1)),
+        );
+        assert!(reports.get(Phase::ClusterRefresh).is_none());
         let json = serde_json::to_value(&reports).unwrap_or_default();
         assert!(json["share_check"].is_object(), "{json}");
     }

@@ -1,14 +1,16 @@
 //! `gatehouse-load`: throughput and latency of sign-up, sign-in, refresh, local token
 //! verification, bare argon2, permission checks over a ten-deep graph and share-token
-//! checks against one node, printed as one JSON document.
+//! checks against one node, and (opt-in, `cluster_refresh`) local vs forwarded refresh on
+//! a 3-node cluster of its own, printed as one JSON document.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
+use gatehouse_chaos::cluster_refresh::{ClusterRefreshSettings, run_cluster_refresh};
 use gatehouse_chaos::node::{self, SpawnedNode, Target};
-use gatehouse_chaos::procfs::rss_mb;
+use gatehouse_chaos::procfs::{host_load_average, rss_mb};
 use gatehouse_chaos::{ChaosError, LoadReport, LoadSettings, Phase, run_load};
 
 /// How long a started node may take to print its ready line.
@@ -51,8 +53,10 @@ struct Args {
     /// Phases to run, comma-separated; they run in this order whatever the order given:
     /// sign_up, sign_in, refresh, verify, argon2_bare, has_permission (HasPermission with
     /// the server key over 1,000 permissions in 100 chains 10 deep; untimed setup reported
-    /// as has_permission_setup_secs) and share_check (ReadThroughShare by share token with
-    /// the client key).
+    /// as has_permission_setup_secs), share_check (ReadThroughShare by share token with
+    /// the client key) and, only when listed, cluster_refresh (a 3-node cluster on a
+    /// PostgreSQL it starts; refresh sent to each session's owner vs to a non-owner,
+    /// concurrently then serially, each mode for --duration).
     #[arg(
         long,
         value_delimiter = ',',
@@ -87,12 +91,41 @@ async fn main() -> ExitCode {
 
 async fn run(args: Args) -> Result<LoadReport, ChaosError> {
     let settings = settings(&args)?;
+    let mut report = if settings.phases.iter().any(|phase| !phase.is_cluster()) {
+        Box::pin(run_on_one_node(&args, &settings)).await?
+    } else {
+        LoadReport::without_node(&settings)
+    };
+    if settings.phases.contains(&Phase::ClusterRefresh) {
+        let binary = args
+            .gatehouse_bin
+            .clone()
+            .unwrap_or_else(node::default_binary);
+        let binary = binary.canonicalize().map_err(|error| {
+            ChaosError::Setting(format!("gatehouse binary {}: {error}", binary.display()))
+        })?;
+        eprintln!("gatehouse-load: cluster_refresh with {}", binary.display());
+        let cluster = ClusterRefreshSettings {
+            binary,
+            concurrency: settings.concurrency,
+            duration: settings.duration,
+            max_operations: settings.max_operations,
+        };
+        report.cluster_refresh = Some(Box::pin(run_cluster_refresh(&cluster)).await?);
+        if report.node == "none" {
+            report.host_load_1m_end = host_load_average();
+        }
+    }
+    Ok(report)
+}
+
+async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadReport, ChaosError> {
     match &args.endpoint {
         Some(endpoint) => {
-            let target = external_target(&args, endpoint)?;
+            let target = external_target(args, endpoint)?;
             target.ensure_loopback()?;
             let idle = target.pid.and_then(rss_mb);
-            let mut report = run_load(&target, &settings).await?;
+            let mut report = run_load(&target, settings).await?;
             report.node_rss_idle_mb = idle;
             report.node_rss_end_mb = target.pid.and_then(rss_mb);
             Ok(report)
@@ -113,7 +146,7 @@ async fn run(args: Args) -> Result<LoadReport, ChaosError> {
                 spawned.dir().display()
             );
             let idle = target.pid.and_then(rss_mb);
-            let result = run_load(&target, &settings).await;
+            let result = run_load(&target, settings).await;
             let end = target.pid.and_then(rss_mb);
             eprintln!("gatehouse-load: stopping the node");
             let exit = spawned.stop(STOP_GRACE).await;
