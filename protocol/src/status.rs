@@ -144,6 +144,9 @@ fn code_from_grpc(status: &Status) -> ErrorCode {
         Code::Cancelled if status.message() == tonic::TimeoutExpired(()).to_string() => {
             ErrorCode::DeadlineExceeded
         }
+        // Gatehouse always names its errors; an unnamed UNKNOWN comes from the transport (a
+        // connection cut mid-call), where the outcome is unknown and a retry may succeed.
+        Code::Unknown => ErrorCode::Unavailable,
         _ => ErrorCode::Internal,
     }
 }
@@ -257,7 +260,7 @@ mod tests {
                 Status::deadline_exceeded("slow"),
                 ErrorCode::DeadlineExceeded,
             ),
-            (Status::unknown("?"), ErrorCode::Internal),
+            (Status::unknown("transport error"), ErrorCode::Unavailable),
             (Status::unimplemented("old node"), ErrorCode::Internal),
             (Status::cancelled("by caller"), ErrorCode::Internal),
         ];
