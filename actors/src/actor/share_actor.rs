@@ -221,7 +221,45 @@ fn audit_event(
     }
 }
 
+/// Uses the share; a use refused by the share's own state is written to the ledger too.
 async fn use_share(
+    state: &mut ShareActorState,
+    caller: &ShareCaller,
+    operation: &ShareOperation,
+) -> DomainResult<ShareUse> {
+    let result = attempt_use(state, caller, operation).await;
+    if let Err(error) = &result
+        && matches!(
+            error,
+            DomainError::ShareRevoked
+                | DomainError::ShareExpired
+                | DomainError::ShareUseLimitReached
+                | DomainError::ShareScopeExceeded(_)
+                | DomainError::PermissionDenied(_)
+                | DomainError::RateLimited
+        )
+    {
+        let core = &state.core;
+        let (tenant, share_id) = (state.tenant.as_str(), state.share_id);
+        let event = audit_event(
+            caller,
+            "share.use_refused",
+            share_id,
+            json!({ "code": error.code().as_str() }),
+        );
+        let event = &event;
+        let audited = core
+            .db
+            .run(|tx| async move { audit::append(&tx, &core.context, tenant, event.clone()).await })
+            .await;
+        if let Err(audit_error) = audited {
+            tracing::warn!(%audit_error, "cannot audit a refused share use");
+        }
+    }
+    result
+}
+
+async fn attempt_use(
     state: &mut ShareActorState,
     caller: &ShareCaller,
     operation: &ShareOperation,

@@ -310,6 +310,26 @@ async fn owners_share_only_what_they_hold_and_revocation_is_immediate() {
         ),
         ErrorCode::ShareRevoked
     );
+    // Every use is in the ledger, and so is the use the revocation refused.
+    let ledger = server.list_audit_entries(200, "").await.unwrap();
+    let actions: Vec<_> = ledger
+        .entries
+        .iter()
+        .filter(|entry| entry.target == format!("share:{user_share_id}"))
+        .map(|entry| entry.action.as_str())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "share.create",
+            "share.use",
+            "share.revoke",
+            "share.use_refused",
+            "share.use_refused"
+        ],
+        "{actions:?}"
+    );
+    assert!(server.verify_audit_ledger().await.unwrap().ok);
     let listed = owner
         .client
         .list_shares(v1::ListSharesRequest {
