@@ -164,6 +164,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         ),
     }
 
+    let stop_signals = StopSignals::watch()?;
     let (stop_sender, stop_receiver) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
     let (health, health_service) = tonic_health::server::health_reporter();
@@ -204,7 +205,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     );
     tracing::info!(%grpc_addr, %http_addr, "node serving");
 
-    let signal = wait_for_signal().await?;
+    let signal = stop_signals.first().await;
     tracing::info!(signal, "draining");
     ready.store(false, Ordering::SeqCst);
     if let Some(gossip) = &gossip {
@@ -270,16 +271,30 @@ async fn stopped(mut receiver: watch::Receiver<bool>) {
     let _ = receiver.wait_for(|stop| *stop).await;
 }
 
-async fn wait_for_signal() -> Result<&'static str, String> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut terminate = signal(SignalKind::terminate())
-        .map_err(|error| format!("cannot watch SIGTERM: {error}"))?;
-    let mut interrupt =
-        signal(SignalKind::interrupt()).map_err(|error| format!("cannot watch SIGINT: {error}"))?;
-    Ok(tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    })
+/// SIGTERM and SIGINT, watched from before the node says it is ready: a signal that
+/// arrives right after the ready line must drain the node, not kill it.
+struct StopSignals {
+    terminate: tokio::signal::unix::Signal,
+    interrupt: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn watch() -> Result<StopSignals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(StopSignals {
+            terminate: signal(SignalKind::terminate())
+                .map_err(|error| format!("cannot watch SIGTERM: {error}"))?,
+            interrupt: signal(SignalKind::interrupt())
+                .map_err(|error| format!("cannot watch SIGINT: {error}"))?,
+        })
+    }
+
+    async fn first(mut self) -> &'static str {
+        tokio::select! {
+            _ = self.terminate.recv() => "SIGTERM",
+            _ = self.interrupt.recv() => "SIGINT",
+        }
+    }
 }
 
 async fn open_storage(config: &Config) -> Result<Database, String> {
