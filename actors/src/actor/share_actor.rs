@@ -108,8 +108,8 @@ pub struct ShareActorState {
     share_id: Uuid,
     core: Arc<Core>,
     liveness: Liveness,
-    /// Per-minute limiter, built from the share's limit on first use.
-    limiter: Option<(u32, RateLimiter)>,
+    /// Per-minute limiter, built from the share's (immutable) limit on its first use.
+    limiter: Option<RateLimiter>,
 }
 
 /// The registry key of a share.
@@ -267,35 +267,16 @@ async fn attempt_use(
     let core = state.core.clone();
     let tenant_state = core.tenant(&state.tenant).await?;
     let (tenant, share_id) = (state.tenant.as_str(), state.share_id);
-    let limit = core
-        .db
-        .run(|tx| async move {
-            let share = shares::read_share(&tx, tenant, share_id).await?;
-            Ok::<_, DomainError>((may_use(&share, caller), share.rate_limit_per_minute))
-        })
-        .await?;
-    if !limit.0 {
-        return Err(DomainError::ShareNotFound);
-    }
-    if let Some(per_minute) = limit.1 {
-        let limiter = match &state.limiter {
-            Some((configured, _)) if *configured == per_minute => &state.limiter,
-            _ => {
-                state.limiter = Some((
-                    per_minute,
-                    RateLimiter::new(per_minute, 60_000 / u64::from(per_minute)),
-                ));
-                &state.limiter
-            }
-        };
-        if let Some((_, limiter)) = limiter
-            && !limiter.spend("use", core.context.now())
-        {
-            return Err(DomainError::RateLimited);
-        }
+    // The actor serialises uses, so checking here and spending after the commit is exact;
+    // refused uses (a wrong token, a revoked share) never consume the budget.
+    if let Some(limiter) = &state.limiter
+        && !limiter.check("use", core.context.now())
+    {
+        return Err(DomainError::RateLimited);
     }
     let graph = &tenant_state.permissions;
-    core.db
+    let used = core
+        .db
         .run(|tx| {
             let core = &core;
             async move {
@@ -367,7 +348,14 @@ async fn attempt_use(
                 })
             }
         })
-        .await
+        .await?;
+    if let Some(per_minute) = used.share.rate_limit_per_minute {
+        state
+            .limiter
+            .get_or_insert_with(|| RateLimiter::new(per_minute, 60_000 / u64::from(per_minute)))
+            .spend("use", core.context.now());
+    }
+    Ok(used)
 }
 
 async fn revoke(state: &ShareActorState, caller: &ShareCaller) -> DomainResult<bool> {
