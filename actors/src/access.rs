@@ -128,15 +128,6 @@ impl Caller {
     pub fn audit_actor(&self) -> String {
         crate::audit::AuditOrigin::of(self).actor
     }
-
-    /// Access type label for logs and metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Caller::Operator { .. } => "operator",
-            Caller::Server { .. } => "server",
-            Caller::Client { .. } => "client",
-        }
-    }
 }
 
 /// Checks a presented operator key against the stored hash.

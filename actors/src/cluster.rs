@@ -194,11 +194,6 @@ impl MembershipPublisher {
             }
         })
     }
-
-    /// A new receiver of changes.
-    pub fn subscribe(&self) -> watch::Receiver<Arc<Membership>> {
-        self.sender.subscribe()
-    }
 }
 
 #[cfg(test)]

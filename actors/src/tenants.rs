@@ -495,19 +495,6 @@ impl TenantCache {
             entries.clear();
         }
     }
-
-    /// Number of cached tenants.
-    pub fn len(&self) -> usize {
-        self.entries
-            .read()
-            .map(|entries| entries.len())
-            .unwrap_or(0)
-    }
-
-    /// Whether nothing is cached.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! `gatehouse admin team …` and `gatehouse admin permission …`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use gatehouse_protocol::sdk::Client;
 use gatehouse_protocol::{ApiError, v1};
 use serde_json::json;
@@ -96,32 +96,28 @@ pub enum PermissionCommand {
         tenant: TenantFlag,
     },
     /// Grant a permission to a user (with --team for team permissions).
-    Grant {
-        #[command(flatten)]
-        tenant: TenantFlag,
-        user_id: String,
-        permission_id: String,
-        #[arg(long, default_value = "")]
-        team: String,
-    },
+    Grant(GrantArgs),
     /// Revoke a permission.
-    Revoke {
-        #[command(flatten)]
-        tenant: TenantFlag,
-        user_id: String,
-        permission_id: String,
-        #[arg(long, default_value = "")]
-        team: String,
-    },
+    Revoke(GrantArgs),
     /// Check a permission.
-    Check {
-        #[command(flatten)]
-        tenant: TenantFlag,
-        user_id: String,
-        permission_id: String,
-        #[arg(long, default_value = "")]
-        team: String,
-    },
+    Check(GrantArgs),
+}
+
+/// Who, what and where of a grant, revocation or check.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    #[command(flatten)]
+    tenant: TenantFlag,
+    user_id: String,
+    permission_id: String,
+    /// The team, for team permissions.
+    #[arg(long, default_value = "")]
+    team: String,
+}
+
+/// Prints a yes/no answer as `{ key: bool }` or one of two words.
+fn answer(out: &Output, key: &str, value: bool, yes: &str, no: &str) {
+    out.value(&json!({ key: value }), if value { yes } else { no });
 }
 
 fn team_json(team: &v1::Team) -> serde_json::Value {
@@ -320,74 +316,38 @@ pub async fn run_permission(
                 .join("\n");
             out.value(&json!({ "definitions": rows }), &text);
         }
-        PermissionCommand::Grant {
-            tenant,
-            user_id,
-            permission_id,
-            team,
-        } => {
+        PermissionCommand::Grant(args) => {
             let reply = client
-                .with_tenant(&tenant.tenant)
+                .with_tenant(&args.tenant.tenant)
                 .grant_permission(v1::GrantPermissionRequest {
-                    user_id,
-                    permission_id,
-                    team_id: team,
+                    user_id: args.user_id,
+                    permission_id: args.permission_id,
+                    team_id: args.team,
                 })
                 .await?;
-            out.value(
-                &json!({ "changed": reply.changed }),
-                if reply.changed {
-                    "granted"
-                } else {
-                    "already granted"
-                },
-            );
+            answer(out, "changed", reply.changed, "granted", "already granted");
         }
-        PermissionCommand::Revoke {
-            tenant,
-            user_id,
-            permission_id,
-            team,
-        } => {
+        PermissionCommand::Revoke(args) => {
             let reply = client
-                .with_tenant(&tenant.tenant)
+                .with_tenant(&args.tenant.tenant)
                 .revoke_permission(v1::RevokePermissionRequest {
-                    user_id,
-                    permission_id,
-                    team_id: team,
+                    user_id: args.user_id,
+                    permission_id: args.permission_id,
+                    team_id: args.team,
                 })
                 .await?;
-            out.value(
-                &json!({ "changed": reply.changed }),
-                if reply.changed {
-                    "revoked"
-                } else {
-                    "was not granted"
-                },
-            );
+            answer(out, "changed", reply.changed, "revoked", "was not granted");
         }
-        PermissionCommand::Check {
-            tenant,
-            user_id,
-            permission_id,
-            team,
-        } => {
+        PermissionCommand::Check(args) => {
             let reply = client
-                .with_tenant(&tenant.tenant)
+                .with_tenant(&args.tenant.tenant)
                 .has_permission(v1::HasPermissionRequest {
-                    user_id,
-                    permission_id,
-                    team_id: team,
+                    user_id: args.user_id,
+                    permission_id: args.permission_id,
+                    team_id: args.team,
                 })
                 .await?;
-            out.value(
-                &json!({ "granted": reply.granted }),
-                if reply.granted {
-                    "granted"
-                } else {
-                    "not granted"
-                },
-            );
+            answer(out, "granted", reply.granted, "granted", "not granted");
         }
     }
     Ok(())
