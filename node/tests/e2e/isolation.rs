@@ -121,6 +121,60 @@ async fn access_types_are_enforced() {
         client.get_current_user().await.unwrap_err().code,
         ErrorCode::MissingCredentials
     );
+    // A signed-in client changes its own client-owned fields, and nothing else.
+    let renamed = as_user
+        .update_user(gatehouse_protocol::v1::UpdateUserRequest {
+            display_name: Some("Lena".to_owned()),
+            client_metadata_json: Some("{\"theme\":\"dark\"}".to_owned()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(renamed.display_name, "Lena");
+    assert_eq!(renamed.user_id, signed_up.user_id);
+    for forbidden in [
+        gatehouse_protocol::v1::UpdateUserRequest {
+            email: Some(unique_email("takeover")),
+            ..Default::default()
+        },
+        gatehouse_protocol::v1::UpdateUserRequest {
+            server_metadata_json: Some("{\"plan\":\"pro\"}".to_owned()),
+            ..Default::default()
+        },
+        gatehouse_protocol::v1::UpdateUserRequest {
+            email_verified: Some(true),
+            ..Default::default()
+        },
+    ] {
+        assert_eq!(
+            as_user.update_user(forbidden).await.unwrap_err().code,
+            ErrorCode::PermissionDenied
+        );
+    }
+    let other = client
+        .sign_up_with_password(&unique_email("other"), PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(
+        as_user
+            .update_user(gatehouse_protocol::v1::UpdateUserRequest {
+                user_id: other.user_id.clone(),
+                display_name: Some("Hijacked".to_owned()),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err()
+            .code,
+        ErrorCode::PermissionDenied
+    );
+    let untouched = node
+        .server(&tenant)
+        .await
+        .get_user(&other.user_id)
+        .await
+        .unwrap();
+    assert_eq!(untouched.display_name, "");
+
     // Server keys cannot administer tenants.
     let server = node.server(&tenant).await;
     assert_eq!(
