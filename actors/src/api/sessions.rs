@@ -67,9 +67,8 @@ impl Gatehouse {
                 let event =
                     origin.event("user.revoke_sessions", format!("user:{user_id}"), details);
                 audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(revoked)
+                Ok::<_, DomainError>(revoked)
             })
             .await
-            .map_err(|error: DomainError| error)
     }
 }
