@@ -8,6 +8,10 @@ const PROTO_ROOT: &str = "proto";
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("cargo:rerun-if-changed={PROTO_ROOT}");
+    // Without the `grpc` feature the crate is only error codes and metadata names.
+    if std::env::var_os("CARGO_FEATURE_GRPC").is_none() {
+        return Ok(());
+    }
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
 
     let mut files = Vec::new();

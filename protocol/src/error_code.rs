@@ -1,7 +1,8 @@
 //! Stable, machine-readable error codes shared by the server and every client.
 //!
 //! A code is part of the public contract: once released it keeps its spelling and meaning.
-//! Each code maps once to a gRPC status code and once to an HTTP status.
+//! Each code maps once to a gRPC status code and once to an HTTP status. The codes themselves
+//! need no transport, so the domain uses this module with the `grpc` feature off.
 
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +32,7 @@ macro_rules! error_codes {
             }
 
             /// The gRPC status code this error is reported with.
+            #[cfg(feature = "grpc")]
             pub fn grpc_code(self) -> tonic::Code {
                 match self { $( ErrorCode::$variant => tonic::Code::$grpc, )* }
             }

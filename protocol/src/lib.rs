@@ -1,13 +1,17 @@
 //! The Gatehouse wire contract: the `gatehouse.v1` gRPC API, its stable error codes, the
 //! metadata keys callers send, and an async Rust SDK for talking to a node.
 
+#[cfg(feature = "grpc")]
 pub mod codec;
 pub mod error_code;
 pub mod metadata;
+#[cfg(feature = "grpc")]
 pub mod sdk;
+#[cfg(feature = "grpc")]
 pub mod status;
 
 pub use error_code::{ERROR_DOMAIN, ErrorCode, FIELD_METADATA_KEY, UnknownErrorCode};
+#[cfg(feature = "grpc")]
 pub use status::{ApiError, error_status};
 
 /// Generated prost messages and tonic clients and servers for package `gatehouse.v1`.
@@ -20,6 +24,7 @@ pub use status::{ApiError, error_status};
     clippy::expect_used,
     clippy::large_futures
 )]
+#[cfg(feature = "grpc")]
 pub mod v1 {
     tonic::include_proto!("gatehouse.v1");
 }
@@ -34,6 +39,7 @@ pub mod v1 {
     clippy::expect_used,
     clippy::large_futures
 )]
+#[cfg(feature = "grpc")]
 pub mod internal {
     /// Version 1.
     pub mod v1 {
@@ -42,10 +48,11 @@ pub mod internal {
 }
 
 /// Encoded `FileDescriptorSet` of every `gatehouse.v1` file and its imports, for gRPC reflection.
+#[cfg(feature = "grpc")]
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gatehouse_descriptor.bin"));
 
-#[cfg(test)]
+#[cfg(all(test, feature = "grpc"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use prost::Message as _;
