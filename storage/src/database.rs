@@ -103,6 +103,7 @@ impl Database {
     }
 
     /// Shortens the transaction lifetime so tests of `TransactionTooOld` need not wait 5 s.
+    #[cfg(feature = "testkit")]
     pub(crate) fn with_transaction_lifetime(mut self, lifetime: Duration) -> Database {
         self.transaction_lifetime = lifetime;
         self

@@ -94,6 +94,7 @@ impl PostgresSnapshot {
             .ok_or_else(|| StorageError::Backend("postgresql connection released".to_owned()))
     }
 
+    /// Marks the connection as outside any transaction, so it returns to the pool as is.
     fn settle(&self) {
         self.settled.store(true, Ordering::Release);
     }
