@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::ranges::{KeyRange, intersects};
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// Approximate heap bytes of `ranges`, for bounding the log's memory.
 fn ranges_size(ranges: &[KeyRange]) -> usize {

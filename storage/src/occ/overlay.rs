@@ -7,7 +7,7 @@ use std::ops::Bound;
 use super::atomic::add_to_value;
 use super::keys::key_after;
 use super::ranges::{KeyRange, contains_key, insert_range, normalize};
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// A buffered write to one key.
 #[derive(Debug, Clone, PartialEq, Eq)]

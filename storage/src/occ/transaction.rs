@@ -8,8 +8,8 @@ use std::sync::Mutex;
 use super::keys::key_after;
 use super::overlay::{LocalRead, Mutation, Pair, SnapshotPairs, WriteBuffer};
 use super::ranges::{KeyRange, normalize, range_read_conflict};
-use crate::StorageError;
 use crate::backend::{BackendTransaction, RangeOptions};
+use crate::error::StorageError;
 use crate::sync::lock;
 
 /// What a transaction that wrote hands its engine to commit.
@@ -184,5 +184,151 @@ impl<E: OptimisticEngine> BackendTransaction for OptimisticTransaction<E> {
                 mutations,
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    /// An engine over a fixed snapshot that reads only what the hint asks for, as the
+    /// PostgreSQL engine does, and records what it was handed.
+    #[derive(Default)]
+    struct RecordingEngine {
+        snapshot: BTreeMap<Vec<u8>, Vec<u8>>,
+        hints: Mutex<Vec<(Vec<KeyRange>, Option<usize>)>>,
+        commits: Mutex<Vec<Commit>>,
+        read_only_commits: Mutex<usize>,
+    }
+
+    impl RecordingEngine {
+        fn with(pairs: &[(&str, &str)]) -> Self {
+            Self {
+                snapshot: pairs
+                    .iter()
+                    .map(|(key, value)| (key.as_bytes().to_vec(), value.as_bytes().to_vec()))
+                    .collect(),
+                ..Self::default()
+            }
+        }
+    }
+
+    impl OptimisticEngine for RecordingEngine {
+        async fn read_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+            Ok(self.snapshot.get(key).cloned())
+        }
+
+        async fn read_range<'a>(
+            &'a self,
+            begin: &'a [u8],
+            end: &'a [u8],
+            reverse: bool,
+            hint: RangeHint,
+        ) -> Result<SnapshotPairs<'a>, StorageError> {
+            let visible = |key: &[u8]| {
+                !hint
+                    .cleared
+                    .iter()
+                    .any(|(from, to)| from.as_slice() <= key && key < to.as_slice())
+            };
+            let range = self.snapshot.range(begin.to_vec()..end.to_vec());
+            let pairs: Vec<Pair> = if reverse {
+                range
+                    .rev()
+                    .filter(|(key, _)| visible(key))
+                    .take(hint.enough.unwrap_or(usize::MAX))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect()
+            } else {
+                range
+                    .filter(|(key, _)| visible(key))
+                    .take(hint.enough.unwrap_or(usize::MAX))
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect()
+            };
+            lock(&self.hints).push((hint.cleared, hint.enough));
+            Ok(Box::new(pairs.into_iter().map(Ok)))
+        }
+
+        async fn commit_read_only(&self) -> Result<(), StorageError> {
+            *lock(&self.read_only_commits) += 1;
+            Ok(())
+        }
+
+        async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
+            lock(&self.commits).push(commit);
+            Ok(())
+        }
+    }
+
+    fn range(begin: &str, end: &str) -> KeyRange {
+        (begin.as_bytes().to_vec(), end.as_bytes().to_vec())
+    }
+
+    fn keys(pairs: &[Pair]) -> Vec<String> {
+        pairs
+            .iter()
+            .map(|(key, _)| String::from_utf8_lossy(key).into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_limited_range_read_asks_for_enough_pairs_past_local_clears() {
+        let engine = RecordingEngine::with(&[("a", "1"), ("b", "2"), ("c", "3"), ("d", "4")]);
+        let tx = OptimisticTransaction::new(engine);
+        tx.clear(b"a").unwrap();
+        tx.clear_range(b"c", b"d").unwrap();
+        let options = RangeOptions {
+            limit: Some(2),
+            ..RangeOptions::default()
+        };
+        let pairs = tx.get_range(b"a", b"z", options).await.unwrap();
+        assert_eq!(keys(&pairs), ["b", "d"]);
+        let hints = lock(&tx.engine.hints).clone();
+        assert_eq!(hints, vec![(vec![range("c", "d")], Some(3))]);
+    }
+
+    #[tokio::test]
+    async fn commit_hands_the_engine_normalized_conflicts_and_the_writes() {
+        let tx = OptimisticTransaction::new(RecordingEngine::with(&[("k", "1")]));
+        tx.set(b"own", b"x").unwrap();
+        assert_eq!(tx.get(b"own", false).await.unwrap(), Some(b"x".to_vec()));
+        assert_eq!(tx.get(b"k", false).await.unwrap(), Some(b"1".to_vec()));
+        tx.add_read_conflict_range(b"k", b"m");
+        tx.atomic_add(b"n", 2).unwrap();
+        tx.commit().await.unwrap();
+        let commits = std::mem::take(&mut *lock(&tx.engine.commits));
+        let [commit] = commits.as_slice() else {
+            panic!("expected one commit, got {commits:?}");
+        };
+        // Reading its own write added no conflict; the key read and the explicit range merge.
+        assert_eq!(commit.read_conflicts, vec![range("k", "m")]);
+        assert_eq!(
+            commit.write_conflicts,
+            vec![
+                (b"n".to_vec(), b"n\0".to_vec()),
+                (b"own".to_vec(), b"own\0".to_vec())
+            ]
+        );
+        assert_eq!(
+            commit.mutations,
+            vec![
+                (b"n".to_vec(), Mutation::Add(2)),
+                (b"own".to_vec(), Mutation::Set(b"x".to_vec())),
+            ]
+        );
+        assert_eq!(*lock(&tx.engine.read_only_commits), 0);
+    }
+
+    #[tokio::test]
+    async fn a_transaction_that_wrote_nothing_commits_read_only() {
+        let tx = OptimisticTransaction::new(RecordingEngine::with(&[("k", "1")]));
+        tx.get(b"k", false).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(*lock(&tx.engine.read_only_commits), 1);
+        assert!(lock(&tx.engine.commits).is_empty());
     }
 }
