@@ -3,6 +3,7 @@
 //!
 //! Every key, its default and its environment variable are documented in
 //! `config/gatehouse.example.toml`.
+#![warn(missing_docs)]
 
 mod env;
 
@@ -165,16 +166,36 @@ impl Default for WebhooksSection {
 pub enum ConfigError {
     /// The file could not be read.
     #[error("cannot read config file {path}: {message}")]
-    Read { path: PathBuf, message: String },
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the operating system said.
+        message: String,
+    },
     /// The file is not valid TOML for this schema (unknown key, wrong type, ...).
     #[error("invalid config file {path}: {message}")]
-    Parse { path: PathBuf, message: String },
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the TOML parser said, with the key and position.
+        message: String,
+    },
     /// An environment override is unknown or has the wrong type.
     #[error("invalid environment variable {variable}: {message}")]
-    Env { variable: String, message: String },
+    Env {
+        /// The variable, e.g. `GATEHOUSE_NODE_GRPC_ADDR`.
+        variable: String,
+        /// Why it was refused.
+        message: String,
+    },
     /// A value has the right type but is not acceptable.
     #[error("invalid value for {key}: {message}")]
-    Invalid { key: String, message: String },
+    Invalid {
+        /// The key, e.g. `node.grpc_addr`.
+        key: String,
+        /// Why the value was refused.
+        message: String,
+    },
 }
 
 /// The storage backend a node runs on, validated.

@@ -2,7 +2,8 @@
 //! Limits, lifetime and metrics live in the generic `Transaction`
 //! wrapper, so a backend only provides the engine semantics.
 
-use crate::{StorageError, StorageStats};
+use crate::error::StorageError;
+use crate::stats::StorageStats;
 
 /// Options of a range read.
 #[derive(Debug, Clone, Copy, Default)]

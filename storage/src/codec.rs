@@ -1,6 +1,6 @@
 //! A generic record codec: CBOR behind a format-version byte, so records can evolve.
 
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// The format byte written before every record; bump it when the encoding itself changes.
 const FORMAT_VERSION: u8 = 1;

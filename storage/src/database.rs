@@ -2,29 +2,17 @@
 
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use rand::Rng;
 
 use crate::backend::{Backend, BackendTransaction};
 use crate::engine::RedbBackend;
+use crate::error::{AsStorageError, StorageError};
 use crate::limits::TRANSACTION_LIFETIME;
 use crate::postgres::{PostgresBackend, PostgresOptions};
-use crate::{AsStorageError, StorageError, Transaction};
-
-/// Counters since the database was opened.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct StorageStats {
-    /// Successful commits, read-only ones included.
-    pub commits: u64,
-    /// Commits rejected with `Conflict`.
-    pub conflicts: u64,
-    /// Attempts `Database::run` retried.
-    pub retries: u64,
-    /// Durable engine commits (fsyncs); group commit makes this lower than `commits`.
-    pub durable_syncs: u64,
-}
+use crate::stats::{Counters, StorageStats};
+use crate::transaction::Transaction;
 
 /// How `Database::run` retries retryable errors.
 #[derive(Debug, Clone, Copy)]
@@ -44,28 +32,6 @@ impl Default for RetryOptions {
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(200),
         }
-    }
-}
-
-/// Counters the generic layer keeps, shared by a database and its transactions.
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    commits: AtomicU64,
-    conflicts: AtomicU64,
-    retries: AtomicU64,
-}
-
-impl Counters {
-    pub(crate) fn record_commit(&self) {
-        self.commits.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub(crate) fn record_conflict(&self) {
-        self.conflicts.fetch_add(1, Ordering::Relaxed);
-    }
-
-    fn record_retry(&self) {
-        self.retries.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -137,6 +103,7 @@ impl Database {
     }
 
     /// Shortens the transaction lifetime so tests of `TransactionTooOld` need not wait 5 s.
+    #[cfg(feature = "testkit")]
     pub(crate) fn with_transaction_lifetime(mut self, lifetime: Duration) -> Database {
         self.transaction_lifetime = lifetime;
         self
@@ -206,12 +173,7 @@ impl Database {
 
     /// Counters since open.
     pub fn stats(&self) -> StorageStats {
-        StorageStats {
-            commits: self.counters.commits.load(Ordering::Relaxed),
-            conflicts: self.counters.conflicts.load(Ordering::Relaxed),
-            retries: self.counters.retries.load(Ordering::Relaxed),
-            durable_syncs: self.backend.stats().durable_syncs,
-        }
+        self.counters.stats(self.backend.stats().durable_syncs)
     }
 }
 

@@ -5,9 +5,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::backend::{BackendTransaction, RangeOptions};
-use crate::database::Counters;
+use crate::error::StorageError;
 use crate::limits::{MAX_KEY_SIZE, MAX_TRANSACTION_SIZE, MAX_VALUE_SIZE};
-use crate::{StorageError, lock};
+use crate::occ::keys::key_after;
+use crate::stats::Counters;
+use crate::sync::lock;
 
 /// Bytes a point write costs: the mutation plus its write conflict key.
 fn point_write_cost(key: &[u8]) -> usize {
@@ -218,14 +220,6 @@ impl Transaction {
         state.size = size;
         Ok(())
     }
-}
-
-/// The smallest key after `key`, making `[key, key_after(key))` the range of exactly `key`.
-pub(crate) fn key_after(key: &[u8]) -> Vec<u8> {
-    let mut next = Vec::with_capacity(key.len() + 1);
-    next.extend_from_slice(key);
-    next.push(0);
-    next
 }
 
 fn check_key(key: &[u8]) -> Result<(), StorageError> {

@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 use redb::{Durability, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
-use super::conflicts::{CommitLog, KeyRange};
-use super::overlay::{Mutation, add_to_value};
 use super::{DATA, META, VERSION_KEY};
-use crate::StorageError;
+use crate::error::StorageError;
+use crate::occ::Commit;
+use crate::occ::atomic::add_to_value;
+use crate::occ::commit_log::CommitLog;
+use crate::occ::overlay::Mutation;
 
 /// How long commits stay in the conflict log: longer than the 5 s transaction lifetime so
 /// live transactions are checked, not rejected as too old.
@@ -25,13 +27,10 @@ const MAX_BATCH: usize = 1024;
 
 /// A transaction asking to commit.
 pub(crate) struct CommitRequest {
+    /// The version of the snapshot the transaction read.
     pub(crate) read_version: u64,
-    /// Normalized.
-    pub(crate) read_conflicts: Vec<KeyRange>,
-    /// Normalized.
-    pub(crate) write_conflicts: Vec<KeyRange>,
-    pub(crate) cleared: Vec<KeyRange>,
-    pub(crate) mutations: Vec<(Vec<u8>, Mutation)>,
+    /// What to validate and apply.
+    pub(crate) commit: Commit,
     /// Receives the commit version or why it failed.
     pub(crate) reply: oneshot::Sender<Result<u64, StorageError>>,
 }
@@ -117,14 +116,14 @@ impl Committer {
         for mut request in batch {
             if let Err(error) = self
                 .log
-                .check(request.read_version, &request.read_conflicts)
+                .check(request.read_version, &request.commit.read_conflicts)
             {
                 let _ = request.reply.send(Err(error));
                 continue;
             }
             // Logged right away so later requests of this batch are checked against it.
             let version = first_version + accepted.len() as u64;
-            let writes = std::mem::take(&mut request.write_conflicts);
+            let writes = std::mem::take(&mut request.commit.write_conflicts);
             self.log.push(version, writes, now);
             accepted.push(request);
         }
@@ -173,11 +172,11 @@ impl Committer {
                 .open_table(DATA)
                 .map_err(|error| not_applied("open data table", &error))?;
             for request in accepted {
-                for (begin, end) in &request.cleared {
+                for (begin, end) in &request.commit.cleared {
                     data.retain_in::<&[u8], _>(begin.as_slice()..end.as_slice(), |_, _| false)
                         .map_err(|error| not_applied("clear range", &error))?;
                 }
-                for (key, mutation) in &request.mutations {
+                for (key, mutation) in &request.commit.mutations {
                     let key = key.as_slice();
                     match mutation {
                         Mutation::Set(value) => {
@@ -216,7 +215,8 @@ impl Committer {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use crate::transaction::key_after;
+    use crate::occ::keys::key_after;
+    use crate::occ::ranges::KeyRange;
 
     fn point(key: &[u8]) -> KeyRange {
         (key.to_vec(), key_after(key))
@@ -231,10 +231,12 @@ mod tests {
         let write_conflicts = mutations.iter().map(|(key, _)| point(key)).collect();
         let request = CommitRequest {
             read_version,
-            read_conflicts: reads.iter().map(|key| point(key)).collect(),
-            write_conflicts,
-            cleared: Vec::new(),
-            mutations,
+            commit: Commit {
+                read_conflicts: reads.iter().map(|key| point(key)).collect(),
+                write_conflicts,
+                cleared: Vec::new(),
+                mutations,
+            },
             reply,
         };
         (request, outcome)

@@ -2,8 +2,6 @@
 //! read transactions, optimistic concurrency checked by one committer thread.
 
 mod committer;
-pub(crate) mod conflicts;
-pub(crate) mod overlay;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,11 +12,12 @@ use redb::{ReadOnlyTable, TableDefinition};
 use tokio::sync::{mpsc, oneshot};
 
 use self::committer::{CommitRequest, Committer};
-use self::conflicts::{KeyRange, normalize, range_read_conflict};
-use self::overlay::{SnapshotPairs, WriteBuffer};
-use crate::backend::{Backend, BackendTransaction, RangeOptions};
-use crate::transaction::key_after;
-use crate::{StorageError, StorageStats, lock};
+use crate::backend::{Backend, BackendTransaction};
+use crate::error::StorageError;
+use crate::occ::overlay::SnapshotPairs;
+use crate::occ::{Commit, OptimisticEngine, OptimisticTransaction, RangeHint};
+use crate::stats::StorageStats;
+use crate::sync::lock;
 
 /// The user data: ordered byte keys to byte values.
 const DATA: TableDefinition<&[u8], &[u8]> = TableDefinition::new("data");
@@ -164,12 +163,11 @@ impl Backend for RedbBackend {
             .open_table(META)
             .map_err(|error| StorageError::backend("open meta table", error))?;
         let read_version = read_meta_version(&meta)?;
-        Ok(Box::new(RedbTransaction {
+        Ok(Box::new(OptimisticTransaction::new(RedbSnapshot {
             shared: self.shared.clone(),
             snapshot: data,
             read_version,
-            state: Mutex::new(TransactionState::default()),
-        }))
+        })))
     }
 
     fn stats(&self) -> StorageStats {
@@ -180,22 +178,15 @@ impl Backend for RedbBackend {
     }
 }
 
-/// One transaction over a redb snapshot.
-struct RedbTransaction {
+/// One transaction's view of redb: a read snapshot, and commits through the committer.
+struct RedbSnapshot {
     shared: Arc<Shared>,
     snapshot: ReadOnlyTable<&'static [u8], &'static [u8]>,
     read_version: u64,
-    state: Mutex<TransactionState>,
 }
 
-#[derive(Default)]
-struct TransactionState {
-    writes: WriteBuffer,
-    read_conflicts: Vec<KeyRange>,
-}
-
-impl RedbTransaction {
-    fn snapshot_value(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
+impl OptimisticEngine for RedbSnapshot {
+    async fn read_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let value = self
             .snapshot
             .get(key)
@@ -203,12 +194,15 @@ impl RedbTransaction {
         Ok(value.map(|value| value.value().to_vec()))
     }
 
-    fn snapshot_pairs(
-        &self,
-        begin: &[u8],
-        end: &[u8],
+    /// Streams the snapshot, so the overlay reads only as far as its limit: the hint is
+    /// not needed.
+    async fn read_range<'a>(
+        &'a self,
+        begin: &'a [u8],
+        end: &'a [u8],
         reverse: bool,
-    ) -> Result<SnapshotPairs<'_>, StorageError> {
+        _hint: RangeHint,
+    ) -> Result<SnapshotPairs<'a>, StorageError> {
         let range = self
             .snapshot
             .range::<&[u8]>(begin..end)
@@ -223,91 +217,16 @@ impl RedbTransaction {
             Box::new(pairs)
         })
     }
-}
 
-#[async_trait::async_trait]
-impl BackendTransaction for RedbTransaction {
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>, StorageError> {
-        let mut state = lock(&self.state);
-        let mut read_committed = false;
-        let value = state.writes.read(key, || {
-            read_committed = true;
-            self.snapshot_value(key)
-        })?;
-        // Like FDB, a value decided by this transaction's own writes depends on no other
-        // commit, so it needs no read conflict.
-        if read_committed && !snapshot {
-            state.read_conflicts.push((key.to_vec(), key_after(key)));
-        }
-        Ok(value)
-    }
-
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StorageError> {
-        let mut state = lock(&self.state);
-        let committed = self.snapshot_pairs(begin, end, options.reverse)?;
-        let pairs =
-            state
-                .writes
-                .merge_range(committed, begin, end, options.reverse, options.limit)?;
-        if !options.snapshot {
-            state
-                .read_conflicts
-                .push(range_read_conflict(begin, end, options, &pairs));
-        }
-        Ok(pairs)
-    }
-
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.set(key, value);
+    async fn commit_read_only(&self) -> Result<(), StorageError> {
         Ok(())
     }
 
-    fn clear(&self, key: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.clear(key);
-        Ok(())
-    }
-
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.clear_range(begin, end);
-        Ok(())
-    }
-
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<(), StorageError> {
-        lock(&self.state).writes.atomic_add(key, delta);
-        Ok(())
-    }
-
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) {
-        lock(&self.state)
-            .read_conflicts
-            .push((begin.to_vec(), end.to_vec()));
-    }
-
-    async fn commit(&self) -> Result<(), StorageError> {
-        let TransactionState {
-            writes,
-            mut read_conflicts,
-        } = std::mem::take(&mut *lock(&self.state));
-        // Nothing to write means nothing to order: a read-only transaction is serializable
-        // at its read version as is.
-        if writes.is_empty() {
-            return Ok(());
-        }
-        normalize(&mut read_conflicts);
-        let write_conflicts = writes.write_conflicts();
-        let (cleared, mutations) = writes.into_mutations();
+    async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
         let (reply, outcome) = oneshot::channel();
         let request = CommitRequest {
             read_version: self.read_version,
-            read_conflicts,
-            write_conflicts,
-            cleared,
-            mutations,
+            commit,
             reply,
         };
         let sender = lock(&self.shared.sender).clone();

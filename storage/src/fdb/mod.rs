@@ -25,7 +25,8 @@ use foundationdb::api::{FdbApiBuilder, NetworkAutoStop};
 
 use self::transaction::FdbTransaction;
 use crate::backend::{Backend, BackendTransaction};
-use crate::{StorageError, StorageStats};
+use crate::error::StorageError;
+use crate::stats::StorageStats;
 
 /// FDB's `not_committed`: a read conflict.
 const NOT_COMMITTED: i32 = 1020;

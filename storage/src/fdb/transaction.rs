@@ -7,7 +7,8 @@ use foundationdb::{RangeOption, Transaction};
 
 use super::fdb_error;
 use crate::backend::{BackendTransaction, RangeOptions};
-use crate::{StorageError, lock};
+use crate::error::StorageError;
+use crate::sync::lock;
 
 /// A FoundationDB transaction; FDB itself provides read-your-writes and conflict checks.
 pub(crate) struct FdbTransaction {

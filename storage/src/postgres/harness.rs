@@ -16,7 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// Overrides where `initdb`, `pg_ctl` and `postgres` are looked for.
 pub const BIN_DIR_ENV: &str = "GATEHOUSE_POSTGRES_BIN_DIR";

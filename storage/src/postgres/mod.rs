@@ -21,6 +21,7 @@
 //! can conflict on nearby keys. Keys must fit a btree index entry (about 2.7 kB after
 //! compression), below FDB's 10 kB.
 
+#[cfg(feature = "testkit")]
 pub mod harness;
 mod schema;
 mod transaction;
@@ -34,9 +35,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-use self::transaction::PostgresTransaction;
+use self::transaction::PostgresSnapshot;
 use crate::backend::{Backend, BackendTransaction};
-use crate::{StorageError, StorageStats, lock};
+use crate::error::StorageError;
+use crate::occ::OptimisticTransaction;
+use crate::stats::StorageStats;
+use crate::sync::lock;
 
 /// Server-side limits of every pooled session. A commit's few statements are bounded by
 /// them, which bounds how late a write log entry can become visible (see `LOG_RETENTION`).
@@ -176,8 +180,8 @@ impl Backend for PostgresBackend {
         loop {
             attempts += 1;
             let client = self.connection().await?;
-            match PostgresTransaction::begin(client, self.shared.clone()).await {
-                Ok(tx) => return Ok(Box::new(tx)),
+            match PostgresSnapshot::begin(client, self.shared.clone()).await {
+                Ok(snapshot) => return Ok(Box::new(OptimisticTransaction::new(snapshot))),
                 Err(BeginError::Closed(error)) if attempts <= self.pool.status().max_size => {
                     tracing::debug!(%error, "discarding a closed postgresql connection");
                 }

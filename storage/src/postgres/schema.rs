@@ -3,7 +3,7 @@
 use deadpool_postgres::Object;
 
 use super::sql_error;
-use crate::StorageError;
+use crate::error::StorageError;
 
 /// Oldest server accepted: `pg_current_snapshot`, `pg_visible_in_snapshot` and `xid8` are 13+.
 const MIN_SERVER_VERSION: i32 = 130_000;

@@ -2,7 +2,8 @@
 //! then a validating SERIALIZABLE commit (see the module docs of `postgres`).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use deadpool_postgres::Object;
 use tokio_postgres::SimpleQueryMessage;
@@ -10,11 +11,12 @@ use tokio_postgres::SimpleQueryMessage;
 use super::{
     BeginError, LOG_RETENTION, MAX_SNAPSHOT_AGE, Shared, is_connection_loss, schema, sql_error,
 };
-use crate::backend::{BackendTransaction, RangeOptions};
-use crate::engine::conflicts::{KeyRange, normalize, range_read_conflict};
-use crate::engine::overlay::{LocalRead, Mutation, Pair, WriteBuffer, add_to_value};
-use crate::transaction::key_after;
-use crate::{StorageError, lock};
+use crate::error::StorageError;
+use crate::occ::atomic::add_to_value;
+use crate::occ::keys::prefix_end;
+use crate::occ::overlay::{Mutation, Pair, SnapshotPairs};
+use crate::occ::ranges::KeyRange;
+use crate::occ::{Commit, OptimisticEngine, RangeHint};
 
 /// Write log bounds are cut to this many bytes (widening the range), which keeps GiST
 /// entries small whatever the key size; wider ranges only mean more conflicts, never fewer.
@@ -34,8 +36,9 @@ macro_rules! when {
     };
 }
 
-/// A transaction holding one pooled connection with its snapshot open.
-pub(crate) struct PostgresTransaction {
+/// One transaction's view of PostgreSQL: a pooled connection with its read snapshot open,
+/// and the validating commit on that connection.
+pub(crate) struct PostgresSnapshot {
     /// `None` only while dropping.
     client: Option<Object>,
     shared: Arc<Shared>,
@@ -43,18 +46,11 @@ pub(crate) struct PostgresTransaction {
     snapshot: String,
     /// Server clock (epoch seconds) when the snapshot was taken.
     snapshot_epoch: f64,
-    state: Mutex<State>,
-}
-
-#[derive(Default)]
-struct State {
-    writes: WriteBuffer,
-    read_conflicts: Vec<KeyRange>,
     /// The connection is outside any transaction again and can go back to the pool as is.
-    settled: bool,
+    settled: AtomicBool,
 }
 
-impl PostgresTransaction {
+impl PostgresSnapshot {
     /// Opens the read snapshot on `client`.
     pub(crate) async fn begin(client: Object, shared: Arc<Shared>) -> Result<Self, BeginError> {
         let messages = match client.simple_query(schema::BEGIN_SNAPSHOT).await {
@@ -88,7 +84,7 @@ impl PostgresTransaction {
             shared,
             snapshot,
             snapshot_epoch,
-            state: Mutex::new(State::default()),
+            settled: AtomicBool::new(false),
         })
     }
 
@@ -98,18 +94,21 @@ impl PostgresTransaction {
             .ok_or_else(|| StorageError::Backend("postgresql connection released".to_owned()))
     }
 
-    async fn commit_writes(
-        &self,
-        client: &Object,
-        reads: &[KeyRange],
-        writes: WriteBuffer,
-    ) -> Result<(), StorageError> {
-        let log: Vec<(Vec<u8>, Option<Vec<u8>>)> = writes
-            .write_conflicts()
-            .into_iter()
-            .map(log_range)
-            .collect();
-        let (cleared, mutations) = writes.into_mutations();
+    /// Marks the connection as outside any transaction, so it returns to the pool as is.
+    fn settle(&self) {
+        self.settled.store(true, Ordering::Release);
+    }
+
+    async fn commit_writes(&self, client: &Object, commit: Commit) -> Result<(), StorageError> {
+        let Commit {
+            read_conflicts: reads,
+            write_conflicts,
+            cleared,
+            mutations,
+        } = commit;
+        let reads = reads.as_slice();
+        let log: Vec<(Vec<u8>, Option<Vec<u8>>)> =
+            write_conflicts.into_iter().map(log_range).collect();
         let mut sets: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         let mut clears: Vec<Vec<u8>> = Vec::new();
         let mut adds: Vec<(Vec<u8>, i64)> = Vec::new();
@@ -242,7 +241,7 @@ impl PostgresTransaction {
     /// Ends whatever transaction the connection is in after a failed commit.
     async fn roll_back(&self, client: &Object) {
         if client.batch_execute("ROLLBACK").await.is_ok() {
-            lock(&self.state).settled = true;
+            self.settle();
         }
     }
 }
@@ -284,26 +283,11 @@ fn log_range((begin, end): KeyRange) -> (Vec<u8>, Option<Vec<u8>>) {
     if end.len() <= LOG_BOUND_LEN {
         return (begin, Some(end));
     }
-    let mut rounded = end[..LOG_BOUND_LEN].to_vec();
-    while rounded.last() == Some(&0xff) {
-        rounded.pop();
-    }
-    match rounded.last_mut() {
-        Some(last) => {
-            *last += 1;
-            (begin, Some(rounded))
-        }
-        None => (begin, None),
-    }
+    (begin, prefix_end(&end[..LOG_BOUND_LEN]))
 }
 
-#[async_trait::async_trait]
-impl BackendTransaction for PostgresTransaction {
-    async fn get(&self, key: &[u8], snapshot: bool) -> Result<Option<Vec<u8>>, StorageError> {
-        let pending_add = match lock(&self.state).writes.lookup(key) {
-            LocalRead::Decided(value) => return Ok(value),
-            LocalRead::Committed { pending_add } => pending_add,
-        };
+impl OptimisticEngine for PostgresSnapshot {
+    async fn read_key(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StorageError> {
         let client = self.client()?;
         let statement = client
             .prepare_cached(schema::GET)
@@ -313,39 +297,26 @@ impl BackendTransaction for PostgresTransaction {
             .query_opt(&statement, &[&key])
             .await
             .map_err(|error| sql_error("read key", &error))?;
-        let committed: Option<Vec<u8>> = row
-            .map(|row| row.try_get(0))
+        row.map(|row| row.try_get(0))
             .transpose()
-            .map_err(|error| sql_error("read key", &error))?;
-        if !snapshot {
-            lock(&self.state)
-                .read_conflicts
-                .push((key.to_vec(), key_after(key)));
-        }
-        Ok(LocalRead::resolve(committed, pending_add))
+            .map_err(|error| sql_error("read key", &error))
     }
 
-    async fn get_range(
-        &self,
-        begin: &[u8],
-        end: &[u8],
-        options: RangeOptions,
-    ) -> Result<Vec<Pair>, StorageError> {
-        let (cleared, point_clears) = {
-            let state = lock(&self.state);
-            (
-                state.writes.cleared_within(begin, end),
-                state.writes.point_clears_within(begin, end),
-            )
-        };
-        // Cleared ranges are skipped by the query; point clears can still hide committed
-        // pairs, so fetch that many more to fill the limit.
-        let fetch: Option<i64> = options
-            .limit
-            .map(|limit| i64::try_from(limit.saturating_add(point_clears)).unwrap_or(i64::MAX));
-        let (cleared_begins, cleared_ends) = split(&cleared);
+    /// Reads only what the overlay needs: cleared ranges are skipped by the query and the
+    /// limit is raised by the point clears that can hide pairs.
+    async fn read_range<'a>(
+        &'a self,
+        begin: &'a [u8],
+        end: &'a [u8],
+        reverse: bool,
+        hint: RangeHint,
+    ) -> Result<SnapshotPairs<'a>, StorageError> {
+        let fetch: Option<i64> = hint
+            .enough
+            .map(|enough| i64::try_from(enough).unwrap_or(i64::MAX));
+        let (cleared_begins, cleared_ends) = split(&hint.cleared);
         let client = self.client()?;
-        let sql = if options.reverse {
+        let sql = if reverse {
             schema::RANGE_REVERSE
         } else {
             schema::RANGE_FORWARD
@@ -366,70 +337,23 @@ impl BackendTransaction for PostgresTransaction {
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect::<Result<Vec<Pair>, tokio_postgres::Error>>()
             .map_err(|error| sql_error("read range", &error))?;
-        let mut state = lock(&self.state);
-        let pairs = state.writes.merge_range(
-            Box::new(committed.into_iter().map(Ok)),
-            begin,
-            end,
-            options.reverse,
-            options.limit,
-        )?;
-        if !options.snapshot {
-            state
-                .read_conflicts
-                .push(range_read_conflict(begin, end, options, &pairs));
-        }
-        Ok(pairs)
+        Ok(Box::new(committed.into_iter().map(Ok)))
     }
 
-    fn set(&self, key: &[u8], value: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.set(key, value);
+    async fn commit_read_only(&self) -> Result<(), StorageError> {
+        self.client()?
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|error| sql_error("end read transaction", &error))?;
+        self.settle();
         Ok(())
     }
 
-    fn clear(&self, key: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.clear(key);
-        Ok(())
-    }
-
-    fn clear_range(&self, begin: &[u8], end: &[u8]) -> Result<(), StorageError> {
-        lock(&self.state).writes.clear_range(begin, end);
-        Ok(())
-    }
-
-    fn atomic_add(&self, key: &[u8], delta: i64) -> Result<(), StorageError> {
-        lock(&self.state).writes.atomic_add(key, delta);
-        Ok(())
-    }
-
-    fn add_read_conflict_range(&self, begin: &[u8], end: &[u8]) {
-        lock(&self.state)
-            .read_conflicts
-            .push((begin.to_vec(), end.to_vec()));
-    }
-
-    async fn commit(&self) -> Result<(), StorageError> {
-        let (writes, mut reads) = {
-            let mut state = lock(&self.state);
-            (
-                std::mem::take(&mut state.writes),
-                std::mem::take(&mut state.read_conflicts),
-            )
-        };
+    async fn commit(&self, commit: Commit) -> Result<(), StorageError> {
         let client = self.client()?;
-        // A read-only transaction is serializable at its snapshot as is.
-        if writes.is_empty() {
-            client
-                .batch_execute("COMMIT")
-                .await
-                .map_err(|error| sql_error("end read transaction", &error))?;
-            lock(&self.state).settled = true;
-            return Ok(());
-        }
-        normalize(&mut reads);
-        match self.commit_writes(client, &reads, writes).await {
+        match self.commit_writes(client, commit).await {
             Ok(()) => {
-                lock(&self.state).settled = true;
+                self.settle();
                 self.shared.record_durable_commit();
                 if self.shared.claim_prune() {
                     prune_write_log(client).await;
@@ -455,9 +379,9 @@ pub(crate) async fn prune_write_log(client: &Object) {
     }
 }
 
-impl Drop for PostgresTransaction {
+impl Drop for PostgresSnapshot {
     fn drop(&mut self) {
-        let settled = lock(&self.state).settled;
+        let settled = self.settled.load(Ordering::Acquire);
         let Some(client) = self.client.take() else {
             return;
         };
@@ -482,6 +406,7 @@ impl Drop for PostgresTransaction {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::occ::keys::key_after;
 
     #[test]
     fn log_ranges_cover_the_written_range() {

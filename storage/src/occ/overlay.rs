@@ -4,31 +4,20 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 
-use super::conflicts::{KeyRange, contains_key, insert_range, normalize};
-use crate::StorageError;
-use crate::transaction::key_after;
+use super::atomic::add_to_value;
+use super::keys::key_after;
+use super::ranges::{KeyRange, contains_key, insert_range, normalize};
+use crate::error::StorageError;
 
 /// A buffered write to one key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Mutation {
+    /// Writes the value.
     Set(Vec<u8>),
+    /// Removes the key.
     Clear,
     /// Little-endian i64 addition applied on the value current at commit.
     Add(i64),
-}
-
-/// Applies an FDB ADD: `base` read as little-endian (missing or short = zero-extended,
-/// long = truncated to 8 bytes) plus `delta`, wrapping.
-pub(crate) fn add_to_value(base: Option<&[u8]>, delta: i64) -> Vec<u8> {
-    let mut bytes = [0_u8; 8];
-    if let Some(base) = base {
-        let len = base.len().min(bytes.len());
-        bytes[..len].copy_from_slice(&base[..len]);
-    }
-    i64::from_le_bytes(bytes)
-        .wrapping_add(delta)
-        .to_le_bytes()
-        .to_vec()
 }
 
 /// What a transaction's local writes decide about one key.
@@ -54,7 +43,8 @@ impl LocalRead {
 pub(crate) type Pair = (Vec<u8>, Vec<u8>);
 
 /// Pairs read from the snapshot, already in the direction of the read.
-pub(crate) type SnapshotPairs<'a> = Box<dyn Iterator<Item = Result<Pair, StorageError>> + 'a>;
+pub(crate) type SnapshotPairs<'a> =
+    Box<dyn Iterator<Item = Result<Pair, StorageError>> + Send + 'a>;
 
 /// Local writes: point mutations and cleared ranges.
 ///
@@ -68,19 +58,23 @@ pub(crate) struct WriteBuffer {
 }
 
 impl WriteBuffer {
+    /// Whether nothing was written: such a transaction commits without validation.
     pub(crate) fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.cleared.is_empty()
     }
 
+    /// Buffers a write of `value` at `key`.
     pub(crate) fn set(&mut self, key: &[u8], value: &[u8]) {
         self.writes
             .insert(key.to_vec(), Mutation::Set(value.to_vec()));
     }
 
+    /// Buffers the removal of `key`.
     pub(crate) fn clear(&mut self, key: &[u8]) {
         self.writes.insert(key.to_vec(), Mutation::Clear);
     }
 
+    /// Buffers the removal of `[begin, end)`, superseding earlier point writes in it.
     pub(crate) fn clear_range(&mut self, begin: &[u8], end: &[u8]) {
         if begin >= end {
             return;
@@ -91,6 +85,7 @@ impl WriteBuffer {
         insert_range(&mut self.cleared, begin, end);
     }
 
+    /// Buffers an atomic add of `delta` to `key`.
     pub(crate) fn atomic_add(&mut self, key: &[u8], delta: i64) {
         // Fold into what is known locally so reads stay exact and commits apply one mutation.
         let folded = match self.writes.get(key) {
@@ -103,22 +98,7 @@ impl WriteBuffer {
         self.writes.insert(key.to_vec(), folded);
     }
 
-    /// The value of `key` as this transaction sees it; `snapshot` reads the committed value
-    /// and is only called when local writes do not decide alone.
-    pub(crate) fn read(
-        &self,
-        key: &[u8],
-        snapshot: impl FnOnce() -> Result<Option<Vec<u8>>, StorageError>,
-    ) -> Result<Option<Vec<u8>>, StorageError> {
-        match self.lookup(key) {
-            LocalRead::Decided(value) => Ok(value),
-            LocalRead::Committed { pending_add } => {
-                Ok(LocalRead::resolve(snapshot()?, pending_add))
-            }
-        }
-    }
-
-    /// What the local writes say about `key`, for engines whose committed reads are async.
+    /// What the local writes say about `key`: its value, or that the committed one is needed.
     pub(crate) fn lookup(&self, key: &[u8]) -> LocalRead {
         match self.writes.get(key) {
             Some(Mutation::Set(value)) => LocalRead::Decided(Some(value.clone())),
@@ -241,6 +221,14 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// The value of `key` as the buffer's transaction sees it over `committed`.
+    fn read(buffer: &WriteBuffer, key: &[u8], committed: Option<Vec<u8>>) -> Option<Vec<u8>> {
+        match buffer.lookup(key) {
+            LocalRead::Decided(value) => value,
+            LocalRead::Committed { pending_add } => LocalRead::resolve(committed, pending_add),
+        }
+    }
+
     fn committed(pairs: &[(&str, &str)], reverse: bool) -> SnapshotPairs<'static> {
         let mut pairs: Vec<_> = pairs
             .iter()
@@ -302,7 +290,7 @@ mod tests {
             .merge_range(committed(BASE, false), b"a", b"z", false, None)
             .unwrap();
         assert_eq!(keys(&pairs), ["a=1", "d=4", "g=7"]);
-        assert_eq!(buffer.read(b"c", || Ok(Some(b"3".to_vec()))).unwrap(), None);
+        assert_eq!(read(&buffer, b"c", Some(b"3".to_vec())), None);
     }
 
     #[test]
@@ -311,9 +299,9 @@ mod tests {
         buffer.atomic_add(b"n", 5);
         buffer.atomic_add(b"n", 2);
         let base = 10_i64.to_le_bytes().to_vec();
-        let value = buffer.read(b"n", || Ok(Some(base.clone()))).unwrap();
+        let value = read(&buffer, b"n", Some(base));
         assert_eq!(value, Some(17_i64.to_le_bytes().to_vec()));
-        let value = buffer.read(b"n", || Ok(None)).unwrap();
+        let value = read(&buffer, b"n", None);
         assert_eq!(value, Some(7_i64.to_le_bytes().to_vec()));
     }
 
@@ -332,16 +320,6 @@ mod tests {
                 (b"y".to_vec(), Mutation::Set(9_i64.to_le_bytes().to_vec())),
             ]
         );
-    }
-
-    #[test]
-    fn add_to_value_extends_and_truncates_like_fdb() {
-        assert_eq!(add_to_value(Some(&[1]), 1), 2_i64.to_le_bytes().to_vec());
-        assert_eq!(
-            add_to_value(Some(&[0xff; 10]), 1),
-            0_i64.to_le_bytes().to_vec()
-        );
-        assert_eq!(add_to_value(None, -1), (-1_i64).to_le_bytes().to_vec());
     }
 
     #[test]
