@@ -1,9 +1,11 @@
-//! The public gRPC API: credential extraction, error mapping, and one service per noun.
+//! The public gRPC API: one service per noun behind one edge (`edge`), plus health and
+//! reflection.
 
 mod audit;
 mod auth;
 mod cluster;
 mod convert;
+mod edge;
 mod origin;
 mod permissions;
 mod sessions;
@@ -15,15 +17,9 @@ mod webhooks;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
-use gatehouse_actors::sessions::ClientInfo;
-use gatehouse_actors::{Caller, Credentials, DomainError, Gatehouse};
+use gatehouse_actors::Gatehouse;
 use gatehouse_protocol::internal::v1::internal_server::InternalServer;
-use gatehouse_protocol::metadata::{
-    AUTHORIZATION_HEADER, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER, TENANT_HEADER,
-};
 use gatehouse_protocol::v1::audit_server::AuditServer;
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
@@ -34,9 +30,10 @@ use gatehouse_protocol::v1::teams_server::TeamsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
 use gatehouse_protocol::v1::webhooks_server::WebhooksServer;
-use gatehouse_protocol::{ErrorCode, error_status};
-use tonic::metadata::MetadataMap;
 use tonic::{Request, Status};
+
+pub use edge::in_flight;
+use edge::{Call, RpcError};
 
 /// Shared state of every service.
 #[derive(Debug, Clone)]
@@ -59,127 +56,19 @@ pub struct NodeInfo {
 }
 
 impl Api {
-    /// Authenticates the request's metadata into a caller.
-    async fn caller<T>(&self, request: &Request<T>) -> Result<Caller, Status> {
-        let credentials = credentials(request.metadata())?;
-        self.gatehouse
-            .authenticate(&credentials)
-            .await
-            .map_err(to_status)
+    /// Runs one public RPC through the edge; see [`edge::rpc`].
+    async fn rpc<T, R, F, Fut>(
+        &self,
+        method: &'static str,
+        request: Request<T>,
+        body: F,
+    ) -> Result<tonic::Response<R>, Status>
+    where
+        F: FnOnce(Call<T>) -> Fut,
+        Fut: Future<Output = Result<R, RpcError>>,
+    {
+        edge::rpc(&self.gatehouse, method, request, body).await
     }
-}
-
-fn header(metadata: &MetadataMap, name: &'static str) -> Result<Option<String>, Status> {
-    match metadata.get(name) {
-        None => Ok(None),
-        Some(value) => value
-            .to_str()
-            .map(|text| Some(text.trim().to_owned()))
-            .map_err(|_| {
-                error_status(
-                    ErrorCode::InvalidArgument,
-                    format!("metadata {name} is not valid ascii"),
-                    Some(name),
-                )
-            }),
-    }
-}
-
-fn credentials(metadata: &MetadataMap) -> Result<Credentials, Status> {
-    let access_token = match header(metadata, AUTHORIZATION_HEADER)? {
-        None => None,
-        Some(value) => {
-            let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
-                .ok_or_else(|| {
-                    error_status(
-                        ErrorCode::InvalidAccessToken,
-                        "authorization must be `Bearer <access token>`",
-                        Some(AUTHORIZATION_HEADER),
-                    )
-                })?;
-            Some(token.trim().to_owned())
-        }
-    };
-    Ok(Credentials {
-        tenant: header(metadata, TENANT_HEADER)?,
-        client_key: header(metadata, CLIENT_KEY_HEADER)?,
-        server_key: header(metadata, SERVER_KEY_HEADER)?,
-        operator_key: header(metadata, OPERATOR_KEY_HEADER)?,
-        access_token,
-    })
-}
-
-fn client_info<T>(request: &Request<T>) -> ClientInfo {
-    ClientInfo {
-        ip_address: request
-            .remote_addr()
-            .map(|addr| addr.ip().to_string())
-            .unwrap_or_default(),
-        user_agent: request
-            .metadata()
-            .get("user-agent")
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
-    }
-}
-
-/// Maps a domain error onto the wire; internal details go to the log only.
-pub fn to_status(error: DomainError) -> Status {
-    let code = error.code();
-    if code == ErrorCode::Internal {
-        tracing::error!(%error, "internal error");
-    }
-    error_status(code, error.public_message(), error.field())
-}
-
-/// RPCs being handled right now; shutdown waits for this to reach zero.
-static IN_FLIGHT: AtomicUsize = AtomicUsize::new(0);
-
-/// Number of RPCs being handled.
-pub fn in_flight() -> usize {
-    IN_FLIGHT.load(Ordering::SeqCst)
-}
-
-struct InFlightGuard;
-
-impl InFlightGuard {
-    fn enter() -> InFlightGuard {
-        IN_FLIGHT.fetch_add(1, Ordering::SeqCst);
-        InFlightGuard
-    }
-}
-
-impl Drop for InFlightGuard {
-    fn drop(&mut self) {
-        IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
-    }
-}
-
-/// Runs one RPC body, recording its count, outcome and latency.
-async fn observe<T>(
-    method: &'static str,
-    body: impl Future<Output = Result<T, Status>>,
-) -> Result<tonic::Response<T>, Status> {
-    let _in_flight = InFlightGuard::enter();
-    let started = Instant::now();
-    let result = body.await;
-    let outcome = match &result {
-        Ok(_) => "OK".to_owned(),
-        Err(status) => status
-            .metadata()
-            .get(gatehouse_protocol::metadata::ERROR_CODE_HEADER)
-            .and_then(|value| value.to_str().ok())
-            .unwrap_or("UNKNOWN")
-            .to_owned(),
-    };
-    metrics::counter!("gatehouse_rpc_requests_total", "method" => method, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("gatehouse_rpc_duration_seconds", "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    result.map(tonic::Response::new)
 }
 
 /// Serves the gRPC API on `listener` until `shutdown` resolves.
