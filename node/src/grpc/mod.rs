@@ -30,7 +30,12 @@ use gatehouse_protocol::v1::teams_server::TeamsServer;
 use gatehouse_protocol::v1::tenants_server::TenantsServer;
 use gatehouse_protocol::v1::users_server::UsersServer;
 use gatehouse_protocol::v1::webhooks_server::WebhooksServer;
+use tonic::server::NamedService;
 use tonic::{Request, Status};
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::error::{NodeError, NodeResult};
 
 pub use edge::in_flight;
 use edge::{Call, RpcError};
@@ -78,33 +83,31 @@ pub async fn serve(
     node: NodeInfo,
     internal: crate::cluster::InternalService,
     listener: tokio::net::TcpListener,
-    health: tonic_health::server::HealthReporter,
+    health: HealthReporter,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> Result<(), String> {
+) -> NodeResult<()> {
     let api = Api {
         gatehouse,
         node: Arc::new(node),
     };
+    let descriptors = gatehouse_protocol::FILE_DESCRIPTOR_SET;
+    // v1alpha beside v1: grpcio's reflection client, older grpcurl and several GUI clients
+    // only speak v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(gatehouse_protocol::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|error| format!("cannot build gRPC reflection: {error}"))?;
-    health.set_serving::<AuthServer<Api>>().await;
-    health.set_serving::<WebhooksServer<Api>>().await;
-    health.set_serving::<AuditServer<Api>>().await;
-    health.set_serving::<UsersServer<Api>>().await;
-    health.set_serving::<SessionsServer<Api>>().await;
-    health.set_serving::<TenantsServer<Api>>().await;
-    health.set_serving::<TeamsServer<Api>>().await;
-    health.set_serving::<PermissionsServer<Api>>().await;
-    health.set_serving::<SharesServer<Api>>().await;
+        .register_encoded_file_descriptor_set(descriptors)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(descriptors)
+        .build_v1alpha()?;
+    set_public_services(&health, ServingStatus::Serving).await;
     tonic::transport::Server::builder()
         .layer(origin::SourceAddressLayer)
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(AuthServer::new(api.clone()))
         .add_service(WebhooksServer::new(api.clone()))
         .add_service(AuditServer::new(api.clone()))
@@ -121,13 +124,64 @@ pub async fn serve(
             tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
         )
-        .await
-        .map_err(|error| format!("gRPC server failed: {error}"))
+        .await?;
+    Ok(())
 }
 
 /// The address a listener actually bound.
-pub fn local_addr(listener: &tokio::net::TcpListener) -> Result<SocketAddr, String> {
-    listener
-        .local_addr()
-        .map_err(|error| format!("cannot read listener address: {error}"))
+pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> {
+    listener.local_addr().map_err(|source| NodeError::System {
+        action: "read listener address",
+        source,
+    })
+}
+
+/// Every public service's full name, as health checks and reflection clients name it.
+pub const PUBLIC_SERVICES: [&str; 10] = [
+    <AuthServer<Api> as NamedService>::NAME,
+    <UsersServer<Api> as NamedService>::NAME,
+    <SessionsServer<Api> as NamedService>::NAME,
+    <TeamsServer<Api> as NamedService>::NAME,
+    <PermissionsServer<Api> as NamedService>::NAME,
+    <SharesServer<Api> as NamedService>::NAME,
+    <WebhooksServer<Api> as NamedService>::NAME,
+    <AuditServer<Api> as NamedService>::NAME,
+    <TenantsServer<Api> as NamedService>::NAME,
+    <ClusterServer<Api> as NamedService>::NAME,
+];
+
+/// Reports every public service to the gRPC health service as `status`.
+pub async fn set_public_services(health: &HealthReporter, status: ServingStatus) {
+    for service in PUBLIC_SERVICES {
+        health.set_service_status(service, status).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use prost::Message as _;
+
+    use super::PUBLIC_SERVICES;
+
+    /// A service added to the protos but not to the server (or to health) fails here.
+    #[test]
+    fn every_public_service_in_the_descriptors_is_served_and_health_checked() {
+        let set = prost_types::FileDescriptorSet::decode(gatehouse_protocol::FILE_DESCRIPTOR_SET)
+            .unwrap();
+        let mut described: Vec<String> = set
+            .file
+            .iter()
+            .filter(|file| file.package() == "gatehouse.v1")
+            .flat_map(|file| {
+                file.service
+                    .iter()
+                    .map(|service| format!("gatehouse.v1.{}", service.name()))
+            })
+            .collect();
+        described.sort();
+        let mut served: Vec<String> = PUBLIC_SERVICES.iter().map(|s| (*s).to_owned()).collect();
+        served.sort();
+        assert_eq!(described, served);
+    }
 }
