@@ -15,13 +15,14 @@ pub enum NodeError {
     /// The config file, the environment or the flags are invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// A setting that passed validation still cannot be used.
-    #[error("invalid {setting}: {reason}")]
-    InvalidSetting {
+    /// An address setting that passed validation still does not parse.
+    #[error("invalid {setting}: {source}")]
+    InvalidAddress {
         /// The config key, e.g. `cluster.gossip_addr`.
         setting: &'static str,
-        /// What is wrong with it.
-        reason: String,
+        /// Why it does not parse.
+        #[source]
+        source: std::net::AddrParseError,
     },
     /// A listen address cannot be bound.
     #[error("cannot listen on {addr} ({setting}): {source}")]

@@ -121,12 +121,12 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
             let gossip = Arc::new(
                 cluster::Gossip::start(cluster::GossipSettings {
                     node_id: node.node_id.clone(),
-                    gossip_addr: config.cluster.gossip_addr.parse().map_err(
-                        |error: std::net::AddrParseError| NodeError::InvalidSetting {
+                    gossip_addr: config.cluster.gossip_addr.parse().map_err(|source| {
+                        NodeError::InvalidAddress {
                             setting: "cluster.gossip_addr",
-                            reason: error.to_string(),
-                        },
-                    )?,
+                            source,
+                        }
+                    })?,
                     seeds: config.cluster.seeds.clone(),
                     cluster_id: config.cluster.cluster_id.clone(),
                     grpc_addr,

@@ -37,7 +37,10 @@ async fn channel(node: &TestNode) -> Channel {
 }
 
 /// Sends one v1alpha reflection request on a fresh stream and returns its single answer.
-async fn reflect(channel: &Channel, request: MessageRequest) -> MessageResponse {
+async fn try_reflect(
+    channel: &Channel,
+    request: MessageRequest,
+) -> Result<ServerReflectionResponse, tonic::Status> {
     let request = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(request),
@@ -47,7 +50,11 @@ async fn reflect(channel: &Channel, request: MessageRequest) -> MessageResponse 
         .await
         .expect("v1alpha reflection is served")
         .into_inner();
-    let response: ServerReflectionResponse = responses.next().await.unwrap().unwrap();
+    responses.next().await.expect("one answer")
+}
+
+async fn reflect(channel: &Channel, request: MessageRequest) -> MessageResponse {
+    let response = try_reflect(channel, request).await.unwrap();
     response.message_response.expect("an answer")
 }
 
@@ -146,15 +153,12 @@ async fn v1alpha_reflection_serves_the_file_of_a_symbol_with_its_imports() {
         );
     }
 
-    match reflect(
+    // An unknown symbol ends the stream with NOT_FOUND, as grpcurl expects.
+    let unknown = try_reflect(
         &channel,
         MessageRequest::FileContainingSymbol("gatehouse.v1.NoSuchThing".to_owned()),
     )
     .await
-    {
-        MessageResponse::ErrorResponse(error) => {
-            assert_eq!(error.error_code, tonic::Code::NotFound as i32);
-        }
-        other => panic!("expected not found, got {other:?}"),
-    }
+    .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound, "{unknown:?}");
 }
