@@ -2,6 +2,7 @@
 
 mod admin;
 mod cluster;
+mod error;
 mod grpc;
 mod http;
 mod start;
@@ -12,6 +13,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use error::{NodeError, NodeResult};
 
 /// Gatehouse: user management and authentication, as a cluster.
 #[derive(Debug, Parser)]
@@ -52,27 +55,27 @@ pub struct StartArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(error) => {
-            eprintln!("error: cannot start the async runtime: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = runtime.block_on(async move {
-        match cli.command {
-            Command::Start(args) => start::run(args).await,
-            Command::Admin(args) => admin::run(args).await,
-        }
-    });
-    match result {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::FAILURE
         }
     }
+}
+
+fn run(cli: Cli) -> NodeResult<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|source| NodeError::System {
+            action: "start the async runtime",
+            source,
+        })?;
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Start(args) => start::run(args).await,
+            Command::Admin(args) => admin::run(args).await,
+        }
+    })
 }

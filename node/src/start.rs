@@ -15,17 +15,17 @@ use gatehouse_actors::routing::ClusterWiring;
 use gatehouse_actors::webhooks::WebhookSettings;
 use gatehouse_actors::{Gatehouse, GatehouseOptions};
 use gatehouse_config::{Config, StorageBackendKind};
-use gatehouse_storage::Database;
+use gatehouse_storage::{Database, StorageError};
 use tokio::sync::watch;
 
 use crate::StartArgs;
+use crate::error::{NodeError, NodeResult};
 use crate::webhook_sender::HttpWebhookSender;
 use crate::{cluster, grpc, http, telemetry};
 
 /// Runs a node until it is told to stop.
-pub async fn run(args: StartArgs) -> Result<(), String> {
-    let mut config =
-        Config::load_from_env(args.config.as_deref()).map_err(|error| error.to_string())?;
+pub async fn run(args: StartArgs) -> NodeResult<()> {
+    let mut config = Config::load_from_env(args.config.as_deref())?;
     if let Some(data_dir) = args.data_dir {
         config.node.data_dir = data_dir;
     }
@@ -38,7 +38,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     if let Some(backend) = args.storage {
         config.storage.backend = backend;
     }
-    config.validate().map_err(|error| error.to_string())?;
+    config.validate()?;
     telemetry::init_logging(&config.node.log, &config.node.log_format);
     let metrics = telemetry::init_metrics()?;
 
@@ -49,24 +49,18 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     let _fdb_network = boot_fdb(&config)?;
     let db = open_storage(&config).await?;
 
-    let grpc_listener =
-        tokio::net::TcpListener::bind(config.grpc_addr().map_err(|e| e.to_string())?)
-            .await
-            .map_err(|error| {
-                format!(
-                    "cannot listen on {} (node.grpc_addr): {error}",
-                    config.node.grpc_addr
-                )
-            })?;
-    let http_listener =
-        tokio::net::TcpListener::bind(config.http_addr().map_err(|e| e.to_string())?)
-            .await
-            .map_err(|error| {
-                format!(
-                    "cannot listen on {} (node.http_addr): {error}",
-                    config.node.http_addr
-                )
-            })?;
+    let grpc_listener = bind(
+        config.grpc_addr()?,
+        &config.node.grpc_addr,
+        "node.grpc_addr",
+    )
+    .await?;
+    let http_listener = bind(
+        config.http_addr()?,
+        &config.node.http_addr,
+        "node.http_addr",
+    )
+    .await?;
     let grpc_addr = grpc::local_addr(&grpc_listener)?;
     let http_addr = grpc::local_addr(&http_listener)?;
     let public_url = if config.node.public_url.is_empty() {
@@ -93,7 +87,10 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         let (publisher, view) = MembershipView::new(Membership::single(&node.node_id));
         let wiring = ClusterWiring {
             membership: view,
-            forwarder: Arc::new(cluster::GrpcForwarder::new(&config.cluster.cluster_secret)?),
+            forwarder: Arc::new(
+                cluster::GrpcForwarder::new(&config.cluster.cluster_secret)
+                    .map_err(NodeError::Cluster)?,
+            ),
         };
         (Some(publisher), Some(wiring))
     } else {
@@ -114,24 +111,29 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         },
     )
     .await
-    .map_err(|error| format!("cannot start: {error}"))?;
+    .map_err(|source| NodeError::Domain {
+        action: "start",
+        source,
+    })?;
 
     let gossip = match membership_publisher {
         Some(publisher) => {
             let gossip = Arc::new(
                 cluster::Gossip::start(cluster::GossipSettings {
                     node_id: node.node_id.clone(),
-                    gossip_addr: config
-                        .cluster
-                        .gossip_addr
-                        .parse()
-                        .map_err(|_| "invalid cluster.gossip_addr".to_owned())?,
+                    gossip_addr: config.cluster.gossip_addr.parse().map_err(|source| {
+                        NodeError::InvalidAddress {
+                            setting: "cluster.gossip_addr",
+                            source,
+                        }
+                    })?,
                     seeds: config.cluster.seeds.clone(),
                     cluster_id: config.cluster.cluster_id.clone(),
                     grpc_addr,
                     http_addr,
                 })
-                .await?,
+                .await
+                .map_err(NodeError::Cluster)?,
             );
             gossip.spawn_refresher(gatehouse.clone(), publisher);
             Some(gossip)
@@ -143,8 +145,10 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     match gatehouse
         .ensure_operator_key()
         .await
-        .map_err(|error| format!("cannot create the operator key: {error}"))?
-    {
+        .map_err(|source| NodeError::Domain {
+            action: "create the operator key",
+            source,
+        })? {
         Some(key) => {
             write_secret_file(&operator_key_path, &key)?;
             println!(
@@ -191,7 +195,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         axum::serve(http_listener, http::router(http_state))
             .with_graceful_shutdown(http_stop)
             .await
-            .map_err(|error| format!("HTTP server failed: {error}"))
+            .map_err(NodeError::HttpServer)
     });
 
     if let Some(gossip) = &gossip {
@@ -213,9 +217,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
         gossip.set_status(MemberStatus::Leaving).await;
         tokio::time::sleep(LEAVE_ANNOUNCE).await;
     }
-    health
-        .set_not_serving::<gatehouse_protocol::v1::auth_server::AuthServer<grpc::Api>>()
-        .await;
+    grpc::set_public_services(&health, tonic_health::ServingStatus::NotServing).await;
     let _ = stop_sender.send(true);
     // In-flight calls get a grace period to finish. Idle keep-alive connections are not
     // waited for: clients see the connection close and reconnect elsewhere.
@@ -236,10 +238,12 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
 }
 
 /// Webhook delivery settings from `[webhooks]`, with the HTTP sender.
-fn webhook_settings(config: &Config) -> Result<WebhookSettings, String> {
+fn webhook_settings(config: &Config) -> NodeResult<WebhookSettings> {
     let allow_private_targets = config.webhooks.allow_private_targets;
     Ok(WebhookSettings {
-        sender: Some(Arc::new(HttpWebhookSender::new(allow_private_targets)?)),
+        sender: Some(Arc::new(
+            HttpWebhookSender::new(allow_private_targets).map_err(NodeError::WebhookSender)?,
+        )),
         allow_private_targets,
         attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),
         ..WebhookSettings::default()
@@ -253,12 +257,15 @@ const LEAVE_ANNOUNCE: Duration = Duration::from_millis(800);
 const DRAIN_GRACE_SECONDS: u64 = 10;
 
 async fn finish(
-    name: &str,
-    mut task: tokio::task::JoinHandle<Result<(), String>>,
+    name: &'static str,
+    mut task: tokio::task::JoinHandle<NodeResult<()>>,
     deadline: tokio::time::Instant,
-) -> Result<(), String> {
+) -> NodeResult<()> {
     match tokio::time::timeout_at(deadline, &mut task).await {
-        Ok(joined) => joined.map_err(|error| format!("{name} server task: {error}"))?,
+        Ok(joined) => joined.map_err(|source| NodeError::ServerTask {
+            server: name,
+            source,
+        })?,
         Err(_) => {
             tracing::debug!(server = name, "closing idle connections");
             task.abort();
@@ -279,13 +286,14 @@ struct StopSignals {
 }
 
 impl StopSignals {
-    fn watch() -> Result<StopSignals, String> {
+    fn watch() -> NodeResult<StopSignals> {
         use tokio::signal::unix::{SignalKind, signal};
+        let watch = |kind: SignalKind, action: &'static str| {
+            signal(kind).map_err(|source| NodeError::System { action, source })
+        };
         Ok(StopSignals {
-            terminate: signal(SignalKind::terminate())
-                .map_err(|error| format!("cannot watch SIGTERM: {error}"))?,
-            interrupt: signal(SignalKind::interrupt())
-                .map_err(|error| format!("cannot watch SIGINT: {error}"))?,
+            terminate: watch(SignalKind::terminate(), "watch SIGTERM")?,
+            interrupt: watch(SignalKind::interrupt(), "watch SIGINT")?,
         })
     }
 
@@ -297,67 +305,91 @@ impl StopSignals {
     }
 }
 
-async fn open_storage(config: &Config) -> Result<Database, String> {
-    match config
-        .storage_backend()
-        .map_err(|error| error.to_string())?
-    {
+fn storage_error(action: &'static str) -> impl FnOnce(StorageError) -> NodeError {
+    move |source| NodeError::Storage { action, source }
+}
+
+async fn open_storage(config: &Config) -> NodeResult<Database> {
+    match config.storage_backend()? {
         StorageBackendKind::Embedded => {
             Database::open_embedded(&config.node.data_dir.join("store"))
-                .map_err(|error| format!("cannot open the embedded store: {error}"))
+                .map_err(storage_error("open the embedded store"))
         }
         StorageBackendKind::Memory => Ok(Database::memory()),
         StorageBackendKind::Postgres => Database::open_postgres(&config.storage.postgres_url)
             .await
-            .map_err(|error| {
-                format!("cannot open the postgres store (storage.postgres_url): {error}")
-            }),
+            .map_err(storage_error(
+                "open the postgres store (storage.postgres_url)",
+            )),
         StorageBackendKind::Fdb => open_fdb(config),
     }
 }
 
 #[cfg(feature = "fdb")]
-fn open_fdb(config: &Config) -> Result<Database, String> {
+fn open_fdb(config: &Config) -> NodeResult<Database> {
     let cluster_file = (!config.storage.fdb_cluster_file.is_empty())
         .then(|| std::path::PathBuf::from(&config.storage.fdb_cluster_file));
-    Database::open_fdb(cluster_file.as_deref())
-        .map_err(|error| format!("cannot open FoundationDB (storage.fdb_cluster_file): {error}"))
+    Database::open_fdb(cluster_file.as_deref()).map_err(storage_error(
+        "open FoundationDB (storage.fdb_cluster_file)",
+    ))
 }
 
 #[cfg(feature = "fdb")]
 #[allow(unsafe_code)]
-fn boot_fdb(config: &Config) -> Result<Option<gatehouse_storage::fdb::FdbNetwork>, String> {
+fn boot_fdb(config: &Config) -> NodeResult<Option<gatehouse_storage::fdb::FdbNetwork>> {
     if config.storage_backend().ok() != Some(StorageBackendKind::Fdb) {
         return Ok(None);
     }
     // SAFETY: the guard is held by `run` and dropped when it returns, before `main` returns;
     // the process never calls `std::process::exit` while a node runs.
     let network = unsafe { gatehouse_storage::fdb::boot() }
-        .map_err(|error| format!("cannot start the FoundationDB client: {error}"))?;
+        .map_err(storage_error("start the FoundationDB client"))?;
     Ok(Some(network))
 }
 
 #[cfg(not(feature = "fdb"))]
-fn boot_fdb(_config: &Config) -> Result<Option<()>, String> {
+fn boot_fdb(_config: &Config) -> NodeResult<Option<()>> {
     Ok(None)
 }
 
 #[cfg(not(feature = "fdb"))]
-fn open_fdb(_config: &Config) -> Result<Database, String> {
-    Err("storage.backend = \"fdb\" needs a build with `--features fdb`".to_owned())
+fn open_fdb(_config: &Config) -> NodeResult<Database> {
+    Err(NodeError::FdbNotBuilt)
 }
 
-fn create_private_dir(dir: &Path) -> Result<(), String> {
-    fs::create_dir_all(dir)
-        .map_err(|error| format!("cannot create data directory {}: {error}", dir.display()))?;
+/// Wraps an I/O error with what was being done to which path.
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> NodeError {
+    let path = path.to_path_buf();
+    move |source| NodeError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+async fn bind(
+    addr: std::net::SocketAddr,
+    configured: &str,
+    setting: &'static str,
+) -> NodeResult<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind {
+            addr: configured.to_owned(),
+            setting,
+            source,
+        })
+}
+
+fn create_private_dir(dir: &Path) -> NodeResult<()> {
+    fs::create_dir_all(dir).map_err(io_error("create data directory", dir))?;
     fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
-        .map_err(|error| format!("cannot restrict data directory {}: {error}", dir.display()))
+        .map_err(io_error("restrict data directory", dir))
 }
 
-fn write_secret_file(path: &Path, contents: &str) -> Result<(), String> {
+fn write_secret_file(path: &Path, contents: &str) -> NodeResult<()> {
     if let Some(parent) = path.parent() {
-        fs::create_dir_all(parent)
-            .map_err(|error| format!("cannot create {}: {error}", parent.display()))?;
+        fs::create_dir_all(parent).map_err(io_error("create", parent))?;
     }
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -365,27 +397,26 @@ fn write_secret_file(path: &Path, contents: &str) -> Result<(), String> {
         .truncate(true)
         .mode(0o600)
         .open(path)
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))?;
+        .map_err(io_error("write", path))?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))
-        .map_err(|error| format!("cannot restrict {}: {error}", path.display()))?;
+        .map_err(io_error("restrict", path))?;
     writeln!(file, "{contents}")
         .and_then(|()| file.sync_all())
-        .map_err(|error| format!("cannot write {}: {error}", path.display()))
+        .map_err(io_error("write", path))
 }
 
-fn load_or_create_master_key(path: &Path) -> Result<MasterKey, String> {
+fn load_or_create_master_key(path: &Path) -> NodeResult<MasterKey> {
     match fs::read_to_string(path) {
-        Ok(text) => MasterKey::from_hex(&text)
-            .map_err(|error| format!("invalid master key in {}: {error}", path.display())),
+        Ok(text) => MasterKey::from_hex(&text).map_err(|source| NodeError::MasterKey {
+            path: path.to_path_buf(),
+            source,
+        }),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
             let bytes: [u8; 32] = Context::system().random();
             write_secret_file(path, &hex::encode(bytes))?;
             tracing::info!(path = %path.display(), "created the master key");
             Ok(MasterKey::from_bytes(&bytes))
         }
-        Err(error) => Err(format!(
-            "cannot read master key {}: {error}",
-            path.display()
-        )),
+        Err(error) => Err(io_error("read master key", path)(error)),
     }
 }

@@ -3,6 +3,8 @@
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
+use crate::error::NodeResult;
+
 /// Installs the `tracing` subscriber: `filter` in env-filter syntax, `text` or `json`.
 pub fn init_logging(filter: &str, format: &str) {
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
@@ -18,12 +20,10 @@ pub fn init_logging(filter: &str, format: &str) {
 }
 
 /// Installs the Prometheus recorder and returns the handle that renders `/metrics`.
-pub fn init_metrics() -> Result<PrometheusHandle, String> {
-    PrometheusBuilder::new()
+pub fn init_metrics() -> NodeResult<PrometheusHandle> {
+    Ok(PrometheusBuilder::new()
         .set_buckets(&[
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-        ])
-        .map_err(|error| error.to_string())?
-        .install_recorder()
-        .map_err(|error| format!("cannot install the metrics recorder: {error}"))
+        ])?
+        .install_recorder()?)
 }

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::TenantFlag;
 use super::output::Output;
+use crate::error::{NodeError, NodeResult};
 
 /// Audit ledger commands.
 #[derive(Debug, Subcommand)]
@@ -55,19 +56,14 @@ fn entry_json(entry: &v1::AuditEntry) -> Value {
     })
 }
 
-fn api(error: gatehouse_protocol::ApiError) -> String {
-    error.to_string()
-}
-
 /// Runs one `audit` command.
-pub async fn run_audit(client: &Client, out: &Output, command: AuditCommand) -> Result<(), String> {
+pub async fn run_audit(client: &Client, out: &Output, command: AuditCommand) -> NodeResult<()> {
     match command {
         AuditCommand::Verify { tenant } => {
             let report = client
                 .with_tenant(&tenant.tenant)
                 .verify_audit_ledger()
-                .await
-                .map_err(api)?;
+                .await?;
             let value = json!({
                 "ok": report.ok,
                 "entries_checked": report.entries_checked,
@@ -86,28 +82,31 @@ pub async fn run_audit(client: &Client, out: &Output, command: AuditCommand) -> 
                     report.first_bad_seq, report.problem, report.reason
                 );
                 out.value(&value, &text);
-                Err(format!(
-                    "the audit ledger of {} is broken at seq {} ({})",
-                    tenant.tenant, report.first_bad_seq, report.problem
-                ))
+                Err(NodeError::BrokenLedger {
+                    tenant: tenant.tenant,
+                    seq: report.first_bad_seq,
+                    problem: report.problem,
+                })
             }
         }
         AuditCommand::Export { tenant, output } => {
             let client = client.with_tenant(&tenant.tenant);
             let mut sink: Box<dyn Write> = match &output {
                 Some(path) => Box::new(std::io::BufWriter::new(
-                    std::fs::File::create(path)
-                        .map_err(|error| format!("cannot create {}: {error}", path.display()))?,
+                    std::fs::File::create(path).map_err(|source| NodeError::Io {
+                        action: "create",
+                        path: path.clone(),
+                        source,
+                    })?,
                 )),
                 None => Box::new(std::io::stdout().lock()),
             };
             let mut token = String::new();
             let mut written = 0u64;
             loop {
-                let page = client.list_audit_entries(200, &token).await.map_err(api)?;
+                let page = client.list_audit_entries(200, &token).await?;
                 for entry in &page.entries {
-                    writeln!(sink, "{}", entry_json(entry))
-                        .map_err(|error| format!("cannot write the export: {error}"))?;
+                    writeln!(sink, "{}", entry_json(entry)).map_err(NodeError::AuditExport)?;
                     written += 1;
                 }
                 if page.next_page_token.is_empty() {
@@ -115,8 +114,7 @@ pub async fn run_audit(client: &Client, out: &Output, command: AuditCommand) -> 
                 }
                 token = page.next_page_token;
             }
-            sink.flush()
-                .map_err(|error| format!("cannot write the export: {error}"))?;
+            sink.flush().map_err(NodeError::AuditExport)?;
             if let Some(path) = output {
                 eprintln!("exported {written} entries to {}", path.display());
             }
@@ -130,8 +128,7 @@ pub async fn run_audit(client: &Client, out: &Output, command: AuditCommand) -> 
             let page = client
                 .with_tenant(&tenant.tenant)
                 .list_audit_entries(page_size, &page_token)
-                .await
-                .map_err(api)?;
+                .await?;
             let mut rows = comfy_table::Table::new();
             rows.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED)
                 .set_header(vec!["seq", "at", "actor", "action", "target", "source"]);

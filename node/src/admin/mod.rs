@@ -15,6 +15,8 @@ use gatehouse_protocol::v1;
 
 use output::Output;
 
+use crate::error::{NodeError, NodeResult};
+
 /// Flags shared by every admin command.
 #[derive(Debug, Args)]
 pub struct AdminArgs {
@@ -228,51 +230,45 @@ enum KeyCommand {
     },
 }
 
-fn read_password() -> Result<String, String> {
+fn read_password() -> NodeResult<String> {
     let mut password = String::new();
     std::io::stdin()
         .read_to_string(&mut password)
-        .map_err(|error| format!("cannot read the password from standard input: {error}"))?;
+        .map_err(NodeError::PasswordInput)?;
     Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 /// Runs one admin command.
-pub async fn run(args: AdminArgs) -> Result<(), String> {
+pub async fn run(args: AdminArgs) -> NodeResult<()> {
     let operator_key = match std::env::var("GATEHOUSE_OPERATOR_KEY") {
         Ok(key) if !key.is_empty() => key,
         _ => std::fs::read_to_string(&args.operator_key_file)
             .map(|text| text.trim().to_owned())
-            .map_err(|error| {
-                format!(
-                    "cannot read the operator key from {}: {error} (use --operator-key-file or GATEHOUSE_OPERATOR_KEY)",
-                    args.operator_key_file.display()
-                )
+            .map_err(|source| NodeError::OperatorKey {
+                path: args.operator_key_file.clone(),
+                source,
             })?,
     };
     let client = Client::builder(args.endpoint.clone())
         .credentials(Credentials::Operator { operator_key })
         .build()
         .await
-        .map_err(|error| format!("cannot reach {}: {error}", args.endpoint))?;
+        .map_err(|source| NodeError::Connect {
+            endpoint: args.endpoint.clone(),
+            source,
+        })?;
     let out = Output { json: args.json };
-    let error = |error: gatehouse_protocol::ApiError| error.to_string();
     match args.command {
         AdminCommand::Tenant(command) => match command {
             TenantCommand::Create { name, id } => {
-                let reply = client
-                    .create_tenant(&name, id.as_deref())
-                    .await
-                    .map_err(error)?;
+                let reply = client.create_tenant(&name, id.as_deref()).await?;
                 out.created_tenant(&reply);
             }
             TenantCommand::List {
                 page_size,
                 page_token,
             } => {
-                let reply = client
-                    .list_tenants(page_size, &page_token)
-                    .await
-                    .map_err(error)?;
+                let reply = client.list_tenants(page_size, &page_token).await?;
                 out.tenants(&reply.tenants, &reply.next_page_token);
             }
             TenantCommand::Config {
@@ -295,77 +291,54 @@ pub async fn run(args: AdminArgs) -> Result<(), String> {
                         permission_claims_in_token: permission_claims,
                         ..v1::UpdateTenantConfigRequest::default()
                     })
-                    .await
-                    .map_err(error)?;
+                    .await?;
                 out.tenant(&tenant);
             }
             TenantCommand::Get { tenant_id } => {
-                let tenant = client.get_tenant(&tenant_id).await.map_err(error)?;
+                let tenant = client.get_tenant(&tenant_id).await?;
                 out.tenant(&tenant);
             }
         },
-        AdminCommand::User(command) => run_user(&client, &out, command).await.map_err(error)?,
+        AdminCommand::User(command) => run_user(&client, &out, command).await?,
         AdminCommand::Session(command) => match command {
             SessionCommand::List { tenant, user, all } => {
                 let sessions = client
                     .with_tenant(&tenant.tenant)
                     .list_sessions(&user, all)
-                    .await
-                    .map_err(error)?;
+                    .await?;
                 out.sessions(&sessions);
             }
             SessionCommand::Revoke { tenant, session_id } => {
                 client
                     .with_tenant(&tenant.tenant)
                     .revoke_session(&session_id)
-                    .await
-                    .map_err(error)?;
+                    .await?;
                 out.done("revoked", &session_id);
             }
         },
-        AdminCommand::Share(command) => shares::run_share(&client, &out, command)
-            .await
-            .map_err(error)?,
-        AdminCommand::Webhook(command) => webhooks::run_webhook(&client, &out, command)
-            .await
-            .map_err(error)?,
+        AdminCommand::Share(command) => shares::run_share(&client, &out, command).await?,
+        AdminCommand::Webhook(command) => webhooks::run_webhook(&client, &out, command).await?,
         AdminCommand::Audit(command) => audit::run_audit(&client, &out, command).await?,
-        AdminCommand::Team(command) => teams::run_team(&client, &out, command)
-            .await
-            .map_err(error)?,
-        AdminCommand::Permission(command) => teams::run_permission(&client, &out, command)
-            .await
-            .map_err(error)?,
+        AdminCommand::Team(command) => teams::run_team(&client, &out, command).await?,
+        AdminCommand::Permission(command) => teams::run_permission(&client, &out, command).await?,
         AdminCommand::Cluster(ClusterCommand::Status) => {
-            let status = client.cluster_status().await.map_err(error)?;
+            let status = client.cluster_status().await?;
             out.cluster(&status);
         }
         AdminCommand::Key(KeyCommand::Rotate { tenant }) => {
-            let key = client
-                .rotate_signing_key(&tenant.tenant)
-                .await
-                .map_err(error)?;
+            let key = client.rotate_signing_key(&tenant.tenant).await?;
             out.signing_key(&key);
         }
     }
     Ok(())
 }
 
-async fn run_user(
-    client: &Client,
-    out: &Output,
-    command: UserCommand,
-) -> Result<(), gatehouse_protocol::ApiError> {
-    let stdin_password = |wanted: bool| -> Result<Option<String>, gatehouse_protocol::ApiError> {
+async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeResult<()> {
+    let stdin_password = |wanted: bool| -> NodeResult<Option<String>> {
         if !wanted {
             return Ok(None);
         }
-        read_password().map(Some).map_err(|message| {
-            gatehouse_protocol::ApiError::new(
-                gatehouse_protocol::ErrorCode::InvalidArgument,
-                message,
-            )
-        })
+        read_password().map(Some)
     };
     match command {
         UserCommand::Create {

@@ -5,8 +5,8 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::audit_server::Audit;
 use tonic::{Request, Response, Status};
 
+use super::Api;
 use super::convert::timestamp;
-use super::{Api, observe, to_status};
 
 /// A ledger entry on the wire, with everything needed to recompute its hash.
 pub fn entry(record: &AuditEntry) -> v1::AuditEntry {
@@ -30,14 +30,12 @@ impl Audit for Api {
         &self,
         request: Request<v1::ListAuditEntriesRequest>,
     ) -> Result<Response<v1::ListAuditEntriesReply>, Status> {
-        observe("Audit/ListAuditEntries", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Audit/ListAuditEntries", request, |call| async move {
+            let body = call.body();
             let page = self
                 .gatehouse
-                .list_audit_entries(&caller, body.page_size, &body.page_token)
-                .await
-                .map_err(to_status)?;
+                .list_audit_entries(&call.caller, body.page_size, &body.page_token)
+                .await?;
             Ok(v1::ListAuditEntriesReply {
                 entries: page.entries.iter().map(entry).collect(),
                 next_page_token: page.next_page_token,
@@ -50,13 +48,8 @@ impl Audit for Api {
         &self,
         request: Request<v1::VerifyAuditLedgerRequest>,
     ) -> Result<Response<v1::AuditVerification>, Status> {
-        observe("Audit/VerifyAuditLedger", async {
-            let caller = self.caller(&request).await?;
-            let report = self
-                .gatehouse
-                .verify_audit_ledger(&caller)
-                .await
-                .map_err(to_status)?;
+        self.rpc("Audit/VerifyAuditLedger", request, |call| async move {
+            let report = self.gatehouse.verify_audit_ledger(&call.caller).await?;
             let problem = report.problem.as_ref();
             Ok(v1::AuditVerification {
                 ok: report.is_ok(),

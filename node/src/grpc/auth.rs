@@ -6,7 +6,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::auth_server::Auth;
 use tonic::{Request, Response, Status};
 
-use super::{Api, client_info, convert, observe, to_status};
+use super::{Api, convert};
 
 fn sign_in_reply(signed_in: &SignedIn, caller: &Caller) -> v1::SignInReply {
     let tokens = v1::TokenPair {
@@ -30,22 +30,20 @@ impl Auth for Api {
         &self,
         request: Request<v1::SignUpWithPasswordRequest>,
     ) -> Result<Response<v1::SignInReply>, Status> {
-        observe("Auth/SignUpWithPassword", async {
-            let caller = self.caller(&request).await?;
-            let client = client_info(&request);
-            let body = request.get_ref();
+        self.rpc("Auth/SignUpWithPassword", request, |call| async move {
+            let client = call.client_info();
+            let body = call.body();
             let signed_in = self
                 .gatehouse
                 .sign_up_with_password(
-                    &caller,
+                    &call.caller,
                     &body.email,
                     &body.password,
                     &body.display_name,
                     &client,
                 )
-                .await
-                .map_err(to_status)?;
-            Ok(sign_in_reply(&signed_in, &caller))
+                .await?;
+            Ok(sign_in_reply(&signed_in, &call.caller))
         })
         .await
     }
@@ -54,16 +52,14 @@ impl Auth for Api {
         &self,
         request: Request<v1::SignInWithPasswordRequest>,
     ) -> Result<Response<v1::SignInReply>, Status> {
-        observe("Auth/SignInWithPassword", async {
-            let caller = self.caller(&request).await?;
-            let client = client_info(&request);
-            let body = request.get_ref();
+        self.rpc("Auth/SignInWithPassword", request, |call| async move {
+            let client = call.client_info();
+            let body = call.body();
             let signed_in = self
                 .gatehouse
-                .sign_in_with_password(&caller, &body.email, &body.password, &client)
-                .await
-                .map_err(to_status)?;
-            Ok(sign_in_reply(&signed_in, &caller))
+                .sign_in_with_password(&call.caller, &body.email, &body.password, &client)
+                .await?;
+            Ok(sign_in_reply(&signed_in, &call.caller))
         })
         .await
     }
@@ -72,13 +68,11 @@ impl Auth for Api {
         &self,
         request: Request<v1::RefreshSessionRequest>,
     ) -> Result<Response<v1::RefreshSessionReply>, Status> {
-        observe("Auth/RefreshSession", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Auth/RefreshSession", request, |call| async move {
             let refreshed = self
                 .gatehouse
-                .refresh_session(&caller, &request.get_ref().refresh_token)
-                .await
-                .map_err(to_status)?;
+                .refresh_session(&call.caller, &call.body().refresh_token)
+                .await?;
             let tokens = v1::TokenPair {
                 access_token: refreshed.access_token.clone(),
                 access_token_expires_at: Some(convert::timestamp(
@@ -100,13 +94,11 @@ impl Auth for Api {
         &self,
         request: Request<v1::SignOutRequest>,
     ) -> Result<Response<v1::SignOutReply>, Status> {
-        observe("Auth/SignOut", async {
-            let caller = self.caller(&request).await?;
-            let token = request.get_ref().refresh_token.as_str();
+        self.rpc("Auth/SignOut", request, |call| async move {
+            let token = call.body().refresh_token.as_str();
             self.gatehouse
-                .sign_out(&caller, (!token.is_empty()).then_some(token))
-                .await
-                .map_err(to_status)?;
+                .sign_out(&call.caller, (!token.is_empty()).then_some(token))
+                .await?;
             Ok(v1::SignOutReply {})
         })
         .await

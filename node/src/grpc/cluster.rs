@@ -5,7 +5,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::cluster_server::Cluster;
 use tonic::{Request, Response, Status};
 
-use super::{Api, observe, to_status};
+use super::Api;
 
 #[tonic::async_trait]
 impl Cluster for Api {
@@ -13,9 +13,8 @@ impl Cluster for Api {
         &self,
         request: Request<v1::GetClusterStatusRequest>,
     ) -> Result<Response<v1::ClusterStatus>, Status> {
-        observe("Cluster/GetClusterStatus", async {
-            let caller = self.caller(&request).await?;
-            caller.require_operator().map_err(to_status)?;
+        self.rpc("Cluster/GetClusterStatus", request, |call| async move {
+            call.caller.require_operator()?;
             let node = &self.node;
             let Some(membership) = self.gatehouse.membership() else {
                 return Ok(v1::ClusterStatus {

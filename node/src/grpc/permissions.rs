@@ -2,11 +2,11 @@
 
 use gatehouse_actors::api::permissions::GrantTarget;
 use gatehouse_actors::permissions::{PermissionDefinition, PermissionScope};
+use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::permissions_server::Permissions;
-use gatehouse_protocol::{ErrorCode, error_status, v1};
 use tonic::{Request, Response, Status};
 
-use super::{Api, observe, to_status};
+use super::{Api, RpcError};
 
 fn to_wire(definition: &PermissionDefinition) -> v1::PermissionDefinition {
     v1::PermissionDefinition {
@@ -20,9 +20,10 @@ fn to_wire(definition: &PermissionDefinition) -> v1::PermissionDefinition {
     }
 }
 
-fn from_wire(definition: Option<v1::PermissionDefinition>) -> Result<PermissionDefinition, Status> {
-    let invalid =
-        |message: &str| error_status(ErrorCode::InvalidArgument, message, Some("definition"));
+fn from_wire(
+    definition: Option<v1::PermissionDefinition>,
+) -> Result<PermissionDefinition, RpcError> {
+    let invalid = |message: &str| RpcError::invalid("definition", message);
     let definition = definition.ok_or_else(|| invalid("definition is required"))?;
     let scope = match v1::PermissionScope::try_from(definition.scope) {
         Ok(v1::PermissionScope::Tenant) => PermissionScope::Tenant,
@@ -47,15 +48,13 @@ impl Permissions for Api {
         &self,
         request: Request<v1::DefinePermissionRequest>,
     ) -> Result<Response<v1::PermissionDefinition>, Status> {
-        observe("Permissions/DefinePermission", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
+        self.rpc("Permissions/DefinePermission", request, |call| async move {
+            let (caller, body) = call.into_parts();
             let definition = from_wire(body.definition)?;
             let stored = self
                 .gatehouse
                 .define_permission(&caller, definition, body.create_only)
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(to_wire(&stored))
         })
         .await
@@ -65,12 +64,10 @@ impl Permissions for Api {
         &self,
         request: Request<v1::DeletePermissionRequest>,
     ) -> Result<Response<v1::DeletePermissionReply>, Status> {
-        observe("Permissions/DeletePermission", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Permissions/DeletePermission", request, |call| async move {
             self.gatehouse
-                .delete_permission(&caller, &request.get_ref().permission_id)
-                .await
-                .map_err(to_status)?;
+                .delete_permission(&call.caller, &call.body().permission_id)
+                .await?;
             Ok(v1::DeletePermissionReply {})
         })
         .await
@@ -80,17 +77,19 @@ impl Permissions for Api {
         &self,
         request: Request<v1::ListPermissionDefinitionsRequest>,
     ) -> Result<Response<v1::ListPermissionDefinitionsReply>, Status> {
-        observe("Permissions/ListPermissionDefinitions", async {
-            let caller = self.caller(&request).await?;
-            let definitions = self
-                .gatehouse
-                .list_permission_definitions(&caller)
-                .await
-                .map_err(to_status)?;
-            Ok(v1::ListPermissionDefinitionsReply {
-                definitions: definitions.iter().map(to_wire).collect(),
-            })
-        })
+        self.rpc(
+            "Permissions/ListPermissionDefinitions",
+            request,
+            |call| async move {
+                let definitions = self
+                    .gatehouse
+                    .list_permission_definitions(&call.caller)
+                    .await?;
+                Ok(v1::ListPermissionDefinitionsReply {
+                    definitions: definitions.iter().map(to_wire).collect(),
+                })
+            },
+        )
         .await
     }
 
@@ -98,21 +97,19 @@ impl Permissions for Api {
         &self,
         request: Request<v1::GrantPermissionRequest>,
     ) -> Result<Response<v1::GrantPermissionReply>, Status> {
-        observe("Permissions/GrantPermission", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Permissions/GrantPermission", request, |call| async move {
+            let body = call.body();
             let changed = self
                 .gatehouse
                 .grant_permission(
-                    &caller,
+                    &call.caller,
                     GrantTarget {
                         user_id: &body.user_id,
                         permission_id: &body.permission_id,
                         team_id: &body.team_id,
                     },
                 )
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(v1::GrantPermissionReply { changed })
         })
         .await
@@ -122,21 +119,19 @@ impl Permissions for Api {
         &self,
         request: Request<v1::RevokePermissionRequest>,
     ) -> Result<Response<v1::RevokePermissionReply>, Status> {
-        observe("Permissions/RevokePermission", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Permissions/RevokePermission", request, |call| async move {
+            let body = call.body();
             let changed = self
                 .gatehouse
                 .revoke_permission(
-                    &caller,
+                    &call.caller,
                     GrantTarget {
                         user_id: &body.user_id,
                         permission_id: &body.permission_id,
                         team_id: &body.team_id,
                     },
                 )
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(v1::RevokePermissionReply { changed })
         })
         .await
@@ -146,14 +141,17 @@ impl Permissions for Api {
         &self,
         request: Request<v1::HasPermissionRequest>,
     ) -> Result<Response<v1::HasPermissionReply>, Status> {
-        observe("Permissions/HasPermission", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Permissions/HasPermission", request, |call| async move {
+            let body = call.body();
             let granted = self
                 .gatehouse
-                .has_permission(&caller, &body.user_id, &body.permission_id, &body.team_id)
-                .await
-                .map_err(to_status)?;
+                .has_permission(
+                    &call.caller,
+                    &body.user_id,
+                    &body.permission_id,
+                    &body.team_id,
+                )
+                .await?;
             Ok(v1::HasPermissionReply { granted })
         })
         .await
@@ -163,18 +161,20 @@ impl Permissions for Api {
         &self,
         request: Request<v1::ListEffectivePermissionsRequest>,
     ) -> Result<Response<v1::ListEffectivePermissionsReply>, Status> {
-        observe("Permissions/ListEffectivePermissions", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
-            let permissions = self
-                .gatehouse
-                .effective_permissions(&caller, &body.user_id, &body.team_id)
-                .await
-                .map_err(to_status)?;
-            Ok(v1::ListEffectivePermissionsReply {
-                permission_ids: permissions.into_iter().collect(),
-            })
-        })
+        self.rpc(
+            "Permissions/ListEffectivePermissions",
+            request,
+            |call| async move {
+                let body = call.body();
+                let permissions = self
+                    .gatehouse
+                    .effective_permissions(&call.caller, &body.user_id, &body.team_id)
+                    .await?;
+                Ok(v1::ListEffectivePermissionsReply {
+                    permission_ids: permissions.into_iter().collect(),
+                })
+            },
+        )
         .await
     }
 }

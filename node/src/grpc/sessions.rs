@@ -4,7 +4,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::sessions_server::Sessions;
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert, observe, to_status};
+use super::{Api, convert};
 
 #[tonic::async_trait]
 impl Sessions for Api {
@@ -12,14 +12,12 @@ impl Sessions for Api {
         &self,
         request: Request<v1::ListSessionsRequest>,
     ) -> Result<Response<v1::ListSessionsReply>, Status> {
-        observe("Sessions/ListSessions", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Sessions/ListSessions", request, |call| async move {
+            let body = call.body();
             let sessions = self
                 .gatehouse
-                .list_sessions(&caller, &body.user_id, body.include_inactive)
-                .await
-                .map_err(to_status)?;
+                .list_sessions(&call.caller, &body.user_id, body.include_inactive)
+                .await?;
             Ok(v1::ListSessionsReply {
                 sessions: sessions.iter().map(convert::session).collect(),
             })
@@ -31,12 +29,10 @@ impl Sessions for Api {
         &self,
         request: Request<v1::RevokeSessionRequest>,
     ) -> Result<Response<v1::RevokeSessionReply>, Status> {
-        observe("Sessions/RevokeSession", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Sessions/RevokeSession", request, |call| async move {
             self.gatehouse
-                .revoke_session(&caller, &request.get_ref().session_id)
-                .await
-                .map_err(to_status)?;
+                .revoke_session(&call.caller, &call.body().session_id)
+                .await?;
             Ok(v1::RevokeSessionReply {})
         })
         .await
@@ -46,13 +42,11 @@ impl Sessions for Api {
         &self,
         request: Request<v1::RevokeUserSessionsRequest>,
     ) -> Result<Response<v1::RevokeUserSessionsReply>, Status> {
-        observe("Sessions/RevokeUserSessions", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Sessions/RevokeUserSessions", request, |call| async move {
             let revoked = self
                 .gatehouse
-                .revoke_user_sessions(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
+                .revoke_user_sessions(&call.caller, &call.body().user_id)
+                .await?;
             Ok(v1::RevokeUserSessionsReply { revoked })
         })
         .await

@@ -6,10 +6,10 @@ use gatehouse_actors::shares::{
     ProposalRecord, ProposalState, ShareMode, ShareRecipient, ShareRecord, ShareResource,
 };
 use gatehouse_protocol::v1::shares_server::Shares;
-use gatehouse_protocol::{ErrorCode, error_status, v1};
+use gatehouse_protocol::{ErrorCode, v1};
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert, observe, to_status};
+use super::{Api, RpcError, convert};
 
 fn share(record: &ShareRecord) -> v1::Share {
     let (resource_type, resource_id) = match &record.resource {
@@ -58,15 +58,11 @@ fn proposal(record: &ProposalRecord) -> v1::ShareProposal {
     }
 }
 
-fn missing_share() -> Status {
-    error_status(
-        ErrorCode::InvalidArgument,
-        "share_token or share_id is required",
-        Some("share"),
-    )
+fn missing_share() -> RpcError {
+    RpcError::invalid("share", "share_token or share_id is required")
 }
 
-fn use_ref(reference: &Option<v1::use_share_request::Share>) -> Result<ShareRef<'_>, Status> {
+fn use_ref(reference: &Option<v1::use_share_request::Share>) -> Result<ShareRef<'_>, RpcError> {
     match reference {
         Some(v1::use_share_request::Share::ShareToken(token)) => Ok(ShareRef::Token(token)),
         Some(v1::use_share_request::Share::ShareId(id)) => Ok(ShareRef::Id(id)),
@@ -84,9 +80,8 @@ impl Shares for Api {
         &self,
         request: Request<v1::CreateShareRequest>,
     ) -> Result<Response<v1::CreateShareReply>, Status> {
-        observe("Shares/CreateShare", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
+        self.rpc("Shares/CreateShare", request, |call| async move {
+            let (caller, body) = call.into_parts();
             let recipient = body.recipient.map(|recipient| match recipient {
                 v1::create_share_request::Recipient::RecipientUserId(id) => RecipientSpec::User(id),
                 v1::create_share_request::Recipient::RecipientEmail(email) => {
@@ -108,11 +103,7 @@ impl Shares for Api {
                 max_uses: body.max_uses,
                 rate_limit_per_minute: body.rate_limit_per_minute,
             };
-            let (record, token) = self
-                .gatehouse
-                .create_share(&caller, spec)
-                .await
-                .map_err(to_status)?;
+            let (record, token) = self.gatehouse.create_share(&caller, spec).await?;
             Ok(v1::CreateShareReply {
                 share: Some(share(&record)),
                 share_token: token,
@@ -125,14 +116,12 @@ impl Shares for Api {
         &self,
         request: Request<v1::UseShareRequest>,
     ) -> Result<Response<v1::ReadThroughShareReply>, Status> {
-        observe("Shares/ReadThroughShare", async {
-            let caller = self.caller(&request).await?;
-            let reference = use_ref(&request.get_ref().share)?;
+        self.rpc("Shares/ReadThroughShare", request, |call| async move {
+            let reference = use_ref(&call.body().share)?;
             let used = self
                 .gatehouse
-                .read_through_share(&caller, reference)
-                .await
-                .map_err(to_status)?;
+                .read_through_share(&call.caller, reference)
+                .await?;
             Ok(v1::ReadThroughShareReply {
                 share: Some(share(&used.share)),
                 resource_json: used
@@ -148,9 +137,8 @@ impl Shares for Api {
         &self,
         request: Request<v1::ProposeThroughShareRequest>,
     ) -> Result<Response<v1::ShareProposal>, Status> {
-        observe("Shares/ProposeThroughShare", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Shares/ProposeThroughShare", request, |call| async move {
+            let body = call.body();
             let reference = match &body.share {
                 Some(v1::propose_through_share_request::Share::ShareToken(token)) => {
                     ShareRef::Token(token)
@@ -161,12 +149,11 @@ impl Shares for Api {
             let changes = body.changes.clone().into_iter().collect();
             let used = self
                 .gatehouse
-                .propose_through_share(&caller, reference, changes)
-                .await
-                .map_err(to_status)?;
+                .propose_through_share(&call.caller, reference, changes)
+                .await?;
             let stored = used
                 .proposal
-                .ok_or_else(|| error_status(ErrorCode::Internal, "no proposal stored", None))?;
+                .ok_or_else(|| RpcError::wire(ErrorCode::Internal, "no proposal stored", None))?;
             Ok(proposal(&stored))
         })
         .await
@@ -176,14 +163,12 @@ impl Shares for Api {
         &self,
         request: Request<v1::DecideProposalRequest>,
     ) -> Result<Response<v1::ShareProposal>, Status> {
-        observe("Shares/DecideProposal", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Shares/DecideProposal", request, |call| async move {
+            let body = call.body();
             let decided = self
                 .gatehouse
-                .decide_proposal(&caller, &body.share_id, &body.proposal_id, body.accept)
-                .await
-                .map_err(to_status)?;
+                .decide_proposal(&call.caller, &body.share_id, &body.proposal_id, body.accept)
+                .await?;
             Ok(proposal(&decided))
         })
         .await
@@ -193,13 +178,11 @@ impl Shares for Api {
         &self,
         request: Request<v1::RevokeShareRequest>,
     ) -> Result<Response<v1::RevokeShareReply>, Status> {
-        observe("Shares/RevokeShare", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Shares/RevokeShare", request, |call| async move {
             let revoked = self
                 .gatehouse
-                .revoke_share(&caller, &request.get_ref().share_id)
-                .await
-                .map_err(to_status)?;
+                .revoke_share(&call.caller, &call.body().share_id)
+                .await?;
             Ok(v1::RevokeShareReply { revoked })
         })
         .await
@@ -209,14 +192,12 @@ impl Shares for Api {
         &self,
         request: Request<v1::ListSharesRequest>,
     ) -> Result<Response<v1::ListSharesReply>, Status> {
-        observe("Shares/ListShares", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Shares/ListShares", request, |call| async move {
+            let body = call.body();
             let records = self
                 .gatehouse
-                .list_shares(&caller, &body.user_id, body.outgoing)
-                .await
-                .map_err(to_status)?;
+                .list_shares(&call.caller, &body.user_id, body.outgoing)
+                .await?;
             Ok(v1::ListSharesReply {
                 shares: records.iter().map(share).collect(),
             })
@@ -228,13 +209,11 @@ impl Shares for Api {
         &self,
         request: Request<v1::ListProposalsRequest>,
     ) -> Result<Response<v1::ListProposalsReply>, Status> {
-        observe("Shares/ListProposals", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Shares/ListProposals", request, |call| async move {
             let records = self
                 .gatehouse
-                .list_proposals(&caller, &request.get_ref().share_id)
-                .await
-                .map_err(to_status)?;
+                .list_proposals(&call.caller, &call.body().share_id)
+                .await?;
             Ok(v1::ListProposalsReply {
                 proposals: records.iter().map(proposal).collect(),
             })

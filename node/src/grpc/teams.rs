@@ -6,7 +6,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::teams_server::Teams;
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert, observe, to_status};
+use super::{Api, convert};
 
 fn team(record: &TeamRecord, caller: &Caller) -> v1::Team {
     v1::Team {
@@ -53,17 +53,15 @@ impl Teams for Api {
         &self,
         request: Request<v1::CreateTeamRequest>,
     ) -> Result<Response<v1::Team>, Status> {
-        observe("Teams/CreateTeam", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/CreateTeam", request, |call| async move {
+            let body = call.body();
             let creator =
                 (!body.creator_user_id.is_empty()).then_some(body.creator_user_id.as_str());
             let record = self
                 .gatehouse
-                .create_team(&caller, &body.display_name, creator)
-                .await
-                .map_err(to_status)?;
-            Ok(team(&record, &caller))
+                .create_team(&call.caller, &body.display_name, creator)
+                .await?;
+            Ok(team(&record, &call.caller))
         })
         .await
     }
@@ -72,14 +70,12 @@ impl Teams for Api {
         &self,
         request: Request<v1::GetTeamRequest>,
     ) -> Result<Response<v1::Team>, Status> {
-        observe("Teams/GetTeam", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/GetTeam", request, |call| async move {
             let record = self
                 .gatehouse
-                .get_team(&caller, &request.get_ref().team_id)
-                .await
-                .map_err(to_status)?;
-            Ok(team(&record, &caller))
+                .get_team(&call.caller, &call.body().team_id)
+                .await?;
+            Ok(team(&record, &call.caller))
         })
         .await
     }
@@ -88,9 +84,8 @@ impl Teams for Api {
         &self,
         request: Request<v1::UpdateTeamRequest>,
     ) -> Result<Response<v1::Team>, Status> {
-        observe("Teams/UpdateTeam", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
+        self.rpc("Teams/UpdateTeam", request, |call| async move {
+            let (caller, body) = call.into_parts();
             let changes = TeamChanges {
                 display_name: body.display_name,
                 profile_image_url: body.profile_image_url,
@@ -101,8 +96,7 @@ impl Teams for Api {
             let record = self
                 .gatehouse
                 .update_team(&caller, &body.team_id, changes)
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(team(&record, &caller))
         })
         .await
@@ -112,12 +106,10 @@ impl Teams for Api {
         &self,
         request: Request<v1::DeleteTeamRequest>,
     ) -> Result<Response<v1::DeleteTeamReply>, Status> {
-        observe("Teams/DeleteTeam", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/DeleteTeam", request, |call| async move {
             self.gatehouse
-                .delete_team(&caller, &request.get_ref().team_id)
-                .await
-                .map_err(to_status)?;
+                .delete_team(&call.caller, &call.body().team_id)
+                .await?;
             Ok(v1::DeleteTeamReply {})
         })
         .await
@@ -127,15 +119,16 @@ impl Teams for Api {
         &self,
         request: Request<v1::ListUserTeamsRequest>,
     ) -> Result<Response<v1::ListTeamsReply>, Status> {
-        observe("Teams/ListUserTeams", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/ListUserTeams", request, |call| async move {
             let teams = self
                 .gatehouse
-                .list_user_teams(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
+                .list_user_teams(&call.caller, &call.body().user_id)
+                .await?;
             Ok(v1::ListTeamsReply {
-                teams: teams.iter().map(|record| team(record, &caller)).collect(),
+                teams: teams
+                    .iter()
+                    .map(|record| team(record, &call.caller))
+                    .collect(),
             })
         })
         .await
@@ -145,13 +138,11 @@ impl Teams for Api {
         &self,
         request: Request<v1::ListTeamMembersRequest>,
     ) -> Result<Response<v1::ListTeamMembersReply>, Status> {
-        observe("Teams/ListTeamMembers", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/ListTeamMembers", request, |call| async move {
             let members = self
                 .gatehouse
-                .list_team_members(&caller, &request.get_ref().team_id)
-                .await
-                .map_err(to_status)?;
+                .list_team_members(&call.caller, &call.body().team_id)
+                .await?;
             Ok(v1::ListTeamMembersReply {
                 members: members.iter().map(member).collect(),
             })
@@ -163,14 +154,12 @@ impl Teams for Api {
         &self,
         request: Request<v1::AddTeamMemberRequest>,
     ) -> Result<Response<v1::TeamMember>, Status> {
-        observe("Teams/AddTeamMember", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/AddTeamMember", request, |call| async move {
+            let body = call.body();
             let record = self
                 .gatehouse
-                .add_team_member(&caller, &body.team_id, &body.user_id)
-                .await
-                .map_err(to_status)?;
+                .add_team_member(&call.caller, &body.team_id, &body.user_id)
+                .await?;
             Ok(member(&record))
         })
         .await
@@ -180,13 +169,11 @@ impl Teams for Api {
         &self,
         request: Request<v1::RemoveTeamMemberRequest>,
     ) -> Result<Response<v1::RemoveTeamMemberReply>, Status> {
-        observe("Teams/RemoveTeamMember", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/RemoveTeamMember", request, |call| async move {
+            let body = call.body();
             self.gatehouse
-                .remove_team_member(&caller, &body.team_id, &body.user_id)
-                .await
-                .map_err(to_status)?;
+                .remove_team_member(&call.caller, &body.team_id, &body.user_id)
+                .await?;
             Ok(v1::RemoveTeamMemberReply {})
         })
         .await
@@ -196,15 +183,13 @@ impl Teams for Api {
         &self,
         request: Request<v1::SelectTeamRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Teams/SelectTeam", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/SelectTeam", request, |call| async move {
+            let body = call.body();
             let user = self
                 .gatehouse
-                .select_team(&caller, &body.user_id, &body.team_id)
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+                .select_team(&call.caller, &body.user_id, &body.team_id)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }
@@ -213,14 +198,12 @@ impl Teams for Api {
         &self,
         request: Request<v1::CreateTeamInvitationRequest>,
     ) -> Result<Response<v1::CreateTeamInvitationReply>, Status> {
-        observe("Teams/CreateTeamInvitation", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/CreateTeamInvitation", request, |call| async move {
+            let body = call.body();
             let (record, token) = self
                 .gatehouse
-                .create_team_invitation(&caller, &body.team_id, &body.email)
-                .await
-                .map_err(to_status)?;
+                .create_team_invitation(&call.caller, &body.team_id, &body.email)
+                .await?;
             Ok(v1::CreateTeamInvitationReply {
                 invitation: Some(invitation(&record)),
                 token,
@@ -233,14 +216,12 @@ impl Teams for Api {
         &self,
         request: Request<v1::AcceptTeamInvitationRequest>,
     ) -> Result<Response<v1::TeamMember>, Status> {
-        observe("Teams/AcceptTeamInvitation", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Teams/AcceptTeamInvitation", request, |call| async move {
+            let body = call.body();
             let record = self
                 .gatehouse
-                .accept_team_invitation(&caller, &body.token, &body.user_id)
-                .await
-                .map_err(to_status)?;
+                .accept_team_invitation(&call.caller, &body.token, &body.user_id)
+                .await?;
             Ok(member(&record))
         })
         .await
@@ -250,12 +231,10 @@ impl Teams for Api {
         &self,
         request: Request<v1::RevokeTeamInvitationRequest>,
     ) -> Result<Response<v1::RevokeTeamInvitationReply>, Status> {
-        observe("Teams/RevokeTeamInvitation", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/RevokeTeamInvitation", request, |call| async move {
             self.gatehouse
-                .revoke_team_invitation(&caller, &request.get_ref().invitation_id)
-                .await
-                .map_err(to_status)?;
+                .revoke_team_invitation(&call.caller, &call.body().invitation_id)
+                .await?;
             Ok(v1::RevokeTeamInvitationReply {})
         })
         .await
@@ -265,13 +244,11 @@ impl Teams for Api {
         &self,
         request: Request<v1::ListTeamInvitationsRequest>,
     ) -> Result<Response<v1::ListTeamInvitationsReply>, Status> {
-        observe("Teams/ListTeamInvitations", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Teams/ListTeamInvitations", request, |call| async move {
             let records = self
                 .gatehouse
-                .list_team_invitations(&caller, &request.get_ref().team_id)
-                .await
-                .map_err(to_status)?;
+                .list_team_invitations(&call.caller, &call.body().team_id)
+                .await?;
             Ok(v1::ListTeamInvitationsReply {
                 invitations: records.iter().map(invitation).collect(),
             })

@@ -5,7 +5,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::tenants_server::Tenants;
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert, observe, to_status};
+use super::{Api, convert};
 
 #[tonic::async_trait]
 impl Tenants for Api {
@@ -13,14 +13,12 @@ impl Tenants for Api {
         &self,
         request: Request<v1::CreateTenantRequest>,
     ) -> Result<Response<v1::CreateTenantReply>, Status> {
-        observe("Tenants/CreateTenant", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Tenants/CreateTenant", request, |call| async move {
+            let body = call.body();
             let created = self
                 .gatehouse
-                .create_tenant(&caller, &body.display_name, &body.tenant_id)
-                .await
-                .map_err(to_status)?;
+                .create_tenant(&call.caller, &body.display_name, &body.tenant_id)
+                .await?;
             Ok(v1::CreateTenantReply {
                 tenant: Some(convert::tenant(&created.record)),
                 publishable_client_key: created.publishable_client_key,
@@ -34,13 +32,11 @@ impl Tenants for Api {
         &self,
         request: Request<v1::GetTenantRequest>,
     ) -> Result<Response<v1::Tenant>, Status> {
-        observe("Tenants/GetTenant", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Tenants/GetTenant", request, |call| async move {
             let record = self
                 .gatehouse
-                .get_tenant(&caller, &request.get_ref().tenant_id)
-                .await
-                .map_err(to_status)?;
+                .get_tenant(&call.caller, &call.body().tenant_id)
+                .await?;
             Ok(convert::tenant(&record))
         })
         .await
@@ -50,14 +46,12 @@ impl Tenants for Api {
         &self,
         request: Request<v1::ListTenantsRequest>,
     ) -> Result<Response<v1::ListTenantsReply>, Status> {
-        observe("Tenants/ListTenants", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Tenants/ListTenants", request, |call| async move {
+            let body = call.body();
             let page = self
                 .gatehouse
-                .list_tenants(&caller, body.page_size, &body.page_token)
-                .await
-                .map_err(to_status)?;
+                .list_tenants(&call.caller, body.page_size, &body.page_token)
+                .await?;
             Ok(v1::ListTenantsReply {
                 tenants: page.tenants.iter().map(convert::tenant).collect(),
                 next_page_token: page.next_page_token,
@@ -70,13 +64,11 @@ impl Tenants for Api {
         &self,
         request: Request<v1::RotateSigningKeyRequest>,
     ) -> Result<Response<v1::SigningKey>, Status> {
-        observe("Tenants/RotateSigningKey", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Tenants/RotateSigningKey", request, |call| async move {
             let key = self
                 .gatehouse
-                .rotate_signing_key(&caller, &request.get_ref().tenant_id)
-                .await
-                .map_err(to_status)?;
+                .rotate_signing_key(&call.caller, &call.body().tenant_id)
+                .await?;
             Ok(convert::signing_key(&key))
         })
         .await
@@ -86,9 +78,8 @@ impl Tenants for Api {
         &self,
         request: Request<v1::UpdateTenantConfigRequest>,
     ) -> Result<Response<v1::Tenant>, Status> {
-        observe("Tenants/UpdateTenantConfig", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
+        self.rpc("Tenants/UpdateTenantConfig", request, |call| async move {
+            let (caller, body) = call.into_parts();
             let changes = SettingsChanges {
                 access_token_ttl_seconds: body.access_token_ttl_seconds,
                 session_absolute_ttl_seconds: body.session_absolute_ttl_seconds,
@@ -106,8 +97,7 @@ impl Tenants for Api {
             let record = self
                 .gatehouse
                 .update_tenant_settings(&caller, &body.tenant_id, changes)
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(convert::tenant(&record))
         })
         .await

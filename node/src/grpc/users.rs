@@ -5,7 +5,7 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::users_server::Users;
 use tonic::{Request, Response, Status};
 
-use super::{Api, convert, observe, to_status};
+use super::{Api, convert};
 
 #[tonic::async_trait]
 impl Users for Api {
@@ -13,21 +13,19 @@ impl Users for Api {
         &self,
         request: Request<v1::CreateUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/CreateUser", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Users/CreateUser", request, |call| async move {
+            let body = call.body();
             let user = self
                 .gatehouse
                 .create_user(
-                    &caller,
+                    &call.caller,
                     &body.email,
                     body.password.as_deref(),
                     &body.display_name,
                     body.email_verified,
                 )
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+                .await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }
@@ -36,14 +34,12 @@ impl Users for Api {
         &self,
         request: Request<v1::GetUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/GetUser", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Users/GetUser", request, |call| async move {
             let user = self
                 .gatehouse
-                .get_user(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+                .get_user(&call.caller, &call.body().user_id)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }
@@ -52,14 +48,9 @@ impl Users for Api {
         &self,
         request: Request<v1::GetCurrentUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/GetCurrentUser", async {
-            let caller = self.caller(&request).await?;
-            let user = self
-                .gatehouse
-                .get_current_user(&caller)
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+        self.rpc("Users/GetCurrentUser", request, |call| async move {
+            let user = self.gatehouse.get_current_user(&call.caller).await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }
@@ -68,9 +59,8 @@ impl Users for Api {
         &self,
         request: Request<v1::UpdateUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/UpdateUser", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
+        self.rpc("Users/UpdateUser", request, |call| async move {
+            let (caller, body) = call.into_parts();
             let update = UserUpdate {
                 email: body.email,
                 display_name: body.display_name,
@@ -83,8 +73,7 @@ impl Users for Api {
             let user = self
                 .gatehouse
                 .update_user(&caller, &body.user_id, update)
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(convert::user(&user, &caller))
         })
         .await
@@ -94,12 +83,10 @@ impl Users for Api {
         &self,
         request: Request<v1::DeleteUserRequest>,
     ) -> Result<Response<v1::DeleteUserReply>, Status> {
-        observe("Users/DeleteUser", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Users/DeleteUser", request, |call| async move {
             self.gatehouse
-                .delete_user(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
+                .delete_user(&call.caller, &call.body().user_id)
+                .await?;
             Ok(v1::DeleteUserReply {})
         })
         .await
@@ -109,24 +96,22 @@ impl Users for Api {
         &self,
         request: Request<v1::ListUsersRequest>,
     ) -> Result<Response<v1::ListUsersReply>, Status> {
-        observe("Users/ListUsers", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Users/ListUsers", request, |call| async move {
+            let body = call.body();
             let page = self
                 .gatehouse
                 .list_users(
-                    &caller,
+                    &call.caller,
                     body.page_size,
                     &body.page_token,
                     &body.email_prefix,
                 )
-                .await
-                .map_err(to_status)?;
+                .await?;
             Ok(v1::ListUsersReply {
                 users: page
                     .users
                     .iter()
-                    .map(|user| convert::user(user, &caller))
+                    .map(|user| convert::user(user, &call.caller))
                     .collect(),
                 next_page_token: page.next_page_token,
             })
@@ -138,14 +123,12 @@ impl Users for Api {
         &self,
         request: Request<v1::SuspendUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/SuspendUser", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Users/SuspendUser", request, |call| async move {
             let user = self
                 .gatehouse
-                .suspend_user(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+                .suspend_user(&call.caller, &call.body().user_id)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }
@@ -154,14 +137,12 @@ impl Users for Api {
         &self,
         request: Request<v1::ReactivateUserRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        observe("Users/ReactivateUser", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Users/ReactivateUser", request, |call| async move {
             let user = self
                 .gatehouse
-                .reactivate_user(&caller, &request.get_ref().user_id)
-                .await
-                .map_err(to_status)?;
-            Ok(convert::user(&user, &caller))
+                .reactivate_user(&call.caller, &call.body().user_id)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
         })
         .await
     }

@@ -7,8 +7,8 @@ use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::webhooks_server::Webhooks;
 use tonic::{Request, Response, Status};
 
+use super::Api;
 use super::convert::timestamp;
-use super::{Api, observe, to_status};
 
 /// An endpoint on the wire (never its secret).
 pub fn endpoint(record: &WebhookEndpoint) -> v1::WebhookEndpoint {
@@ -63,16 +63,23 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::CreateWebhookEndpointRequest>,
     ) -> Result<Response<v1::WebhookEndpointWithSecret>, Status> {
-        observe("Webhooks/CreateWebhookEndpoint", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
-            let created = self
-                .gatehouse
-                .create_webhook_endpoint(&caller, &body.url, &body.description, &body.event_types)
-                .await
-                .map_err(to_status)?;
-            Ok(with_secret(created))
-        })
+        self.rpc(
+            "Webhooks/CreateWebhookEndpoint",
+            request,
+            |call| async move {
+                let body = call.body();
+                let created = self
+                    .gatehouse
+                    .create_webhook_endpoint(
+                        &call.caller,
+                        &body.url,
+                        &body.description,
+                        &body.event_types,
+                    )
+                    .await?;
+                Ok(with_secret(created))
+            },
+        )
         .await
     }
 
@@ -80,13 +87,11 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::GetWebhookEndpointRequest>,
     ) -> Result<Response<v1::WebhookEndpoint>, Status> {
-        observe("Webhooks/GetWebhookEndpoint", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Webhooks/GetWebhookEndpoint", request, |call| async move {
             let record = self
                 .gatehouse
-                .get_webhook_endpoint(&caller, &request.get_ref().endpoint_id)
-                .await
-                .map_err(to_status)?;
+                .get_webhook_endpoint(&call.caller, &call.body().endpoint_id)
+                .await?;
             Ok(endpoint(&record))
         })
         .await
@@ -96,17 +101,16 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::ListWebhookEndpointsRequest>,
     ) -> Result<Response<v1::ListWebhookEndpointsReply>, Status> {
-        observe("Webhooks/ListWebhookEndpoints", async {
-            let caller = self.caller(&request).await?;
-            let records = self
-                .gatehouse
-                .list_webhook_endpoints(&caller)
-                .await
-                .map_err(to_status)?;
-            Ok(v1::ListWebhookEndpointsReply {
-                endpoints: records.iter().map(endpoint).collect(),
-            })
-        })
+        self.rpc(
+            "Webhooks/ListWebhookEndpoints",
+            request,
+            |call| async move {
+                let records = self.gatehouse.list_webhook_endpoints(&call.caller).await?;
+                Ok(v1::ListWebhookEndpointsReply {
+                    endpoints: records.iter().map(endpoint).collect(),
+                })
+            },
+        )
         .await
     }
 
@@ -114,22 +118,24 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::UpdateWebhookEndpointRequest>,
     ) -> Result<Response<v1::WebhookEndpoint>, Status> {
-        observe("Webhooks/UpdateWebhookEndpoint", async {
-            let caller = self.caller(&request).await?;
-            let body = request.into_inner();
-            let update = WebhookEndpointUpdate {
-                url: body.url,
-                description: body.description,
-                event_types: body.event_filter.map(|filter| filter.event_types),
-                enabled: body.enabled,
-            };
-            let record = self
-                .gatehouse
-                .update_webhook_endpoint(&caller, &body.endpoint_id, update)
-                .await
-                .map_err(to_status)?;
-            Ok(endpoint(&record))
-        })
+        self.rpc(
+            "Webhooks/UpdateWebhookEndpoint",
+            request,
+            |call| async move {
+                let (caller, body) = call.into_parts();
+                let update = WebhookEndpointUpdate {
+                    url: body.url,
+                    description: body.description,
+                    event_types: body.event_filter.map(|filter| filter.event_types),
+                    enabled: body.enabled,
+                };
+                let record = self
+                    .gatehouse
+                    .update_webhook_endpoint(&caller, &body.endpoint_id, update)
+                    .await?;
+                Ok(endpoint(&record))
+            },
+        )
         .await
     }
 
@@ -137,14 +143,16 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::DeleteWebhookEndpointRequest>,
     ) -> Result<Response<v1::DeleteWebhookEndpointReply>, Status> {
-        observe("Webhooks/DeleteWebhookEndpoint", async {
-            let caller = self.caller(&request).await?;
-            self.gatehouse
-                .delete_webhook_endpoint(&caller, &request.get_ref().endpoint_id)
-                .await
-                .map_err(to_status)?;
-            Ok(v1::DeleteWebhookEndpointReply {})
-        })
+        self.rpc(
+            "Webhooks/DeleteWebhookEndpoint",
+            request,
+            |call| async move {
+                self.gatehouse
+                    .delete_webhook_endpoint(&call.caller, &call.body().endpoint_id)
+                    .await?;
+                Ok(v1::DeleteWebhookEndpointReply {})
+            },
+        )
         .await
     }
 
@@ -152,13 +160,11 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::RotateWebhookSecretRequest>,
     ) -> Result<Response<v1::WebhookEndpointWithSecret>, Status> {
-        observe("Webhooks/RotateWebhookSecret", async {
-            let caller = self.caller(&request).await?;
+        self.rpc("Webhooks/RotateWebhookSecret", request, |call| async move {
             let rotated = self
                 .gatehouse
-                .rotate_webhook_secret(&caller, &request.get_ref().endpoint_id)
-                .await
-                .map_err(to_status)?;
+                .rotate_webhook_secret(&call.caller, &call.body().endpoint_id)
+                .await?;
             Ok(with_secret(rotated))
         })
         .await
@@ -168,24 +174,26 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::ListWebhookDeliveriesRequest>,
     ) -> Result<Response<v1::ListWebhookDeliveriesReply>, Status> {
-        observe("Webhooks/ListWebhookDeliveries", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
-            let page = self
-                .gatehouse
-                .list_webhook_deliveries(
-                    &caller,
-                    &body.endpoint_id,
-                    body.page_size,
-                    &body.page_token,
-                )
-                .await
-                .map_err(to_status)?;
-            Ok(v1::ListWebhookDeliveriesReply {
-                deliveries: page.deliveries.iter().map(delivery).collect(),
-                next_page_token: page.next_page_token,
-            })
-        })
+        self.rpc(
+            "Webhooks/ListWebhookDeliveries",
+            request,
+            |call| async move {
+                let body = call.body();
+                let page = self
+                    .gatehouse
+                    .list_webhook_deliveries(
+                        &call.caller,
+                        &body.endpoint_id,
+                        body.page_size,
+                        &body.page_token,
+                    )
+                    .await?;
+                Ok(v1::ListWebhookDeliveriesReply {
+                    deliveries: page.deliveries.iter().map(delivery).collect(),
+                    next_page_token: page.next_page_token,
+                })
+            },
+        )
         .await
     }
 
@@ -193,14 +201,12 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::ReplayWebhookEventRequest>,
     ) -> Result<Response<v1::WebhookDelivery>, Status> {
-        observe("Webhooks/ReplayWebhookEvent", async {
-            let caller = self.caller(&request).await?;
-            let body = request.get_ref();
+        self.rpc("Webhooks/ReplayWebhookEvent", request, |call| async move {
+            let body = call.body();
             let record = self
                 .gatehouse
-                .replay_webhook_event(&caller, &body.endpoint_id, &body.event_id)
-                .await
-                .map_err(to_status)?;
+                .replay_webhook_event(&call.caller, &body.endpoint_id, &body.event_id)
+                .await?;
             Ok(delivery(&record))
         })
         .await
@@ -210,12 +216,15 @@ impl Webhooks for Api {
         &self,
         request: Request<v1::ListWebhookEventTypesRequest>,
     ) -> Result<Response<v1::ListWebhookEventTypesReply>, Status> {
-        observe("Webhooks/ListWebhookEventTypes", async {
-            self.caller(&request).await?;
-            Ok(v1::ListWebhookEventTypesReply {
-                event_types: EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
-            })
-        })
+        self.rpc(
+            "Webhooks/ListWebhookEventTypes",
+            request,
+            |_call| async move {
+                Ok(v1::ListWebhookEventTypesReply {
+                    event_types: EVENT_TYPES.iter().map(|t| (*t).to_owned()).collect(),
+                })
+            },
+        )
         .await
     }
 }
