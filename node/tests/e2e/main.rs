@@ -9,6 +9,7 @@ mod http;
 mod isolation;
 mod malformed;
 mod node;
+mod owner;
 mod shares;
 mod teams;
 mod users;
