@@ -179,7 +179,7 @@ impl ClusterSandboxBuilder {
             nodes,
             store,
             convergence_timeout: self.convergence_timeout,
-            dir,
+            dir: Some(dir),
         };
         // The first node creates the operator key; the others then start side by side.
         if let Some((first, rest)) = sandbox.nodes.split_first_mut() {
@@ -198,7 +198,8 @@ pub struct ClusterSandbox {
     nodes: Vec<SandboxNode>,
     store: SharedStore,
     convergence_timeout: Duration,
-    dir: TempDir,
+    // Always `Some` until drop, which keeps it after a failure.
+    dir: Option<TempDir>,
 }
 
 impl ClusterSandbox {
@@ -236,7 +237,7 @@ impl ClusterSandbox {
 
     /// The sandbox's directory: data directories, stderr logs, the master key.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().map_or(Path::new(""), TempDir::path)
     }
 
     /// The URL of the shared PostgreSQL database, when the nodes use one.
@@ -310,6 +311,20 @@ impl ClusterSandbox {
             .iter()
             .find(|node| node.is_live())
             .ok_or_else(|| SandboxError::NotRunning("any".to_owned()))
+    }
+}
+
+impl Drop for ClusterSandbox {
+    fn drop(&mut self) {
+        // A failing test keeps every node's data and stderr log to be read afterwards.
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!(
+                "gatehouse cluster sandbox: kept {} (data, stderr logs) after a failure",
+                dir.keep().display()
+            );
+        }
     }
 }
 

@@ -126,3 +126,46 @@ impl NodeBuilder {
         Ok(node)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// Any existing file will do for a node that is never started.
+    const SOME_FILE: &str = "/bin/sh";
+
+    #[test]
+    fn a_node_removes_its_own_directory_but_keeps_it_after_a_failure() {
+        let node = NodeBuilder::default().binary(SOME_FILE).build().unwrap();
+        let dir = node.data_dir().parent().unwrap().to_owned();
+        assert!(dir.is_dir());
+        drop(node);
+        assert!(!dir.exists(), "removed on a normal drop");
+
+        let node = NodeBuilder::default().binary(SOME_FILE).build().unwrap();
+        let dir = node.data_dir().parent().unwrap().to_owned();
+        let failed = std::panic::catch_unwind(move || {
+            let _node = node;
+            panic!("a failing test");
+        });
+        assert!(failed.is_err());
+        assert!(dir.is_dir(), "kept after a failure");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_given_data_directory_outlives_the_node() {
+        let parent = tempfile::tempdir().unwrap();
+        let data_dir = parent.path().join("data");
+        std::fs::create_dir(&data_dir).unwrap();
+        let node = NodeBuilder::default()
+            .binary(SOME_FILE)
+            .data_dir(&data_dir)
+            .build()
+            .unwrap();
+        assert_eq!(node.stderr_path(), parent.path().join("data.stderr.log"));
+        drop(node);
+        assert!(data_dir.is_dir());
+    }
+}

@@ -237,5 +237,15 @@ impl Drop for SandboxNode {
             let _ = process.child.kill();
             let _ = process.child.wait();
         }
+        // A failing test keeps the node's data and stderr log to be read afterwards.
+        if std::thread::panicking()
+            && let Some(dir) = self._owned_dir.take()
+        {
+            eprintln!(
+                "gatehouse node {}: kept {} (data, stderr log) after a failure",
+                self.node_id,
+                dir.keep().display()
+            );
+        }
     }
 }
