@@ -2,10 +2,9 @@
 //! cluster, sent to the node that owns each session (local) and to one that does not
 //! (forwarded over the internal service to the owner).
 //!
-//! Ownership is computed the way the nodes compute it — rendezvous hashing of
-//! `(session, "<tenant>/<session uuid>")` over the serving members of `cluster_status` —
-//! and confirmed by the session actor counts the nodes gossip after a warm-up refresh of
-//! every session through its owner. Each mode runs at the configured concurrency and
+//! Each session's owner is what node `a` answers to `Cluster.GetOwner` (its rendezvous
+//! placement over the serving members), confirmed by the session actor counts the nodes
+//! gossip after a warm-up refresh of every session through its owner. Each mode runs at the configured concurrency and
 //! then serially (one request at a time), which shows the extra hop without queueing.
 
 use std::collections::BTreeMap;
@@ -13,9 +12,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use gatehouse_actors::cluster::{ActorKind, Member, MemberStatus, place};
 use gatehouse_cluster_tests::{ClusterSandbox, SandboxTenant, eventually};
 use gatehouse_protocol::sdk::Client;
+use gatehouse_protocol::v1;
 use serde::Serialize;
 
 use crate::budget::Budget;
@@ -53,11 +52,11 @@ pub struct ClusterRefreshReport {
     pub binary: String,
     /// Sessions refreshed in chains (each by one worker at a time).
     pub sessions: usize,
-    /// Sessions per owner, by rendezvous placement over the serving members.
+    /// Sessions per owner, as `Cluster.GetOwner` placed them.
     pub owned_sessions_by_node: BTreeMap<String, u64>,
     /// Session actors per node as gossiped after the warm-up.
     pub session_actors_by_node: BTreeMap<String, u64>,
-    /// Whether the gossiped actor counts matched the computed placement.
+    /// Whether the gossiped actor counts matched the placement `Cluster.GetOwner` gave.
     pub placement_confirmed: bool,
     /// Each request to the session's owner, `concurrency` at a time.
     pub local: PhaseSummary,
@@ -108,11 +107,11 @@ pub async fn run_cluster_refresh(
         .await
         .map_err(|error| ChaosError::Node(format!("create the tenant: {error}")))?;
     let node_ids: Vec<String> = sandbox.nodes().iter().map(|n| n.id().to_owned()).collect();
-    let members = serving_members(&sandbox).await?;
+    ensure_all_serving(&sandbox).await?;
     let concurrency = settings.concurrency.max(1);
     let count = concurrency.max(2 * NODES);
     eprintln!("gatehouse-load: cluster_refresh: signing up {count} users on {NODES} nodes");
-    let mut sessions = create_sessions(&sandbox, &tenant, &node_ids, &members, count).await?;
+    let mut sessions = create_sessions(&sandbox, &tenant, &node_ids, count).await?;
     let mut owned: BTreeMap<String, u64> = node_ids.iter().map(|id| (id.clone(), 0)).collect();
     for session in &sessions {
         *owned.entry(node_ids[session.owner].clone()).or_default() += 1;
@@ -202,51 +201,39 @@ pub async fn run_cluster_refresh(
     })
 }
 
-/// The serving members as node `a` sees them, in the actors crate's terms.
-async fn serving_members(sandbox: &ClusterSandbox) -> Result<Vec<Member>, ChaosError> {
+/// Fails unless node `a` sees all [`NODES`] members serving.
+async fn ensure_all_serving(sandbox: &ClusterSandbox) -> Result<(), ChaosError> {
     let status = sandbox
         .node(0)
         .cluster_status()
         .await
         .map_err(|error| ChaosError::Node(format!("cluster status: {error}")))?;
-    let members: Vec<Member> = status
+    let serving = status
         .members
         .iter()
-        .filter(|member| member.status == MemberStatus::Serving.as_str())
-        .map(|member| Member {
-            node_id: member.node_id.clone(),
-            generation: member.generation,
-            grpc_addr: member.grpc_addr.clone(),
-            http_addr: member.http_addr.clone(),
-            status: MemberStatus::Serving,
-            actors: Vec::new(),
-        })
-        .collect();
-    if members.len() == NODES {
-        Ok(members)
+        .filter(|member| member.status == "serving")
+        .count();
+    if serving == NODES {
+        Ok(())
     } else {
         Err(ChaosError::Node(format!(
-            "{} of {NODES} members serve",
-            members.len()
+            "{serving} of {NODES} members serve"
         )))
     }
 }
 
-/// The node that owns `session_id` of `tenant` among `members`.
-pub fn session_owner<'a>(
-    members: &'a [Member],
+/// The node that owns `session_id` of `tenant`, as node `a` answers `Cluster.GetOwner`.
+pub async fn session_owner(
+    sandbox: &ClusterSandbox,
     tenant_id: &str,
     session_id: &str,
-) -> Result<&'a str, ChaosError> {
-    let session = uuid::Uuid::parse_str(session_id)
-        .map_err(|error| ChaosError::Local(format!("session id {session_id:?}: {error}")))?;
-    place(
-        ActorKind::Session,
-        &format!("{tenant_id}/{session}"),
-        members,
-    )
-    .map(|member| member.node_id.as_str())
-    .ok_or_else(|| ChaosError::Local("no serving member to place on".to_owned()))
+) -> Result<String, ChaosError> {
+    let owner = sandbox
+        .node(0)
+        .owner(v1::ActorKind::Session, tenant_id, session_id)
+        .await
+        .map_err(|error| ChaosError::Node(format!("owner of session {session_id}: {error}")))?;
+    Ok(owner.node_id)
 }
 
 /// Signs up `count` users round-robin over the nodes and places their sessions.
@@ -254,7 +241,6 @@ async fn create_sessions(
     sandbox: &ClusterSandbox,
     tenant: &SandboxTenant,
     node_ids: &[String],
-    members: &[Member],
     count: usize,
 ) -> Result<Vec<BenchSession>, ChaosError> {
     let run = uuid::Uuid::new_v4().simple().to_string();
@@ -269,10 +255,10 @@ async fn create_sessions(
             .sign_up_with_password(&email, PASSWORD)
             .await
             .map_err(|error| ChaosError::api(format!("sign up {email}"), error))?;
-        let owner_id = session_owner(members, &tenant.id, &reply.session_id)?;
+        let owner_id = session_owner(sandbox, &tenant.id, &reply.session_id).await?;
         let owner = node_ids
             .iter()
-            .position(|id| id == owner_id)
+            .position(|id| *id == owner_id)
             .ok_or_else(|| ChaosError::Local(format!("unknown owner {owner_id}")))?;
         // Alternate between the two other nodes, so both forward.
         let forwarder = (owner + 1 + number % (NODES - 1)) % NODES;
@@ -452,31 +438,6 @@ fn empty_summary() -> PhaseSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn member(node_id: &str) -> Member {
-        Member {
-            node_id: node_id.to_owned(),
-            generation: 1,
-            grpc_addr: String::new(),
-            http_addr: String::new(),
-            status: MemberStatus::Serving,
-            actors: Vec::new(),
-        }
-    }
-
-    #[test]
-    fn sessions_spread_over_every_owner() {
-        let members = [member("a"), member("b"), member("c")];
-        let mut owners = BTreeMap::new();
-        for _ in 0..300 {
-            let session = uuid::Uuid::new_v4().to_string();
-            let owner = session_owner(&members, "acme", &session).unwrap_or("none");
-            *owners.entry(owner.to_owned()).or_insert(0) += 1;
-        }
-        assert_eq!(owners.len(), 3, "{owners:?}");
-        assert!(owners.values().all(|&count| count > 50), "{owners:?}");
-        assert!(session_owner(&members, "acme", "not-a-uuid").is_err());
-    }
 
     #[test]
     fn counts_only_answered_forwarded_refreshes() {

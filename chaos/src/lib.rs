@@ -3,7 +3,10 @@
 //! The library holds what the `gatehouse-load` and `chaos` binaries share: starting a node
 //! process, bounded load loops, latency summaries, the load phases, the forwarded vs local
 //! refresh benchmark on a sandbox cluster ([`cluster_refresh`]) and the chaos run
-//! ([`chaos`]).
+//! ([`chaos`]). Nodes are started through the test kit (`gatehouse-cluster-tests`); what
+//! the tool knows about the cluster comes from the built binary, the SDK and the public
+//! API only.
+#![warn(missing_docs)]
 
 pub mod authz;
 pub mod budget;

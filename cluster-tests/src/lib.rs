@@ -1,6 +1,13 @@
-//! Multi-node tests for Gatehouse: a [`ClusterSandbox`] runs several real `gatehouse`
-//! processes on 127.0.0.1 sharing one PostgreSQL database, and hands out SDK clients per
-//! node.
+//! The Gatehouse test kit: the one place that launches real `gatehouse` processes for
+//! tests and tools — the node's e2e tests, these multi-node tests and `gatehouse-chaos`.
+//!
+//! - [`SandboxNode`] is one process: it spawns the binary on free loopback ports (port 0,
+//!   read back from the ready line, [`ReadyLine`]), sends its stderr to a log file quoted in
+//!   failures, keeps a watchdog that kills it if the test process dies without cleaning up,
+//!   waits until it serves, and kills, pauses, resumes, stops and restarts it.
+//!   [`SandboxNode::builder`] starts a standalone one.
+//! - [`ClusterSandbox`] runs several of them on 127.0.0.1 sharing one PostgreSQL database,
+//!   with gossip between them, and hands out SDK clients per node.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), gatehouse_cluster_tests::SandboxError> {
@@ -16,20 +23,22 @@
 //! # }
 //! ```
 //!
-//! The sandbox runs the `gatehouse` binary that is already built (`GATEHOUSE_BIN`, else
-//! `gatehouse` beside the test executable, else `target/debug/gatehouse`). Cargo cannot
-//! depend on a binary-only package, so `cargo test -p gatehouse-cluster-tests` alone does
-//! not build it; `cargo test --workspace` and `cargo test -p gatehouse -p
-//! gatehouse-cluster-tests` do (testing a package builds its binaries first), as does
-//! `cargo build -p gatehouse`.
+//! The kit runs the `gatehouse` binary that is already built; [`binary`] says where it
+//! looks (`GATEHOUSE_BIN`, else `gatehouse` beside the test executable, else
+//! `target/debug/gatehouse`) and which cargo commands build it first. The kit depends only
+//! on the SDK (and storage's PostgreSQL harness), never on the node or its domain crates:
+//! what tests need to know about placement comes from the `Cluster.GetOwner` RPC.
+#![warn(missing_docs)]
 
+pub mod binary;
 mod error;
 mod eventually;
 mod node;
 mod sandbox;
 mod store;
 
+pub use binary::locate_binary;
 pub use error::SandboxError;
 pub use eventually::{POLL_INTERVAL, StillFailing, eventually};
-pub use node::{SandboxNode, SandboxTenant};
+pub use node::{NodeBuilder, NodeExit, READY_PREFIX, ReadyLine, SandboxNode, SandboxTenant};
 pub use sandbox::{ClusterSandbox, ClusterSandboxBuilder, DEFAULT_PUBLIC_URL, SandboxStorage};

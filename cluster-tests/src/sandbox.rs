@@ -11,9 +11,10 @@ use futures::future::try_join_all;
 use rand::RngCore;
 use tempfile::TempDir;
 
+use crate::binary::locate_binary;
 use crate::error::SandboxError;
 use crate::eventually::eventually;
-use crate::node::{Launch, SandboxNode, SandboxTenant};
+use crate::node::{Gossip, Launch, SandboxNode, SandboxTenant};
 use crate::store::SharedStore;
 
 /// Where the nodes of a sandbox keep their data.
@@ -79,7 +80,7 @@ impl ClusterSandboxBuilder {
         self
     }
 
-    /// The `gatehouse` binary to run (default: `GATEHOUSE_BIN`, else the build's own).
+    /// The `gatehouse` binary to run (default: see [`crate::binary`]).
     pub fn binary(mut self, path: impl Into<PathBuf>) -> Self {
         self.binary = Some(path.into());
         self
@@ -168,7 +169,8 @@ impl ClusterSandboxBuilder {
                     .filter(|other| *other != addr)
                     .copied()
                     .collect();
-                SandboxNode::new(launch.clone(), node_id(index), dir.path(), *addr, seeds)
+                let gossip = Gossip { addr: *addr, seeds };
+                SandboxNode::clustered(launch.clone(), node_id(index), dir.path(), gossip)
             })
             .collect();
         // Built before any node starts, so a failed start still kills the started nodes
@@ -177,7 +179,7 @@ impl ClusterSandboxBuilder {
             nodes,
             store,
             convergence_timeout: self.convergence_timeout,
-            dir,
+            dir: Some(dir),
         };
         // The first node creates the operator key; the others then start side by side.
         if let Some((first, rest)) = sandbox.nodes.split_first_mut() {
@@ -196,7 +198,8 @@ pub struct ClusterSandbox {
     nodes: Vec<SandboxNode>,
     store: SharedStore,
     convergence_timeout: Duration,
-    dir: TempDir,
+    // Always `Some` until drop, which keeps it after a failure.
+    dir: Option<TempDir>,
 }
 
 impl ClusterSandbox {
@@ -234,7 +237,7 @@ impl ClusterSandbox {
 
     /// The sandbox's directory: data directories, stderr logs, the master key.
     pub fn dir(&self) -> &Path {
-        self.dir.path()
+        self.dir.as_ref().map_or(Path::new(""), TempDir::path)
     }
 
     /// The URL of the shared PostgreSQL database, when the nodes use one.
@@ -249,20 +252,7 @@ impl ClusterSandbox {
 
     /// Creates a tenant through the first live node.
     pub async fn create_tenant(&self, display_name: &str) -> Result<SandboxTenant, SandboxError> {
-        let reply = self
-            .any_live_node()?
-            .operator()?
-            .create_tenant(display_name, None)
-            .await?;
-        let id = reply
-            .tenant
-            .map(|tenant| tenant.tenant_id)
-            .unwrap_or_default();
-        Ok(SandboxTenant {
-            id,
-            publishable_key: reply.publishable_client_key,
-            secret_key: reply.secret_server_key,
-        })
+        self.any_live_node()?.create_tenant(display_name).await
     }
 
     /// Waits until every live node sees exactly the live nodes as serving members, each
@@ -324,6 +314,20 @@ impl ClusterSandbox {
     }
 }
 
+impl Drop for ClusterSandbox {
+    fn drop(&mut self) {
+        // A failing test keeps every node's data and stderr log to be read afterwards.
+        if std::thread::panicking()
+            && let Some(dir) = self.dir.take()
+        {
+            eprintln!(
+                "gatehouse cluster sandbox: kept {} (data, stderr logs) after a failure",
+                dir.keep().display()
+            );
+        }
+    }
+}
+
 /// `a`, `b`, … `z`, then `n27`, `n28`, ….
 fn node_id(index: usize) -> String {
     match u8::try_from(index) {
@@ -344,38 +348,6 @@ fn free_udp_addrs(count: usize) -> Result<Vec<SocketAddr>, SandboxError> {
         .map(UdpSocket::local_addr)
         .collect::<Result<Vec<_>, _>>()
         .map_err(SandboxError::io("read gossip ports"))
-}
-
-/// `GATEHOUSE_BIN`, else `gatehouse` beside the running executable (tests live in
-/// `target/<profile>/deps`), else `target/debug/gatehouse` under the workspace root.
-fn locate_binary(explicit: Option<PathBuf>) -> Result<PathBuf, SandboxError> {
-    let explicit = explicit.or_else(|| std::env::var_os("GATEHOUSE_BIN").map(PathBuf::from));
-    if let Some(path) = explicit {
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(SandboxError::BinaryMissing(path))
-        };
-    }
-    let workspace_build = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .join("target")
-        .join("debug")
-        .join("gatehouse");
-    let beside_executable = std::env::current_exe().ok().and_then(|exe| {
-        let dir = exe.parent()?;
-        let dir = if dir.ends_with("deps") {
-            dir.parent()?
-        } else {
-            dir
-        };
-        Some(dir.join("gatehouse"))
-    });
-    beside_executable
-        .into_iter()
-        .chain([workspace_build.clone()])
-        .find(|path| path.is_file())
-        .ok_or(SandboxError::BinaryMissing(workspace_build))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {
@@ -410,12 +382,5 @@ mod tests {
         let ports: std::collections::BTreeSet<u16> = addrs.iter().map(SocketAddr::port).collect();
         assert_eq!(ports.len(), 5);
         assert!(addrs.iter().all(|addr| addr.ip().is_loopback()));
-    }
-
-    #[test]
-    fn an_explicit_binary_that_does_not_exist_is_reported() {
-        let missing = PathBuf::from("/nonexistent/gatehouse");
-        let error = locate_binary(Some(missing.clone())).unwrap_err();
-        assert!(matches!(error, SandboxError::BinaryMissing(path) if path == missing));
     }
 }

@@ -37,8 +37,8 @@ struct Args {
     /// Pid of the running node, to report its memory.
     #[arg(long, requires = "endpoint")]
     node_pid: Option<u32>,
-    /// `gatehouse` binary to start (default: target/release/gatehouse, else target/debug);
-    /// ignored with --endpoint.
+    /// `gatehouse` binary to start (default: target/release/gatehouse, else the test kit's
+    /// lookup: beside this binary, then target/debug); ignored with --endpoint.
     #[arg(long, env = "GATEHOUSE_BIN")]
     gatehouse_bin: Option<PathBuf>,
     /// Seconds each phase runs.

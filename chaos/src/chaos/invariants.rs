@@ -7,8 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use gatehouse_actors::sessions::SPENT_TOKENS_KEPT;
-use gatehouse_protocol::sdk::Client;
+use gatehouse_protocol::sdk::{Client, SPENT_REFRESH_TOKENS_REMEMBERED};
 use gatehouse_protocol::{ErrorCode, v1};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
@@ -29,9 +28,9 @@ const SIGN_IN_SAMPLES: usize = 10;
 /// Fresh tokens presented to every node at once.
 const RACED_SESSIONS: usize = 16;
 /// Only this many of a session's newest spent tokens are re-presented: the node keeps
-/// the last [`SPENT_TOKENS_KEPT`] and answers an older one as unknown, and the final
+/// the last [`SPENT_REFRESH_TOKENS_REMEMBERED`] and answers an older one as unknown, and the final
 /// checks (plus at most one refresh of unknown outcome) rotate a session a few more times.
-const SPENT_WINDOW: usize = SPENT_TOKENS_KEPT / 2;
+const SPENT_WINDOW: usize = SPENT_REFRESH_TOKENS_REMEMBERED / 2;
 
 /// How much the final checks do and how long they may take.
 #[derive(Debug, Clone)]

@@ -1,24 +1,29 @@
-//! One `gatehouse` process of a sandbox: start, signals, restart, clients.
+//! One `gatehouse` process, standalone or in a sandbox: start, signals, restart, clients.
+//!
+//! [`SandboxNode::builder`] starts a standalone node (the node's e2e tests, the load
+//! generator); [`crate::ClusterSandbox`] builds several with gossip settings on one store.
 
+mod builder;
+mod lifecycle;
 mod process;
 
-use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::ExitStatus;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use gatehouse_protocol::sdk::{Client, Credentials};
 use gatehouse_protocol::v1;
-use rustix::process::{Pid, Signal, kill_process};
-use tokio::time::Instant;
+use tempfile::TempDir;
 
-use self::process::{Process, Spawned, reap, stderr_tail};
+use self::process::{Process, stderr_tail};
 use crate::error::SandboxError;
-use crate::eventually::{POLL_INTERVAL, eventually};
 
-/// What every node of one sandbox is started with.
+pub use builder::NodeBuilder;
+pub use lifecycle::NodeExit;
+pub use process::{READY_PREFIX, ReadyLine};
+
+/// What every node of one sandbox (or one standalone node) is started with.
 #[derive(Debug)]
 pub(crate) struct Launch {
     /// The `gatehouse` binary.
@@ -33,11 +38,18 @@ pub(crate) struct Launch {
     pub operator_key: OnceLock<String>,
 }
 
-/// Printed by a node once it serves.
-const READY_PREFIX: &str = "gatehouse: ready ";
+/// A clustered node's gossip settings, kept across restarts.
+#[derive(Debug, Clone)]
+pub(crate) struct Gossip {
+    /// The UDP address it gossips on.
+    pub addr: SocketAddr,
+    /// The other members' gossip addresses.
+    pub seeds: Vec<SocketAddr>,
+}
+
 /// The node writes the operator key it created here, inside its data directory.
 const OPERATOR_KEY_FILE: &str = "operator.key";
-/// Deadline of the sandbox's own requests.
+/// Deadline of the kit's own requests.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Deadline for opening a connection to a node.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -63,51 +75,78 @@ impl std::fmt::Debug for SandboxTenant {
     }
 }
 
-/// One node of a [`crate::ClusterSandbox`]: a `gatehouse` process, running or not.
+/// One real `gatehouse` process, running or not: standalone ([`SandboxNode::builder`]) or
+/// a member of a [`crate::ClusterSandbox`].
 ///
 /// Node id, data directory and gossip address stay the same across restarts; gRPC and
-/// HTTP ports are chosen anew by each process.
+/// HTTP ports are chosen anew by each process (it binds port 0 and says which in its ready
+/// line). The node's stderr (its logs) goes to [`SandboxNode::stderr_path`] and is quoted
+/// in start failures.
 #[derive(Debug)]
 pub struct SandboxNode {
     launch: Arc<Launch>,
     node_id: String,
     data_dir: PathBuf,
     stderr_path: PathBuf,
-    gossip_addr: SocketAddr,
-    seeds: Vec<SocketAddr>,
+    gossip: Option<Gossip>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
     generation: u64,
     starts: u32,
     own_operator_key: Option<String>,
     process: Option<Process>,
+    // Declared after `process`: the directory goes only once the process is gone.
+    _owned_dir: Option<TempDir>,
 }
 
 impl SandboxNode {
-    pub(crate) fn new(
+    /// A member of a sandbox: data in `dir/<node_id>`, logs in `dir/<node_id>.stderr.log`.
+    pub(crate) fn clustered(
         launch: Arc<Launch>,
         node_id: String,
         dir: &Path,
-        gossip_addr: SocketAddr,
-        seeds: Vec<SocketAddr>,
+        gossip: Gossip,
+    ) -> SandboxNode {
+        SandboxNode::new(
+            launch,
+            dir.join(&node_id),
+            dir.join(format!("{node_id}.stderr.log")),
+            node_id,
+            Some(gossip),
+            None,
+        )
+    }
+
+    fn new(
+        launch: Arc<Launch>,
+        data_dir: PathBuf,
+        stderr_path: PathBuf,
+        node_id: String,
+        gossip: Option<Gossip>,
+        owned_dir: Option<TempDir>,
     ) -> SandboxNode {
         SandboxNode {
             launch,
-            data_dir: dir.join(&node_id),
-            stderr_path: dir.join(format!("{node_id}.stderr.log")),
             node_id,
-            gossip_addr,
-            seeds,
+            data_dir,
+            stderr_path,
+            gossip,
             grpc_addr: None,
             http_addr: None,
             generation: 0,
             starts: 0,
             own_operator_key: None,
             process: None,
+            _owned_dir: owned_dir,
         }
     }
 
-    /// The node id (`a`, `b`, `c`, …).
+    /// Starts configuring a standalone node (no gossip, embedded storage by default).
+    pub fn builder() -> NodeBuilder {
+        NodeBuilder::default()
+    }
+
+    /// The node id (`a`, `b`, `c`, … in a sandbox; a label for a standalone node).
     pub fn id(&self) -> &str {
         &self.node_id
     }
@@ -122,9 +161,9 @@ impl SandboxNode {
         &self.stderr_path
     }
 
-    /// The UDP gossip address, kept across restarts.
-    pub fn gossip_addr(&self) -> SocketAddr {
-        self.gossip_addr
+    /// The UDP gossip address, kept across restarts (none for a standalone node).
+    pub fn gossip_addr(&self) -> Option<SocketAddr> {
+        self.gossip.as_ref().map(|gossip| gossip.addr)
     }
 
     /// The gRPC address of the current (or last) process.
@@ -235,11 +274,25 @@ impl SandboxNode {
             .build_lazy()?)
     }
 
-    /// An SDK client builder for this node with the sandbox's deadlines, to customise.
+    /// An SDK client builder for this node with the kit's deadlines, to customise.
     pub fn client_builder(&self) -> gatehouse_protocol::sdk::ClientBuilder {
         Client::builder(self.endpoint())
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
+    }
+
+    /// Creates a tenant through this node.
+    pub async fn create_tenant(&self, display_name: &str) -> Result<SandboxTenant, SandboxError> {
+        let reply = self.operator()?.create_tenant(display_name, None).await?;
+        let id = reply
+            .tenant
+            .map(|tenant| tenant.tenant_id)
+            .unwrap_or_default();
+        Ok(SandboxTenant {
+            id,
+            publishable_key: reply.publishable_client_key,
+            secret_key: reply.secret_server_key,
+        })
     }
 
     /// The cluster as this node sees it.
@@ -247,198 +300,17 @@ impl SandboxNode {
         Ok(self.operator()?.cluster_status().await?)
     }
 
-    /// Starts a process and waits until it prints its ready line and gossips itself serving.
-    pub async fn start(&mut self) -> Result<(), SandboxError> {
-        if self.process.is_some() {
-            return Err(SandboxError::AlreadyRunning(self.node_id.clone()));
-        }
-        let Spawned {
-            mut child,
-            watchdog,
-            mut lines,
-            stdout,
-        } = self.spawn()?;
-        let deadline = Instant::now() + self.launch.ready_timeout;
-        let ready = loop {
-            match tokio::time::timeout_at(deadline, lines.recv()).await {
-                Ok(Some(line)) if line.starts_with(READY_PREFIX) => break line,
-                Ok(Some(_)) => {}
-                Ok(None) => {
-                    // Stdout closed: the process is exiting.
-                    let status = reap(&mut child).await;
-                    return Err(SandboxError::ExitedEarly {
-                        node_id: self.node_id.clone(),
-                        status: status
-                            .map_or_else(|| "still running".to_owned(), |s| s.to_string()),
-                        stderr: self.stderr_tail(),
-                    });
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = reap(&mut child).await;
-                    return Err(SandboxError::NotReady {
-                        node_id: self.node_id.clone(),
-                        timeout: self.launch.ready_timeout,
-                        stderr: self.stderr_tail(),
-                    });
-                }
-            }
-        };
-        self.starts += 1;
-        self.process = Some(Process {
-            child,
-            paused: false,
-            stdout,
-            _watchdog: watchdog,
-        });
-        let field = |name: &str| -> Option<SocketAddr> {
-            ready
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
-                .and_then(|addr| addr.parse().ok())
-        };
-        let (Some(grpc_addr), Some(http_addr)) = (field("grpc"), field("http")) else {
-            return Err(SandboxError::BadReadyLine {
-                node_id: self.node_id.clone(),
-                line: ready,
-            });
-        };
-        self.grpc_addr = Some(grpc_addr);
-        self.http_addr = Some(http_addr);
-        let key_path = self.data_dir.join(OPERATOR_KEY_FILE);
-        if key_path.exists() {
-            let key = fs::read_to_string(&key_path)
-                .map_err(SandboxError::io(format!("read {}", key_path.display())))?;
-            let key = key.trim().to_owned();
-            // The first node to start creates the key in shared storage; later ones find it.
-            let _ = self.launch.operator_key.set(key.clone());
-            self.own_operator_key = Some(key);
-        }
-        self.generation = self.wait_until_self_serving().await?;
-        Ok(())
-    }
-
-    /// Polls this node's own cluster status until it lists itself as serving.
-    async fn wait_until_self_serving(&self) -> Result<u64, SandboxError> {
-        let operator = self.operator()?;
-        let node_id = self.node_id.clone();
-        let generation = eventually(self.launch.ready_timeout, || {
-            let operator = operator.clone();
-            let node_id = node_id.clone();
-            async move {
-                let status = operator
-                    .cluster_status()
-                    .await
-                    .map_err(|error| error.to_string())?;
-                status
-                    .members
-                    .iter()
-                    .find(|member| member.is_self && member.status == "serving")
-                    .map(|member| member.generation)
-                    .ok_or_else(|| format!("node {node_id} does not list itself as serving yet"))
-            }
-        })
-        .await?;
-        Ok(generation)
-    }
-
-    fn signal(&self, signal: Signal) -> Result<(), SandboxError> {
-        let process = self
-            .process
-            .as_ref()
-            .ok_or_else(|| SandboxError::NotRunning(self.node_id.clone()))?;
-        kill_process(Pid::from_child(&process.child), signal).map_err(|errno| SandboxError::Io {
-            context: format!("signal node {}", self.node_id),
-            source: errno.into(),
-        })
-    }
-
-    /// SIGKILL: the process dies at once, without leaving the cluster.
-    pub async fn kill(&mut self) -> Result<(), SandboxError> {
-        let mut process = self
-            .process
-            .take()
-            .ok_or_else(|| SandboxError::NotRunning(self.node_id.clone()))?;
-        process
-            .child
-            .kill()
-            .map_err(SandboxError::io(format!("kill node {}", self.node_id)))?;
-        reap(&mut process.child).await;
-        Ok(())
-    }
-
-    /// SIGSTOP: the process freezes; peers see it go silent.
-    pub fn pause(&mut self) -> Result<(), SandboxError> {
-        self.signal(Signal::STOP)?;
-        if let Some(process) = &mut self.process {
-            process.paused = true;
-        }
-        Ok(())
-    }
-
-    /// SIGCONT: a paused process carries on where it stopped.
-    pub fn resume(&mut self) -> Result<(), SandboxError> {
-        self.signal(Signal::CONT)?;
-        if let Some(process) = &mut self.process {
-            process.paused = false;
-        }
-        Ok(())
-    }
-
-    /// SIGTERM and wait for the exit: the node gossips `leaving`, drains and exits.
-    pub async fn stop(&mut self) -> Result<ExitStatus, SandboxError> {
-        if self.is_paused() {
-            self.resume()?;
-        }
-        self.signal(Signal::TERM)?;
-        let mut process = self
-            .process
-            .take()
-            .ok_or_else(|| SandboxError::NotRunning(self.node_id.clone()))?;
-        let deadline = Instant::now() + self.launch.stop_timeout;
-        loop {
-            if let Some(status) = process
-                .child
-                .try_wait()
-                .map_err(SandboxError::io(format!("wait for node {}", self.node_id)))?
-            {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = process.child.kill();
-                reap(&mut process.child).await;
-                return Err(SandboxError::StopTimedOut {
-                    node_id: self.node_id.clone(),
-                    timeout: self.launch.stop_timeout,
-                });
-            }
-            tokio::time::sleep(POLL_INTERVAL).await;
-        }
-    }
-
-    /// Stops the process if one runs (requiring a clean exit), then starts a new one with
-    /// the same node id, data directory and gossip address; it gossips a new generation.
-    pub async fn restart(&mut self) -> Result<(), SandboxError> {
-        if self.process.is_some() {
-            let status = self.stop().await?;
-            if !status.success() {
-                return Err(SandboxError::UncleanExit {
-                    node_id: self.node_id.clone(),
-                    status,
-                    stderr: self.stderr_tail(),
-                });
-            }
-        }
-        self.start().await
-    }
-}
-
-impl Drop for SandboxNode {
-    fn drop(&mut self) {
-        if let Some(mut process) = self.process.take() {
-            // SIGKILL also ends a paused process.
-            let _ = process.child.kill();
-            let _ = process.child.wait();
-        }
+    /// The owner of an actor as this node sees it (`Cluster.GetOwner`); `entity_id` is the
+    /// session or share id, empty for a tenant's actor.
+    pub async fn owner(
+        &self,
+        kind: v1::ActorKind,
+        tenant_id: &str,
+        entity_id: &str,
+    ) -> Result<v1::ActorOwner, SandboxError> {
+        Ok(self
+            .operator()?
+            .get_owner(kind, tenant_id, entity_id)
+            .await?)
     }
 }

@@ -1,5 +1,6 @@
-//! The process behind a node: spawning it with its settings, reading its stdout, and a
-//! watchdog that ends it if the test process dies without cleaning up.
+//! The process behind a node: spawning it with its settings, reading its stdout, the
+//! ready line it prints, and a watchdog that ends it if the test process dies without
+//! cleaning up.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -16,6 +17,35 @@ use tokio::time::Instant;
 use super::SandboxNode;
 use crate::error::SandboxError;
 use crate::eventually::POLL_INTERVAL;
+
+/// Printed by a node once it serves: `gatehouse: ready grpc=<addr> http=<addr> …`.
+pub const READY_PREFIX: &str = "gatehouse: ready ";
+
+/// The addresses a node announces in its ready line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadyLine {
+    /// Where its gRPC API listens.
+    pub grpc: SocketAddr,
+    /// Where its HTTP endpoint listens.
+    pub http: SocketAddr,
+}
+
+impl ReadyLine {
+    /// The addresses of a ready line; `None` for any other line or a malformed one.
+    pub fn parse(line: &str) -> Option<ReadyLine> {
+        let fields = line.strip_prefix(READY_PREFIX)?;
+        let field = |name: &str| {
+            fields
+                .split_whitespace()
+                .find_map(|part| part.strip_prefix(name)?.strip_prefix('='))
+                .and_then(|addr| addr.parse().ok())
+        };
+        Some(ReadyLine {
+            grpc: field("grpc")?,
+            http: field("http")?,
+        })
+    }
+}
 
 /// How long a killed process may take to be reaped.
 const REAP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,20 +128,20 @@ impl SandboxNode {
                 command.env_remove(name);
             }
         }
-        let seeds = self
-            .seeds
-            .iter()
-            .map(SocketAddr::to_string)
-            .collect::<Vec<_>>()
-            .join(",");
+        command.envs(self.launch.env.iter().map(|(key, value)| (key, value)));
+        if let Some(gossip) = &self.gossip {
+            let seeds = gossip
+                .seeds
+                .iter()
+                .map(SocketAddr::to_string)
+                .collect::<Vec<_>>()
+                .join(",");
+            command
+                .env("GATEHOUSE_CLUSTER_NODE_ID", &self.node_id)
+                .env("GATEHOUSE_CLUSTER_GOSSIP_ADDR", gossip.addr.to_string())
+                .env("GATEHOUSE_CLUSTER_SEEDS", seeds);
+        }
         command
-            .envs(self.launch.env.iter().map(|(key, value)| (key, value)))
-            .env("GATEHOUSE_CLUSTER_NODE_ID", &self.node_id)
-            .env(
-                "GATEHOUSE_CLUSTER_GOSSIP_ADDR",
-                self.gossip_addr.to_string(),
-            )
-            .env("GATEHOUSE_CLUSTER_SEEDS", seeds)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr);
@@ -175,8 +205,26 @@ pub(super) async fn reap(child: &mut Child) -> Option<ExitStatus> {
     }
 }
 
+/// The last lines of a node's stderr log, for failure messages.
 pub(super) fn stderr_tail(path: &Path) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(STDERR_TAIL_LINES)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_ready_line() {
+        let line = "gatehouse: ready grpc=127.0.0.1:41234 http=127.0.0.1:41235 \
+                    storage=embedded data_dir=/tmp/x";
+        let ready = ReadyLine::parse(line);
+        assert_eq!(ready.map(|ready| ready.grpc.port()), Some(41234));
+        assert_eq!(ready.map(|ready| ready.http.port()), Some(41235));
+        assert!(ReadyLine::parse("gatehouse: operator key is in /tmp/x").is_none());
+        assert!(ReadyLine::parse("gatehouse: ready grpc=nope http=127.0.0.1:1").is_none());
+        assert!(ReadyLine::parse("gatehouse: ready grpc=127.0.0.1:1").is_none());
+    }
 }

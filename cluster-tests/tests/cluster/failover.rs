@@ -22,7 +22,7 @@ async fn session_with_owner(
     tenant: &SandboxTenant,
 ) -> (TestSession, usize) {
     let session = sign_up(sandbox.node(0), tenant, "failover").await;
-    let owner = session_owner(&["a", "b", "c"], tenant, &session.session_id);
+    let owner = session_owner(sandbox, &["a", "b", "c"], tenant, &session.session_id).await;
     let index = sandbox.index_of(&owner).unwrap();
     (session, index)
 }
@@ -111,7 +111,7 @@ async fn a_refresh_succeeds_on_a_survivor_within_10s_of_killing_the_owner() {
         .iter()
         .map(|&index| sandbox.node(index).id())
         .collect();
-    let new_owner = session_owner(&survivor_ids, &tenant, &session.session_id);
+    let new_owner = session_owner(&sandbox, &survivor_ids, &tenant, &session.session_id).await;
     eventually(GOSSIP_TIMEOUT, || async {
         let actors = session_actors(sandbox.node(survivors[0])).await?;
         if actors.get(&new_owner) == Some(&1) && !actors.contains_key(&owner_id) {

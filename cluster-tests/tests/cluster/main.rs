@@ -8,6 +8,7 @@ mod support;
 
 mod failover;
 mod keys;
+mod owner;
 mod rejoin;
 mod revocation;
 mod routing;

@@ -41,7 +41,7 @@ async fn a_restarted_node_rejoins_with_a_new_generation_and_takes_back_its_actor
     for (turn, session) in sessions.iter_mut().enumerate() {
         refresh(sandbox.node(turn % 2), &tenant, session).await;
     }
-    let mut expected = owned_counts(&["a", "b"], &tenant, &sessions);
+    let mut expected = owned_counts(&sandbox, &["a", "b"], &tenant, &sessions).await;
     eventually(GOSSIP_TIMEOUT, || session_actors_are(&sandbox, &expected))
         .await
         .unwrap_or_else(|failure| panic!("while c is down: {failure}"));
@@ -81,7 +81,7 @@ async fn a_restarted_node_rejoins_with_a_new_generation_and_takes_back_its_actor
     for (turn, session) in sessions.iter_mut().enumerate() {
         refresh(sandbox.node(turn % 2), &tenant, session).await;
     }
-    expected = owned_counts(&["a", "b", "c"], &tenant, &sessions);
+    expected = owned_counts(&sandbox, &["a", "b", "c"], &tenant, &sessions).await;
     assert!(expected["c"] >= REJOINER_SESSIONS as u64, "{expected:?}");
     eventually(GOSSIP_TIMEOUT, || session_actors_are(&sandbox, &expected))
         .await
@@ -89,7 +89,8 @@ async fn a_restarted_node_rejoins_with_a_new_generation_and_takes_back_its_actor
 }
 
 /// Session actors per node when exactly `serving` own `sessions`.
-fn owned_counts(
+async fn owned_counts(
+    sandbox: &gatehouse_cluster_tests::ClusterSandbox,
     serving: &[&str],
     tenant: &gatehouse_cluster_tests::SandboxTenant,
     sessions: &[crate::support::TestSession],
@@ -98,7 +99,7 @@ fn owned_counts(
         serving.iter().map(|id| ((*id).to_owned(), 0)).collect();
     for session in sessions {
         *counts
-            .entry(session_owner(serving, tenant, &session.session_id))
+            .entry(session_owner(sandbox, serving, tenant, &session.session_id).await)
             .or_default() += 1;
     }
     counts

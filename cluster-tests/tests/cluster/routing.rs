@@ -55,7 +55,7 @@ async fn sign_up_sign_in_and_refresh_on_different_nodes_forward_to_the_owner() {
             refresh_token: signed_in.refresh_token,
         };
         refresh(c, &tenant, &mut session).await;
-        let owner = session_owner(&serving, &tenant, &session.session_id);
+        let owner = session_owner(&sandbox, &serving, &tenant, &session.session_id).await;
         *expected_actors.entry(owner.clone()).or_default() += 1;
         if owner != c.id() {
             forwarded += 1;

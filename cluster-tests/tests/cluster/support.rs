@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gatehouse_actors::cluster::{ActorKind, Member, MemberStatus, place};
 use gatehouse_cluster_tests::{ClusterSandbox, SandboxNode, SandboxTenant};
 use gatehouse_protocol::sdk::Client;
 use gatehouse_protocol::{ApiError, ErrorCode, v1};
@@ -83,26 +82,63 @@ pub async fn refresh(node: &SandboxNode, tenant: &SandboxTenant, session: &mut T
     session.refresh_token = reply.refresh_token;
 }
 
-/// The node that owns a session's actor when exactly `node_ids` are serving, by the same
-/// rendezvous hashing the nodes use.
-pub fn session_owner(node_ids: &[&str], tenant: &SandboxTenant, session_id: &str) -> String {
-    let session = uuid::Uuid::parse_str(session_id)
-        .unwrap_or_else(|error| panic!("session id {session_id:?} is not a uuid: {error}"));
-    let key = format!("{}/{session}", tenant.id);
-    let members: Vec<Member> = node_ids
-        .iter()
-        .map(|node_id| Member {
-            node_id: (*node_id).to_owned(),
-            generation: 0,
-            grpc_addr: String::new(),
-            http_addr: String::new(),
-            status: MemberStatus::Serving,
-            actors: Vec::new(),
-        })
-        .collect();
-    place(ActorKind::Session, &key, &members)
-        .map(|member| member.node_id.clone())
-        .unwrap_or_else(|| panic!("no owner among {node_ids:?}"))
+/// The node that owns a session's actor, as every live node answers `Cluster.GetOwner`;
+/// the nodes must agree and name one of `serving`.
+pub async fn session_owner(
+    sandbox: &ClusterSandbox,
+    serving: &[&str],
+    tenant: &SandboxTenant,
+    session_id: &str,
+) -> String {
+    actor_owner(
+        sandbox,
+        serving,
+        v1::ActorKind::Session,
+        &tenant.id,
+        session_id,
+    )
+    .await
+}
+
+/// The node that owns `(kind, tenant, entity)`, as every live node answers
+/// `Cluster.GetOwner`; the nodes must agree, name one of `serving`, and give the
+/// address of that node's current process.
+pub async fn actor_owner(
+    sandbox: &ClusterSandbox,
+    serving: &[&str],
+    kind: v1::ActorKind,
+    tenant_id: &str,
+    entity_id: &str,
+) -> String {
+    let mut answers = BTreeMap::new();
+    for index in sandbox.live_indices() {
+        let node = sandbox.node(index);
+        let owner = node
+            .owner(kind, tenant_id, entity_id)
+            .await
+            .unwrap_or_else(|error| panic!("GetOwner on node {}: {error}", node.id()));
+        assert_eq!(owner.is_self, owner.node_id == node.id(), "{owner:?}");
+        answers.insert(node.id().to_owned(), owner);
+    }
+    let Some(first) = answers.values().next().cloned() else {
+        panic!("no live node to ask");
+    };
+    assert!(
+        answers.values().all(|owner| owner.node_id == first.node_id),
+        "the nodes disagree on the owner of {kind:?} {tenant_id}/{entity_id}: {answers:?}"
+    );
+    assert!(
+        serving.contains(&first.node_id.as_str()),
+        "owner {} is not among {serving:?}",
+        first.node_id
+    );
+    let owner_node = sandbox.node(sandbox.index_of(&first.node_id).unwrap());
+    assert_eq!(
+        Some(first.grpc_addr.clone()),
+        owner_node.grpc_addr().map(|addr| addr.to_string()),
+        "GetOwner gives the owner's current gRPC address"
+    );
+    first.node_id
 }
 
 /// Signs users up (round-robin over the nodes) until each node in `owners` owns at least
@@ -126,7 +162,7 @@ pub async fn sessions_owned_by(
         }
         let node = sandbox.node(live[round % live.len()]);
         let session = sign_up(node, tenant, "owned").await;
-        let owner = session_owner(serving, tenant, &session.session_id);
+        let owner = session_owner(sandbox, serving, tenant, &session.session_id).await;
         by_owner.entry(owner).or_default().push(session);
     }
     panic!(

@@ -5,12 +5,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use gatehouse_actors::cluster::{ActorKind, Member, MemberStatus, place};
 use gatehouse_cluster_tests::{ClusterSandbox, SandboxStorage};
+use gatehouse_protocol::v1;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::support::sign_up;
+use crate::support::{actor_owner, sign_up};
 
 /// The `webhook-id` of every request the receiver got, in order.
 type Seen = Arc<Mutex<Vec<String>>>;
@@ -73,24 +73,6 @@ async fn stalling_receiver() -> (String, Seen) {
     (url, seen)
 }
 
-/// The node among `a`, `b`, `c` that owns the tenant (and so runs its dispatcher).
-fn tenant_owner(tenant: &str) -> String {
-    let members: Vec<Member> = ["a", "b", "c"]
-        .into_iter()
-        .map(|node_id| Member {
-            node_id: node_id.to_owned(),
-            generation: 0,
-            grpc_addr: String::new(),
-            http_addr: String::new(),
-            status: MemberStatus::Serving,
-            actors: Vec::new(),
-        })
-        .collect();
-    place(ActorKind::Tenant, tenant, &members)
-        .map(|member| member.node_id.clone())
-        .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_is_delivered_by_the_new_owner_after_the_dispatcher_owner_is_killed() {
     let mut sandbox = ClusterSandbox::builder()
@@ -102,7 +84,16 @@ async fn an_event_is_delivered_by_the_new_owner_after_the_dispatcher_owner_is_ki
         .await
         .unwrap();
     let tenant = sandbox.create_tenant("Hooks").await.unwrap();
-    let owner = sandbox.index_of(&tenant_owner(&tenant.id)).unwrap();
+    // The tenant's owner runs its dispatcher.
+    let owner_id = actor_owner(
+        &sandbox,
+        &["a", "b", "c"],
+        v1::ActorKind::Tenant,
+        &tenant.id,
+        "",
+    )
+    .await;
+    let owner = sandbox.index_of(&owner_id).unwrap();
     let other = (owner + 1) % 3;
     let (url, seen) = stalling_receiver().await;
     sandbox

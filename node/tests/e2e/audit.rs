@@ -114,7 +114,7 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
 
     // Edit one byte of a stored entry behind the node's back, then verify again.
     let mut node = node;
-    assert!(node.stop().success());
+    assert!(node.stop().await.success());
     {
         let db = Database::open_embedded(&node.data_dir.join("store")).unwrap();
         let key = gatehouse_actors::keys::audit_entry(&tenant_id, 3);
@@ -128,9 +128,7 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
         tx.set(&key, &value).unwrap();
         tx.commit().await.unwrap();
     }
-    let data_dir = node.data_dir.clone();
-    drop(node);
-    let node = TestNode::start_in(&data_dir).await;
+    let node = node.start_again().await;
     let (ok, stdout, stderr) = admin(
         &node,
         &["audit", "verify", "--tenant", &tenant_id, "--json"],

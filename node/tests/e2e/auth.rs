@@ -287,3 +287,12 @@ async fn repeated_failures_are_rate_limited_per_account() {
     }
     assert_eq!(last, Some(ErrorCode::RateLimited));
 }
+
+#[test]
+fn the_sdk_states_the_spent_token_window_the_domain_keeps() {
+    // Clients and the chaos checker read the window from the SDK; it must be the domain's.
+    assert_eq!(
+        gatehouse_protocol::sdk::SPENT_REFRESH_TOKENS_REMEMBERED,
+        gatehouse_actors::sessions::SPENT_TOKENS_KEPT
+    );
+}

@@ -9,6 +9,7 @@ mod http;
 mod isolation;
 mod malformed;
 mod node;
+mod owner;
 mod reflection;
 mod shares;
 mod teams;

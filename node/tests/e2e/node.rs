@@ -30,7 +30,7 @@ async fn first_start_writes_a_private_operator_key_and_says_where() {
             .any(|line| line.contains(&node.operator_key)),
         "key printed"
     );
-    let status = node.stop();
+    let status = node.stop().await;
     assert!(status.success(), "SIGTERM exits cleanly: {status}");
 }
 

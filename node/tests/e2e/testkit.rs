@@ -1,26 +1,27 @@
-//! Starts real `gatehouse` processes for the tests and hands out SDK clients.
+//! The e2e tests' view of the test kit (`gatehouse-cluster-tests`), which starts the real
+//! `gatehouse` process: this file only turns its results into panics and keeps the tests'
+//! short names. The binary is the one cargo builds for these tests
+//! (`CARGO_BIN_EXE_gatehouse`).
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::ExitStatus;
 
+use gatehouse_cluster_tests::{NodeBuilder, SandboxNode};
 use gatehouse_protocol::sdk::{Client, Credentials};
 
 /// A running node on loopback with its own data directory.
 pub struct TestNode {
-    child: Option<Child>,
+    node: SandboxNode,
     /// gRPC address.
     pub grpc: SocketAddr,
     /// HTTP address.
     pub http: SocketAddr,
-    /// Data directory (kept across restarts).
+    /// Data directory (kept across restarts, removed when the node drops).
     pub data_dir: PathBuf,
     /// The operator key the node wrote on first start.
     pub operator_key: String,
-    /// Lines the node printed on stdout.
+    /// Lines the node printed on stdout up to its ready line.
     pub stdout: Vec<String>,
 }
 
@@ -34,92 +35,49 @@ pub struct TestTenant {
     pub server_key: String,
 }
 
+/// A standalone node of this build's `gatehouse` binary.
+fn builder() -> NodeBuilder {
+    SandboxNode::builder()
+        .binary(env!("CARGO_BIN_EXE_gatehouse"))
+        .label("e2e")
+}
+
 impl TestNode {
     /// Starts a node in a fresh directory.
     pub async fn start() -> TestNode {
-        let dir = tempfile::Builder::new()
-            .prefix("gatehouse-e2e-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        TestNode::start_in(&dir).await
+        TestNode::started(builder()).await
     }
 
     /// Starts a node in a fresh directory with extra `GATEHOUSE_*` environment settings.
     pub async fn start_with_env(env: &[(&str, &str)]) -> TestNode {
-        let dir = tempfile::Builder::new()
-            .prefix("gatehouse-e2e-")
-            .tempdir()
-            .expect("temp dir")
-            .keep();
-        TestNode::start_in_with_env(&dir, env).await
-    }
-
-    /// Starts a node on an existing data directory.
-    pub async fn start_in(data_dir: &Path) -> TestNode {
-        TestNode::start_in_with_env(data_dir, &[]).await
-    }
-
-    /// Starts a node on an existing data directory with extra environment settings.
-    pub async fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> TestNode {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-            .args([
-                "start",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
-            .arg("--data-dir")
-            .arg(data_dir)
-            .env("GATEHOUSE_NODE_LOG", "warn")
-            .env_remove("GATEHOUSE_CONFIG")
-            .envs(env.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn gatehouse");
-        let stdout = child.stdout.take().expect("stdout");
-        let (lines_sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if lines_sender.send(line).is_err() {
-                    break;
-                }
-            }
+        let builder = env.iter().fold(builder(), |builder, (name, value)| {
+            builder.env(*name, *value)
         });
-        let mut printed = Vec::new();
-        let ready = loop {
-            let line = lines
-                .recv_timeout(Duration::from_secs(60))
-                .expect("node printed its ready line within 60 s");
-            printed.push(line.clone());
-            if line.starts_with("gatehouse: ready ") {
-                break line;
-            }
-        };
-        // Keep draining stdout so the node never blocks on a full pipe.
-        std::thread::spawn(move || while lines.recv().is_ok() {});
-        let field = |name: &str| -> SocketAddr {
-            ready
-                .split_whitespace()
-                .find_map(|part| part.strip_prefix(&format!("{name}=")))
-                .and_then(|addr| addr.parse().ok())
-                .unwrap_or_else(|| panic!("no {name}= in {ready}"))
-        };
-        let operator_key = std::fs::read_to_string(data_dir.join("operator.key"))
-            .expect("operator key file")
-            .trim()
-            .to_owned();
+        TestNode::started(builder).await
+    }
+
+    async fn started(builder: NodeBuilder) -> TestNode {
+        let node = builder
+            .start()
+            .await
+            .unwrap_or_else(|error| panic!("cannot start a node: {error}"));
+        TestNode::wrap(node)
+    }
+
+    fn wrap(node: SandboxNode) -> TestNode {
         TestNode {
-            child: Some(child),
-            grpc: field("grpc"),
-            http: field("http"),
-            data_dir: data_dir.to_owned(),
-            operator_key,
-            stdout: printed,
+            grpc: node.grpc_addr().expect("grpc address"),
+            http: node.http_addr().expect("http address"),
+            data_dir: node.data_dir().to_owned(),
+            operator_key: node.operator_key().expect("operator key file"),
+            stdout: node.stdout_lines(),
+            node,
         }
+    }
+
+    /// The kit's node, for what this view does not cover.
+    pub fn kit(&self) -> &SandboxNode {
+        &self.node
     }
 
     /// The gRPC endpoint URL.
@@ -186,39 +144,29 @@ impl TestNode {
             })
     }
 
-    /// Sends SIGTERM and waits for the process to exit.
-    pub fn stop(&mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("node is running");
-        let pid = i32::try_from(child.id()).expect("pid");
-        let status = Command::new("kill")
-            .args(["-TERM", &pid.to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-        for _ in 0..300 {
-            if let Some(status) = child.try_wait().expect("wait") {
-                return status;
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let _ = child.kill();
-        panic!("node did not exit within 30 s of SIGTERM");
+    /// Sends SIGTERM and waits (up to 30 s) for the process to exit.
+    pub async fn stop(&mut self) -> ExitStatus {
+        self.node
+            .stop()
+            .await
+            .unwrap_or_else(|error| panic!("stop the node: {error}"))
     }
 
-    /// Stops the node and starts a new process on the same data directory.
+    /// Starts a new process on the same data directory after [`TestNode::stop`].
+    pub async fn start_again(mut self) -> TestNode {
+        self.node
+            .start()
+            .await
+            .unwrap_or_else(|error| panic!("start the node again: {error}"));
+        TestNode::wrap(self.node)
+    }
+
+    /// Stops the node (requiring a clean exit) and starts a new process on the same data
+    /// directory.
     pub async fn restart(mut self) -> TestNode {
-        let status = self.stop();
+        let status = self.stop().await;
         assert!(status.success(), "node exited with {status}");
-        TestNode::start_in(&self.data_dir).await
-    }
-}
-
-impl Drop for TestNode {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.start_again().await
     }
 }
 

@@ -230,4 +230,24 @@ impl Client {
         })
         .await
     }
+
+    /// The node that owns an actor as the answering node sees it (operator only);
+    /// `entity_id` is the session or share id, empty for [`v1::ActorKind::Tenant`].
+    pub async fn get_owner(
+        &self,
+        kind: v1::ActorKind,
+        tenant_id: &str,
+        entity_id: &str,
+    ) -> Result<v1::ActorOwner, ApiError> {
+        self.read(|| {
+            let mut cluster = self.cluster();
+            let request = v1::GetOwnerRequest {
+                kind: kind as i32,
+                tenant_id: tenant_id.to_owned(),
+                entity_id: entity_id.to_owned(),
+            };
+            async move { cluster.get_owner(request).await }
+        })
+        .await
+    }
 }

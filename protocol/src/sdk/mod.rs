@@ -28,4 +28,4 @@ pub use client::{
     AuthedChannel, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
 };
 pub use metadata::{Credentials, RequestMetadata};
-pub use session::{REFRESH_MARGIN, SessionTokens, UserSession};
+pub use session::{REFRESH_MARGIN, SPENT_REFRESH_TOKENS_REMEMBERED, SessionTokens, UserSession};

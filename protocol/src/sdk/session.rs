@@ -13,6 +13,13 @@ use crate::v1;
 /// How long before its expiry an access token is refreshed.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(30);
 
+/// How many of a session's spent refresh tokens a node remembers: presenting one of the
+/// last this-many is answered `REFRESH_TOKEN_REUSED` (and revokes the session); an older
+/// one is answered as an unknown token. Part of the observable contract, so clients and
+/// the chaos checker know the window without importing the node's domain; the node's e2e
+/// tests pin it to the domain's own constant.
+pub const SPENT_REFRESH_TOKENS_REMEMBERED: usize = 64;
+
 /// The tokens of one session, as issued by the latest sign-in or refresh.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionTokens {
