@@ -7,11 +7,6 @@ use std::time::Duration;
 use gatehouse_storage::Database;
 
 use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
-use crate::actor::registry::Registry;
-use crate::actor::session_actor::SessionActor;
-use crate::actor::share_actor::ShareActor;
-use crate::actor::tenant_actor::TenantActor;
-use crate::cluster::{ActorKind, Membership, MembershipView};
 use crate::context::Context;
 use crate::core::Core;
 use crate::crypto::{MasterKey, random_token, sha256};
@@ -19,7 +14,12 @@ use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::passwords::PasswordHasher;
 use crate::ratelimit::RateLimiter;
-use crate::routing::ClusterWiring;
+use crate::runtime::cluster::{ActorKind, Membership, MembershipView};
+use crate::runtime::registry::Registry;
+use crate::runtime::routing::ClusterWiring;
+use crate::runtime::session_actor::SessionActor;
+use crate::runtime::share_actor::ShareActor;
+use crate::runtime::tenant_actor::TenantActor;
 use crate::tenants::{ApiKeyKind, TenantCache};
 use crate::webhooks::WebhookSettings;
 

@@ -4,10 +4,8 @@
 //! Nothing here knows about gRPC or HTTP; the node maps these types onto the wire.
 
 pub mod access;
-pub mod actor;
 pub mod api;
 pub mod audit;
-pub mod cluster;
 pub mod context;
 pub mod core;
 pub mod crypto;
@@ -19,7 +17,7 @@ pub mod passwords;
 pub mod permissions;
 pub mod permissions_change;
 pub mod ratelimit;
-pub mod routing;
+pub mod runtime;
 pub mod sessions;
 pub mod shares;
 pub mod signing;
@@ -32,3 +30,4 @@ pub use access::{Caller, Credentials};
 pub use api::users::UserUpdate;
 pub use error::{DomainError, DomainResult};
 pub use gatehouse::{Gatehouse, GatehouseOptions};
+pub use runtime::{cluster, routing};

@@ -32,6 +32,55 @@ pub struct ClientInfo {
     pub user_agent: String,
 }
 
+/// Why a session was revoked; `as_str` is the spelling stored and sent in webhooks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationReason {
+    /// The user signed out.
+    SignOut,
+    /// A server or operator revoked it.
+    Admin,
+    /// A spent refresh token came back (RFC 9700 §4.14.2).
+    RefreshTokenReused,
+    /// The user was suspended.
+    UserSuspended,
+    /// The user's password changed.
+    PasswordChanged,
+}
+
+impl RevocationReason {
+    /// Stable spelling in storage and on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationReason::SignOut => "sign_out",
+            RevocationReason::Admin => "admin",
+            RevocationReason::RefreshTokenReused => "refresh_token_reused",
+            RevocationReason::UserSuspended => "user_suspended",
+            RevocationReason::PasswordChanged => "password_changed",
+        }
+    }
+}
+
+/// A successful refresh.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Refreshed {
+    /// The session after rotation.
+    pub session: SessionRecord,
+    /// New access token.
+    pub access_token: String,
+    /// Its expiry.
+    pub access_token_expires_at: Timestamp,
+    /// New refresh token; the presented one is spent.
+    pub refresh_token: String,
+}
+
+impl std::fmt::Debug for Refreshed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Refreshed")
+            .field("session_id", &self.session.session_id)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Why and when a session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Revocation {
@@ -91,7 +140,7 @@ impl SessionRecord {
 }
 
 /// A refresh token split into the session it names and its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct RefreshToken {
     /// The session.
     pub session_id: Uuid,
@@ -256,11 +305,12 @@ pub async fn refresh(
     if was_spent {
         session.revoked = Some(Revocation {
             at: now,
-            reason: "refresh_token_reused".to_owned(),
+            reason: RevocationReason::RefreshTokenReused.as_str().to_owned(),
         });
         session.version += 1;
         write_session(tx, tenant, &session)?;
-        let data = payloads::revoked_session(&session, "refresh_token_reused");
+        let data =
+            payloads::revoked_session(&session, RevocationReason::RefreshTokenReused.as_str());
         outbox::emit(tx, context, tenant, "session.revoked", data.clone())?;
         let event = audit::AuditOrigin::system().event(
             "session.revoke",
@@ -306,8 +356,9 @@ pub async fn revoke_session(
     context: &Context,
     tenant: &str,
     session_id: Uuid,
-    reason: &str,
+    reason: RevocationReason,
 ) -> DomainResult<bool> {
+    let reason = reason.as_str();
     let mut session = find_session(tx, tenant, session_id)
         .await?
         .ok_or(DomainError::SessionNotFound)?;
@@ -330,6 +381,28 @@ pub async fn revoke_session(
     Ok(true)
 }
 
+/// Revokes one session for `origin`; a revocation by an operator or server is audited (signing
+/// out is the user's own business).
+pub async fn revoke_audited(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    session_id: Uuid,
+    reason: RevocationReason,
+    origin: &audit::AuditOrigin,
+) -> DomainResult<bool> {
+    let revoked = revoke_session(tx, context, tenant, session_id, reason).await?;
+    if revoked && reason != RevocationReason::SignOut {
+        let event = origin.event(
+            "session.revoke",
+            format!("session:{session_id}"),
+            serde_json::json!({ "reason": reason.as_str() }),
+        );
+        audit::append(tx, context, tenant, event).await?;
+    }
+    Ok(revoked)
+}
+
 /// Ends the session `token` belongs to, if the token is its current or a recently spent one.
 pub async fn sign_out(
     tx: &Transaction,
@@ -350,7 +423,14 @@ pub async fn sign_out(
     if !known {
         return Err(DomainError::InvalidRefreshToken);
     }
-    revoke_session(tx, context, tenant, token.session_id, "sign_out").await
+    revoke_session(
+        tx,
+        context,
+        tenant,
+        token.session_id,
+        RevocationReason::SignOut,
+    )
+    .await
 }
 
 async fn user_session_ids(
@@ -378,7 +458,7 @@ pub async fn revoke_user_sessions(
     context: &Context,
     tenant: &str,
     user_id: Uuid,
-    reason: &str,
+    reason: RevocationReason,
 ) -> DomainResult<u32> {
     let mut revoked = 0;
     for session_id in user_session_ids(tx, tenant, user_id).await? {

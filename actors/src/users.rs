@@ -272,7 +272,14 @@ pub async fn update_user(
     }
     if let Some(hash) = changes.password_hash {
         record.password_hash = Some(hash);
-        sessions::revoke_user_sessions(tx, context, tenant, user_id, "password_changed").await?;
+        sessions::revoke_user_sessions(
+            tx,
+            context,
+            tenant,
+            user_id,
+            sessions::RevocationReason::PasswordChanged,
+        )
+        .await?;
     }
     record.updated_at = context.now();
     record.version += 1;
@@ -291,7 +298,14 @@ pub async fn set_user_state(
 ) -> DomainResult<UserRecord> {
     let mut record = read_user(tx, tenant, user_id).await?;
     if state == UserState::Suspended {
-        sessions::revoke_user_sessions(tx, context, tenant, user_id, "user_suspended").await?;
+        sessions::revoke_user_sessions(
+            tx,
+            context,
+            tenant,
+            user_id,
+            sessions::RevocationReason::UserSuspended,
+        )
+        .await?;
     }
     if record.state != state {
         record.state = state;

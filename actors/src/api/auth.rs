@@ -1,14 +1,13 @@
 //! Password sign-up and sign-in, refresh and sign-out.
 
 use crate::access::Caller;
-use crate::actor::session_actor::Refreshed;
 use crate::audit::AuditOrigin;
 use crate::core::{AccessToken, token_permissions};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::passwords::{validate_new_password, validate_password_input};
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
-use crate::sessions::{self, ClientInfo, RefreshToken, SessionRecord};
+use crate::runtime::session_actor::{RefreshSession, RevokeSession};
+use crate::sessions::{self, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord};
 use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
 
 /// A new session with its tokens (`Debug` leaves the tokens out).
@@ -189,17 +188,13 @@ impl Gatehouse {
         refresh_token: &str,
     ) -> DomainResult<Refreshed> {
         let tenant = caller.tenant()?;
-        RefreshToken::parse(refresh_token)?;
+        let token = RefreshToken::parse(refresh_token)?;
         let result = self
-            .route(OwnerCall::RefreshSession {
+            .route(RefreshSession {
                 tenant: tenant.tenant_id().to_owned(),
-                refresh_token: refresh_token.to_owned(),
+                token,
             })
-            .await
-            .and_then(|reply| match reply {
-                OwnerReply::Refreshed(refreshed) => Ok(*refreshed),
-                other => Err(unexpected(other)),
-            });
+            .await;
         let outcome = match &result {
             Ok(_) => "rotated",
             Err(error) => error.code().as_str(),
@@ -210,22 +205,22 @@ impl Gatehouse {
 
     /// Ends a session, named by its refresh token or by the caller's access token.
     pub async fn sign_out(&self, caller: &Caller, refresh_token: Option<&str>) -> DomainResult<()> {
-        let (tenant, refresh_token, session_id) =
-            match refresh_token.filter(|token| !token.is_empty()) {
-                Some(text) => {
-                    let session_id = RefreshToken::parse(text)?.session_id;
-                    (caller.tenant()?, Some(text.to_owned()), session_id)
-                }
-                None => {
-                    let (tenant, claims) = caller.require_user()?;
-                    (tenant, None, super::parse_id("sid", &claims.sid)?)
-                }
-            };
-        self.route(OwnerCall::RevokeSession {
+        let (tenant, token, session_id) = match refresh_token.filter(|token| !token.is_empty()) {
+            Some(text) => {
+                let token = RefreshToken::parse(text)?;
+                let session_id = token.session_id;
+                (caller.tenant()?, Some(token), session_id)
+            }
+            None => {
+                let (tenant, claims) = caller.require_user()?;
+                (tenant, None, super::parse_id("sid", &claims.sid)?)
+            }
+        };
+        self.route(RevokeSession {
             tenant: tenant.tenant_id().to_owned(),
             session_id,
-            reason: "sign_out".to_owned(),
-            refresh_token,
+            reason: RevocationReason::SignOut,
+            token,
             origin: AuditOrigin::of(caller),
         })
         .await

@@ -15,7 +15,7 @@ use crate::outbox;
 use crate::permissions::{
     self, PermissionDefinition, PermissionScope, system, validate_permission_id,
 };
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
+use crate::runtime::tenant_actor::{DefinePermission, DeletePermission};
 use crate::teams;
 use crate::tenants::TenantState;
 use crate::users;
@@ -111,18 +111,13 @@ impl Gatehouse {
                 "must list at most 1000 permissions",
             ));
         }
-        let reply = self
-            .route(OwnerCall::DefinePermission {
-                tenant: tenant.tenant_id().to_owned(),
-                definition,
-                create_only,
-                actor: caller.audit_actor(),
-            })
-            .await?;
-        match reply {
-            OwnerReply::PermissionDefined(definition) => Ok(*definition),
-            other => Err(unexpected(other)),
-        }
+        self.route(DefinePermission {
+            tenant: tenant.tenant_id().to_owned(),
+            definition,
+            create_only,
+            actor: caller.audit_actor(),
+        })
+        .await
     }
 
     /// Deletes a definition and every grant of it. Server and operator.
@@ -133,17 +128,12 @@ impl Gatehouse {
     ) -> DomainResult<()> {
         let tenant = caller.require_server()?;
         validate_permission_id("permission_id", permission_id)?;
-        match self
-            .route(OwnerCall::DeletePermission {
-                tenant: tenant.tenant_id().to_owned(),
-                permission_id: permission_id.to_owned(),
-                actor: caller.audit_actor(),
-            })
-            .await?
-        {
-            OwnerReply::PermissionDeleted => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.route(DeletePermission {
+            tenant: tenant.tenant_id().to_owned(),
+            permission_id: permission_id.to_owned(),
+            actor: caller.audit_actor(),
+        })
+        .await
     }
 
     /// Every definition of the tenant (any caller of the tenant).

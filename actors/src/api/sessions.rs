@@ -4,8 +4,8 @@ use crate::access::Caller;
 use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::routing::OwnerCall;
-use crate::sessions::{self, SessionRecord};
+use crate::runtime::session_actor::RevokeSession;
+use crate::sessions::{self, RevocationReason, SessionRecord};
 use crate::users;
 
 impl Gatehouse {
@@ -39,11 +39,11 @@ impl Gatehouse {
     pub async fn revoke_session(&self, caller: &Caller, session_id: &str) -> DomainResult<()> {
         let tenant = caller.require_server()?;
         let session_id = super::parse_id("session_id", session_id)?;
-        self.route(OwnerCall::RevokeSession {
+        self.route(RevokeSession {
             tenant: tenant.tenant_id().to_owned(),
             session_id,
-            reason: "admin".to_owned(),
-            refresh_token: None,
+            reason: RevocationReason::Admin,
+            token: None,
             origin: AuditOrigin::of(caller),
         })
         .await
@@ -60,9 +60,14 @@ impl Gatehouse {
         core.db
             .run(|tx| async move {
                 users::read_user(&tx, tenant_id, user_id).await?;
-                let revoked =
-                    sessions::revoke_user_sessions(&tx, &core.context, tenant_id, user_id, "admin")
-                        .await?;
+                let revoked = sessions::revoke_user_sessions(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    user_id,
+                    RevocationReason::Admin,
+                )
+                .await?;
                 let details = serde_json::json!({ "revoked": revoked });
                 let event =
                     origin.event("user.revoke_sessions", format!("user:{user_id}"), details);

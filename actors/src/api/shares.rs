@@ -7,16 +7,16 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::actor::share_actor::{ShareCaller, ShareOperation, ShareUse};
 use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::outbox;
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
+use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
 use crate::shares::{
     self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
 };
+use crate::shares::{ShareCaller, ShareOperation, ShareUse};
 
 /// Who a new share is for, as requested.
 #[derive(Debug, Clone)]
@@ -227,35 +227,25 @@ impl Gatehouse {
     ) -> DomainResult<ShareUse> {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let (share_id, share_caller) = self.resolve_share(caller, &share).await?;
-        match self
-            .route(OwnerCall::UseShare {
-                tenant,
-                share_id,
-                caller: share_caller,
-                operation,
-            })
-            .await?
-        {
-            OwnerReply::ShareUsed(used) => Ok(*used),
-            other => Err(unexpected(other)),
-        }
+        self.route(UseShare {
+            tenant,
+            share_id,
+            caller: share_caller,
+            operation,
+        })
+        .await
     }
 
     /// Revokes a share (its owner or a server); effective on every node when this returns.
     pub async fn revoke_share(&self, caller: &Caller, share_id: &str) -> DomainResult<bool> {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let share_id = super::parse_id("share_id", share_id)?;
-        match self
-            .route(OwnerCall::RevokeShare {
-                tenant,
-                share_id,
-                caller: self.share_caller(caller, None)?,
-            })
-            .await?
-        {
-            OwnerReply::ShareRevoked(revoked) => Ok(revoked),
-            other => Err(unexpected(other)),
-        }
+        self.route(RevokeShare {
+            tenant,
+            share_id,
+            caller: self.share_caller(caller, None)?,
+        })
+        .await
     }
 
     /// Accepts (applying it in one transaction) or rejects a proposal.
@@ -269,19 +259,14 @@ impl Gatehouse {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let share_id = super::parse_id("share_id", share_id)?;
         let proposal_id = super::parse_id("proposal_id", proposal_id)?;
-        match self
-            .route(OwnerCall::DecideProposal {
-                tenant,
-                share_id,
-                proposal_id,
-                accept,
-                caller: self.share_caller(caller, None)?,
-            })
-            .await?
-        {
-            OwnerReply::ProposalDecided(proposal) => Ok(*proposal),
-            other => Err(unexpected(other)),
-        }
+        self.route(DecideProposal {
+            tenant,
+            share_id,
+            proposal_id,
+            accept,
+            caller: self.share_caller(caller, None)?,
+        })
+        .await
     }
 
     /// Shares given by (`outgoing`) or to a user; clients list only their own.

@@ -4,7 +4,7 @@ use crate::access::Caller;
 use crate::audit::AuditOrigin;
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
+use crate::runtime::tenant_actor::{CreateTenant, RotateSigningKey, UpdateTenantSettings};
 use crate::signing::SigningKeyRecord;
 use crate::tenants::{
     self, CreatedTenant, SettingsChanges, TenantRecord, validate_display_name, validate_tenant_id,
@@ -35,17 +35,12 @@ impl Gatehouse {
             validate_tenant_id(tenant_id)?;
             tenant_id.to_owned()
         };
-        let reply = self
-            .route(OwnerCall::CreateTenant {
-                tenant: tenant_id,
-                display_name: display_name.trim().to_owned(),
-                origin: AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::TenantCreated(created) => Ok(*created),
-            other => Err(unexpected(other)),
-        }
+        self.route(CreateTenant {
+            tenant: tenant_id,
+            display_name: display_name.trim().to_owned(),
+            origin: AuditOrigin::of(caller),
+        })
+        .await
     }
 
     /// Reads a tenant.
@@ -98,17 +93,12 @@ impl Gatehouse {
     ) -> DomainResult<TenantRecord> {
         caller.require_operator()?;
         self.core.tenant(tenant_id).await?;
-        let reply = self
-            .route(OwnerCall::UpdateTenantSettings {
-                tenant: tenant_id.to_owned(),
-                changes,
-                origin: crate::audit::AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::TenantUpdated(record) => Ok(*record),
-            other => Err(unexpected(other)),
-        }
+        self.route(UpdateTenantSettings {
+            tenant: tenant_id.to_owned(),
+            changes,
+            origin: crate::audit::AuditOrigin::of(caller),
+        })
+        .await
     }
 
     /// Rotates a tenant's signing key through its actor.
@@ -119,15 +109,10 @@ impl Gatehouse {
     ) -> DomainResult<SigningKeyRecord> {
         caller.require_operator()?;
         self.core.tenant(tenant_id).await?;
-        let reply = self
-            .route(OwnerCall::RotateSigningKey {
-                tenant: tenant_id.to_owned(),
-                origin: AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::KeyRotated(key) => Ok(*key),
-            other => Err(unexpected(other)),
-        }
+        self.route(RotateSigningKey {
+            tenant: tenant_id.to_owned(),
+            origin: AuditOrigin::of(caller),
+        })
+        .await
     }
 }

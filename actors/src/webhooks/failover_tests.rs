@@ -14,7 +14,7 @@ use crate::cluster::{ActorKind, Member, MemberStatus, Membership, MembershipView
 use crate::context::{Clock, Context, ManualClock, OsEntropy, SystemClock};
 use crate::crypto::MasterKey;
 use crate::gatehouse::{Gatehouse, GatehouseOptions};
-use crate::routing::{ClusterWiring, ForwardError, Forwarder, OwnerCall, OwnerReply, WireError};
+use crate::routing::{ClusterWiring, EncodedReply, ForwardError, Forwarder, OwnerCall, WireError};
 use crate::sessions::ClientInfo;
 
 /// Records requests; answers 200, or never answers when `stall` is set.
@@ -51,7 +51,7 @@ impl Forwarder for NoForwarding {
         &self,
         _owner: &Member,
         _call: &OwnerCall,
-    ) -> Result<Result<OwnerReply, WireError>, ForwardError> {
+    ) -> Result<Result<EncodedReply, WireError>, ForwardError> {
         Err(ForwardError::Unreachable("not in this test".to_owned()))
     }
 }

@@ -1,6 +1,8 @@
 //! Tenants: records, API keys, settings, signing-key rotation, and the node-local cache of
 //! decoded tenant state that every request reads.
 
+pub mod changes;
+
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

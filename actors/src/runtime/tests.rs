@@ -1,21 +1,16 @@
-//! The ractor actors that serialise work on one entity, and their registry.
+//! Supervision, passivation and ownership races of entity actors.
 
-pub mod registry;
-pub mod session_actor;
-pub mod share_actor;
-pub mod tenant_actor;
-
-#[cfg(test)]
-mod tests {
+mod single_node {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::time::Duration;
 
     use gatehouse_storage::Database;
 
-    use crate::actor::session_actor::{SessionMsg, session_key};
     use crate::context::Context;
     use crate::crypto::MasterKey;
+    use crate::runtime::entity::EntityMsg;
+    use crate::runtime::session_actor::session_key;
     use crate::sessions::ClientInfo;
     use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
 
@@ -81,7 +76,7 @@ mod tests {
         let key = session_key("acme", signed_in.session.session_id);
         let crashed: Result<(), DomainError> = gatehouse
             .session_actors
-            .call(&key, |_reply| SessionMsg::Crash)
+            .call(&key, |_reply| EntityMsg::Crash)
             .await;
         assert!(
             matches!(crashed, Err(DomainError::Unavailable(_))),
@@ -150,8 +145,7 @@ mod tests {
     }
 }
 
-#[cfg(test)]
-mod two_owner_tests {
+mod two_owners {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::time::Duration;
@@ -160,8 +154,9 @@ mod two_owner_tests {
 
     use crate::context::Context;
     use crate::crypto::MasterKey;
-    use crate::routing::OwnerCall;
+    use crate::runtime::session_actor::RefreshSession;
     use crate::sessions::ClientInfo;
+    use crate::sessions::RefreshToken;
     use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
 
     /// Two nodes over one shared store, as in a cluster.
@@ -208,9 +203,9 @@ mod two_owner_tests {
                 .unwrap();
             // Both nodes run the refresh on their own SessionActor for the same session,
             // as happens while membership settles.
-            let call = || OwnerCall::RefreshSession {
+            let call = || RefreshSession {
                 tenant: "acme".to_owned(),
-                refresh_token: signed_in.refresh_token.clone(),
+                token: RefreshToken::parse(&signed_in.refresh_token).unwrap(),
             };
             let (a, b) = tokio::join!(first.execute_local(call()), second.execute_local(call()));
             let wins = [&a, &b].iter().filter(|result| result.is_ok()).count();

@@ -15,21 +15,12 @@ use tokio::sync::oneshot;
 
 use crate::core::Core;
 use crate::error::{DomainError, DomainResult};
+use crate::runtime::entity::{EntityActor, EntityKind, EntityMsg};
 
 /// How long a caller waits for an entity actor's answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a call is re-routed when it raced with a stopping actor.
 const MAX_ROUTING_ATTEMPTS: usize = 5;
-
-/// An actor that owns one entity (a tenant, a session) and is activated by key.
-pub trait EntityActor: Actor<Arguments = EntityArgs> {
-    /// Kind name for metrics and logs: `tenant`, `session`.
-    const KIND: &'static str;
-    /// A fresh handler.
-    fn create() -> Self;
-    /// The periodic message that lets the actor notice it is idle.
-    fn tick() -> Self::Msg;
-}
 
 /// What an entity actor starts with.
 #[derive(Debug)]
@@ -123,8 +114,8 @@ pub enum SupervisorMsg<M: ractor::Message> {
 
 type ActorMap<M> = Arc<RwLock<HashMap<String, ActorRef<M>>>>;
 
-struct Supervisor<A: EntityActor> {
-    _kind: PhantomData<fn() -> A>,
+struct Supervisor<K: EntityKind> {
+    _kind: PhantomData<fn() -> K>,
 }
 
 struct SupervisorState<M: ractor::Message> {
@@ -134,10 +125,10 @@ struct SupervisorState<M: ractor::Message> {
     keys_by_actor: HashMap<ractor::ActorId, String>,
 }
 
-impl<A: EntityActor> Actor for Supervisor<A> {
-    type Msg = SupervisorMsg<A::Msg>;
-    type State = SupervisorState<A::Msg>;
-    type Arguments = (ActorMap<A::Msg>, Arc<Core>, Duration);
+impl<K: EntityKind> Actor for Supervisor<K> {
+    type Msg = SupervisorMsg<EntityMsg<K::State>>;
+    type State = SupervisorState<EntityMsg<K::State>>;
+    type Arguments = (ActorMap<EntityMsg<K::State>>, Arc<Core>, Duration);
 
     async fn pre_start(
         &self,
@@ -163,7 +154,7 @@ impl<A: EntityActor> Actor for Supervisor<A> {
                 let existing = read_map(&state.actors).get(&key).cloned();
                 let result = match existing {
                     Some(actor) => Ok(actor),
-                    None => activate::<A>(&myself, state, key).await,
+                    None => activate::<K>(&myself, state, key).await,
                 };
                 let _ = reply.send(result);
             }
@@ -178,7 +169,7 @@ impl<A: EntityActor> Actor for Supervisor<A> {
                     // Messages already queued are still handled; later sends fail and are
                     // re-routed to a fresh activation.
                     let _ = actor.drain();
-                    metrics::counter!("gatehouse_actor_passivations_total", "kind" => A::KIND)
+                    metrics::counter!("gatehouse_actor_passivations_total", "kind" => K::KIND.as_str())
                         .increment(1);
                 }
             }
@@ -207,21 +198,22 @@ impl<A: EntityActor> Actor for Supervisor<A> {
                 actors.remove(&key);
             }
             drop(actors);
-            metrics::gauge!("gatehouse_actors_active", "kind" => A::KIND).decrement(1.0);
+            metrics::gauge!("gatehouse_actors_active", "kind" => K::KIND.as_str()).decrement(1.0);
             if let Some(error) = failure {
-                tracing::error!(kind = A::KIND, key, %error, "entity actor failed; it will be re-activated from storage on next use");
-                metrics::counter!("gatehouse_actor_failures_total", "kind" => A::KIND).increment(1);
+                tracing::error!(kind = K::KIND.as_str(), key, %error, "entity actor failed; it will be re-activated from storage on next use");
+                metrics::counter!("gatehouse_actor_failures_total", "kind" => K::KIND.as_str())
+                    .increment(1);
             }
         }
         Ok(())
     }
 }
 
-async fn activate<A: EntityActor>(
-    myself: &ActorRef<SupervisorMsg<A::Msg>>,
-    state: &mut SupervisorState<A::Msg>,
+async fn activate<K: EntityKind>(
+    myself: &ActorRef<SupervisorMsg<EntityMsg<K::State>>>,
+    state: &mut SupervisorState<EntityMsg<K::State>>,
     key: String,
-) -> DomainResult<ActorRef<A::Msg>> {
+) -> DomainResult<ActorRef<EntityMsg<K::State>>> {
     let args = EntityArgs {
         key: key.clone(),
         core: state.core.clone(),
@@ -238,15 +230,15 @@ async fn activate<A: EntityActor>(
             },
         },
     };
-    let (actor, _) = Actor::spawn_linked(None, A::create(), args, myself.get_cell())
+    let (actor, _) = Actor::spawn_linked(None, EntityActor::<K>::new(), args, myself.get_cell())
         .await
         .map_err(|error| {
-            DomainError::Unavailable(format!("cannot start {} actor: {error}", A::KIND))
+            DomainError::Unavailable(format!("cannot start {} actor: {error}", K::KIND.as_str()))
         })?;
     state.keys_by_actor.insert(actor.get_id(), key.clone());
     write_map(&state.actors).insert(key, actor.clone());
-    metrics::counter!("gatehouse_actor_activations_total", "kind" => A::KIND).increment(1);
-    metrics::gauge!("gatehouse_actors_active", "kind" => A::KIND).increment(1.0);
+    metrics::counter!("gatehouse_actor_activations_total", "kind" => K::KIND.as_str()).increment(1);
+    metrics::gauge!("gatehouse_actors_active", "kind" => K::KIND.as_str()).increment(1.0);
     Ok(actor)
 }
 
@@ -267,30 +259,32 @@ fn write_map<M: ractor::Message>(
 }
 
 /// The entry point to the actors of one kind on this node.
-pub struct Registry<A: EntityActor> {
-    actors: ActorMap<A::Msg>,
-    supervisor: ActorRef<SupervisorMsg<A::Msg>>,
+pub struct Registry<K: EntityKind> {
+    actors: ActorMap<EntityMsg<K::State>>,
+    supervisor: ActorRef<SupervisorMsg<EntityMsg<K::State>>>,
 }
 
-impl<A: EntityActor> std::fmt::Debug for Registry<A> {
+impl<K: EntityKind> std::fmt::Debug for Registry<K> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Registry")
-            .field("kind", &A::KIND)
+            .field("kind", &K::KIND.as_str())
             .finish_non_exhaustive()
     }
 }
 
-impl<A: EntityActor> Registry<A> {
+impl<K: EntityKind> Registry<K> {
     /// Starts the supervisor of this kind.
-    pub async fn start(core: Arc<Core>, idle_timeout: Duration) -> DomainResult<Registry<A>> {
-        let actors: ActorMap<A::Msg> = Arc::default();
+    pub async fn start(core: Arc<Core>, idle_timeout: Duration) -> DomainResult<Registry<K>> {
+        let actors: ActorMap<EntityMsg<K::State>> = Arc::default();
         let (supervisor, _) = Actor::spawn(
             None,
-            Supervisor::<A> { _kind: PhantomData },
+            Supervisor::<K> { _kind: PhantomData },
             (actors.clone(), core, idle_timeout),
         )
         .await
-        .map_err(|error| DomainError::Internal(format!("start {} supervisor: {error}", A::KIND)))?;
+        .map_err(|error| {
+            DomainError::Internal(format!("start {} supervisor: {error}", K::KIND.as_str()))
+        })?;
         Ok(Registry { actors, supervisor })
     }
 
@@ -305,7 +299,7 @@ impl<A: EntityActor> Registry<A> {
     pub async fn call<R>(
         &self,
         key: &str,
-        make: impl Fn(oneshot::Sender<DomainResult<R>>) -> A::Msg,
+        make: impl Fn(oneshot::Sender<DomainResult<R>>) -> EntityMsg<K::State>,
     ) -> DomainResult<R> {
         for _ in 0..MAX_ROUTING_ATTEMPTS {
             let actor = self.lookup(key).await?;
@@ -328,21 +322,21 @@ impl<A: EntityActor> Registry<A> {
                 Ok(Ok(result)) => result,
                 Ok(Err(_)) => Err(DomainError::Unavailable(format!(
                     "{} actor stopped before answering",
-                    A::KIND
+                    K::KIND.as_str()
                 ))),
                 Err(_) => Err(DomainError::Unavailable(format!(
                     "{} actor did not answer in time",
-                    A::KIND
+                    K::KIND.as_str()
                 ))),
             };
         }
         Err(DomainError::Unavailable(format!(
             "{} actor kept stopping",
-            A::KIND
+            K::KIND.as_str()
         )))
     }
 
-    async fn lookup(&self, key: &str) -> DomainResult<ActorRef<A::Msg>> {
+    async fn lookup(&self, key: &str) -> DomainResult<ActorRef<EntityMsg<K::State>>> {
         if let Some(actor) = read_map(&self.actors).get(key) {
             return Ok(actor.clone());
         }

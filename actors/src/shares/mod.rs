@@ -1,6 +1,10 @@
 //! Shares: revocable, expiring, audited grants from an owner to a recipient over a resource,
 //! with a permission set, field masks, use limits and an optional proposal mode.
 
+pub mod usage;
+
+pub use usage::{ShareCaller, ShareOperation, ShareUse};
+
 use std::collections::BTreeMap;
 
 use gatehouse_storage::{RangeOptions, Transaction, codec};

@@ -1,0 +1,60 @@
+//! Audited tenant changes as run by the tenant's actor: each is one transaction that makes the
+//! change and writes its audit entry.
+
+use gatehouse_storage::Transaction;
+use serde_json::json;
+
+use crate::audit::{self, AuditOrigin};
+use crate::context::Context;
+use crate::crypto::MasterKey;
+use crate::error::DomainResult;
+use crate::permissions::PermissionGraph;
+use crate::signing::SigningKeyRecord;
+use crate::tenants::{self, CreatedTenant, SettingsChanges, TenantRecord};
+
+/// Creates the tenant and audits it for `origin`.
+pub async fn create(
+    tx: &Transaction,
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &str,
+    display_name: &str,
+    origin: &AuditOrigin,
+) -> DomainResult<CreatedTenant> {
+    let created = tenants::create_tenant(tx, context, master_key, tenant, display_name).await?;
+    let details = json!({ "display_name": display_name });
+    let event = origin.event("tenant.create", format!("tenant:{tenant}"), details);
+    audit::append(tx, context, tenant, event).await?;
+    Ok(created)
+}
+
+/// Rotates the tenant's signing key and audits it; returns the new key.
+pub async fn rotate_key(
+    tx: &Transaction,
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &str,
+    origin: &AuditOrigin,
+) -> DomainResult<SigningKeyRecord> {
+    let (_, key) = tenants::rotate_signing_key(tx, context, master_key, tenant).await?;
+    let details = json!({ "kid": key.kid });
+    let event = origin.event("key.rotate", format!("tenant:{tenant}"), details);
+    audit::append(tx, context, tenant, event).await?;
+    Ok(key)
+}
+
+/// Changes the tenant's settings (validated against `graph`) and audits the change.
+pub async fn update_settings(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    graph: &PermissionGraph,
+    changes: &SettingsChanges,
+    origin: &AuditOrigin,
+) -> DomainResult<TenantRecord> {
+    let record = tenants::update_settings(tx, tenant, graph, changes).await?;
+    let details = serde_json::to_value(changes).unwrap_or_default();
+    let event = origin.event("tenant.config", format!("tenant:{tenant}"), details);
+    audit::append(tx, context, tenant, event).await?;
+    Ok(record)
+}
