@@ -12,6 +12,97 @@ use crate::keys;
 /// Hash of the (absent) entry before the first one.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
+/// What an audit entry records; `as_str` is its stable spelling in the ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// `webhook_endpoint.update`.
+    WebhookEndpointUpdate,
+    /// `webhook_endpoint.rotate_secret`.
+    WebhookEndpointRotateSecret,
+    /// `webhook_endpoint.replay`.
+    WebhookEndpointReplay,
+    /// `webhook_endpoint.disable`.
+    WebhookEndpointDisable,
+    /// `webhook_endpoint.delete`.
+    WebhookEndpointDelete,
+    /// `webhook_endpoint.create`.
+    WebhookEndpointCreate,
+    /// `user.create`.
+    UserCreate,
+    /// `user.update`.
+    UserUpdate,
+    /// `user.suspend`.
+    UserSuspend,
+    /// `user.reactivate`.
+    UserReactivate,
+    /// `user.delete`.
+    UserDelete,
+    /// `user.revoke_sessions`.
+    UserRevokeSessions,
+    /// `tenant.create`.
+    TenantCreate,
+    /// `tenant.config`.
+    TenantConfig,
+    /// `key.rotate`.
+    KeyRotate,
+    /// `session.revoke`.
+    SessionRevoke,
+    /// `team.delete`.
+    TeamDelete,
+    /// `share.create`.
+    ShareCreate,
+    /// `share.use`.
+    ShareUse,
+    /// `share.use_refused`.
+    ShareUseRefused,
+    /// `share.revoke`.
+    ShareRevoke,
+    /// `share.proposal.decide`.
+    ShareProposalDecide,
+    /// `permission.grant`.
+    PermissionGrant,
+    /// `permission.revoke`.
+    PermissionRevoke,
+    /// `permission.define`.
+    PermissionDefine,
+    /// `permission.delete`.
+    PermissionDelete,
+}
+
+impl AuditAction {
+    /// Stable spelling, e.g. `session.revoke`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::WebhookEndpointUpdate => "webhook_endpoint.update",
+            AuditAction::WebhookEndpointRotateSecret => "webhook_endpoint.rotate_secret",
+            AuditAction::WebhookEndpointReplay => "webhook_endpoint.replay",
+            AuditAction::WebhookEndpointDisable => "webhook_endpoint.disable",
+            AuditAction::WebhookEndpointDelete => "webhook_endpoint.delete",
+            AuditAction::WebhookEndpointCreate => "webhook_endpoint.create",
+            AuditAction::UserCreate => "user.create",
+            AuditAction::UserUpdate => "user.update",
+            AuditAction::UserSuspend => "user.suspend",
+            AuditAction::UserReactivate => "user.reactivate",
+            AuditAction::UserDelete => "user.delete",
+            AuditAction::UserRevokeSessions => "user.revoke_sessions",
+            AuditAction::TenantCreate => "tenant.create",
+            AuditAction::TenantConfig => "tenant.config",
+            AuditAction::KeyRotate => "key.rotate",
+            AuditAction::SessionRevoke => "session.revoke",
+            AuditAction::TeamDelete => "team.delete",
+            AuditAction::ShareCreate => "share.create",
+            AuditAction::ShareUse => "share.use",
+            AuditAction::ShareUseRefused => "share.use_refused",
+            AuditAction::ShareRevoke => "share.revoke",
+            AuditAction::ShareProposalDecide => "share.proposal.decide",
+            AuditAction::PermissionGrant => "permission.grant",
+            AuditAction::PermissionRevoke => "permission.revoke",
+            AuditAction::PermissionDefine => "permission.define",
+            AuditAction::PermissionDelete => "permission.delete",
+        }
+    }
+}
+
 /// What happened, by whom, from where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditEvent {
@@ -178,7 +269,7 @@ impl AuditOrigin {
     /// An event done by this origin.
     pub fn event(
         &self,
-        action: &str,
+        action: AuditAction,
         target: impl Into<String>,
         details: serde_json::Value,
     ) -> AuditEvent {
@@ -188,7 +279,7 @@ impl AuditOrigin {
             } else {
                 self.actor.clone()
             },
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             target: target.into(),
             source_ip: self.source_ip.clone(),
             details,

@@ -132,7 +132,11 @@ async fn an_entry_rewritten_with_a_fresh_hash_breaks_the_link_to_the_next() {
 #[test]
 fn origins_name_the_caller_kind() {
     assert_eq!(AuditOrigin::system().actor, "system");
-    let event = AuditOrigin::default().event("x.y", "t", serde_json::Value::Null);
+    let event = AuditOrigin::default().event(
+        crate::audit::AuditAction::UserCreate,
+        "t",
+        serde_json::Value::Null,
+    );
     assert_eq!(event.actor, "system");
     assert_eq!(current_source_ip(), "");
 }

@@ -6,6 +6,7 @@
 pub mod access;
 pub mod api;
 pub mod audit;
+pub mod change;
 pub mod context;
 pub mod core;
 pub mod crypto;

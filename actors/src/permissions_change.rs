@@ -4,41 +4,35 @@
 use gatehouse_storage::Transaction;
 use serde_json::json;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditAction;
+use crate::audit::{AuditEvent, AuditOrigin};
+use crate::change::record_change;
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
-use crate::outbox;
+use crate::outbox::EventType;
 use crate::permissions::{self, PermissionDefinition, PermissionGraph};
+use crate::{teams, users};
+use uuid::Uuid;
 
 async fn record(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     actor: &str,
-    action: &str,
+    action: AuditAction,
     permission_id: &str,
 ) -> DomainResult<()> {
-    audit::append(
-        tx,
-        context,
-        tenant,
-        AuditEvent {
-            actor: actor.to_owned(),
-            action: action.to_owned(),
-            target: format!("permission:{permission_id}"),
-            source_ip: String::new(),
-            details: json!({}),
-        },
-    )
-    .await?;
-    outbox::emit(
-        tx,
-        context,
-        tenant,
-        "permission_definition.changed",
-        json!({ "permission_id": permission_id, "action": action }),
-    )?;
+    let event = AuditEvent {
+        actor: actor.to_owned(),
+        action: action.as_str().to_owned(),
+        target: format!("permission:{permission_id}"),
+        source_ip: String::new(),
+        details: json!({}),
+    };
+    let data = json!({ "permission_id": permission_id, "action": action.as_str() });
+    let events = [(EventType::PermissionDefinitionChanged, data)];
+    record_change(tx, context, tenant, Some(event), events).await?;
     // Every node polls the epoch and reloads the tenant's graph.
     tx.atomic_add(&keys::tenant_epoch(), 1)?;
     Ok(())
@@ -68,7 +62,7 @@ pub async fn define(
         context,
         tenant,
         actor,
-        "permission.define",
+        AuditAction::PermissionDefine,
         &definition.permission_id,
     )
     .await?;
@@ -89,8 +83,64 @@ pub async fn delete(
         context,
         tenant,
         actor,
-        "permission.delete",
+        AuditAction::PermissionDelete,
         permission_id,
     )
     .await
+}
+
+/// A direct grant to add or take away.
+#[derive(Debug, Clone, Copy)]
+pub struct GrantChange<'a> {
+    /// The team scope, or tenant-wide.
+    pub team_id: Option<Uuid>,
+    /// The user.
+    pub user_id: Uuid,
+    /// The permission.
+    pub permission_id: &'a str,
+    /// Grant (`true`) or revoke.
+    pub grant: bool,
+}
+
+/// Grants or revokes a direct permission of a user (a team member, for a team scope);
+/// returns whether anything changed. Audited and announced when it did.
+pub async fn change_grant(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    change: GrantChange<'_>,
+    origin: &AuditOrigin,
+) -> DomainResult<bool> {
+    let GrantChange {
+        team_id,
+        user_id,
+        permission_id,
+        grant,
+    } = change;
+    users::read_user(tx, tenant, user_id).await?;
+    if let Some(team_id) = team_id
+        && !teams::is_member(tx, tenant, team_id, user_id).await?
+    {
+        return Err(DomainError::TeamMembershipNotFound);
+    }
+    let changed = if grant {
+        permissions::grant(tx, tenant, team_id, user_id, permission_id).await?
+    } else {
+        permissions::revoke(tx, tenant, team_id, user_id, permission_id).await?
+    };
+    if changed {
+        let (event, action) = if grant {
+            (EventType::PermissionGranted, AuditAction::PermissionGrant)
+        } else {
+            (EventType::PermissionRevoked, AuditAction::PermissionRevoke)
+        };
+        let details = json!({
+            "user_id": user_id,
+            "permission_id": permission_id,
+            "team_id": team_id,
+        });
+        let audit = origin.event(action, format!("user:{user_id}"), details.clone());
+        record_change(tx, context, tenant, Some(audit), [(event, details)]).await?;
+    }
+    Ok(changed)
 }

@@ -7,10 +7,13 @@ use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit::AuditAction;
+use crate::change::record_change;
 use crate::context::{Context, Timestamp};
 use crate::crypto::{base64url, constant_time_eq, from_base64url, sha256};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
+use crate::outbox::EventType;
 use crate::tenants::TenantSettings;
 use crate::users::{self, UserState};
 use crate::webhooks::payloads;
@@ -226,7 +229,7 @@ pub fn create_session(
         tx,
         context,
         tenant,
-        "session.created",
+        EventType::SessionCreated,
         payloads::session(&record),
     )?;
     Ok((record, token))
@@ -311,13 +314,13 @@ pub async fn refresh(
         write_session(tx, tenant, &session)?;
         let data =
             payloads::revoked_session(&session, RevocationReason::RefreshTokenReused.as_str());
-        outbox::emit(tx, context, tenant, "session.revoked", data.clone())?;
         let event = audit::AuditOrigin::system().event(
-            "session.revoke",
+            AuditAction::SessionRevoke,
             format!("session:{}", session.session_id),
-            data,
+            data.clone(),
         );
-        audit::append(tx, context, tenant, event).await?;
+        let events = [(EventType::SessionRevoked, data)];
+        record_change(tx, context, tenant, Some(event), events).await?;
         metrics::counter!("gatehouse_refresh_token_reuse_total").increment(1);
         return Ok(RefreshOutcome::Reused);
     }
@@ -375,7 +378,7 @@ pub async fn revoke_session(
         tx,
         context,
         tenant,
-        "session.revoked",
+        EventType::SessionRevoked,
         payloads::revoked_session(&session, reason),
     )?;
     Ok(true)
@@ -394,11 +397,11 @@ pub async fn revoke_audited(
     let revoked = revoke_session(tx, context, tenant, session_id, reason).await?;
     if revoked && reason != RevocationReason::SignOut {
         let event = origin.event(
-            "session.revoke",
+            AuditAction::SessionRevoke,
             format!("session:{session_id}"),
             serde_json::json!({ "reason": reason.as_str() }),
         );
-        audit::append(tx, context, tenant, event).await?;
+        record_change(tx, context, tenant, Some(event), []).await?;
     }
     Ok(revoked)
 }
@@ -468,6 +471,39 @@ pub async fn revoke_user_sessions(
             Err(error) => return Err(error),
         }
     }
+    Ok(revoked)
+}
+
+/// A user's sessions, newest first; an unknown user is `USER_NOT_FOUND`.
+pub async fn list_for_user(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+    include_inactive: bool,
+) -> DomainResult<Vec<SessionRecord>> {
+    users::read_user(tx, tenant, user_id).await?;
+    list_user_sessions(tx, context, tenant, user_id, include_inactive).await
+}
+
+/// Revokes every live session of a user for an admin, audited; returns how many were live.
+pub async fn revoke_all_audited(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+    origin: &audit::AuditOrigin,
+) -> DomainResult<u32> {
+    users::read_user(tx, tenant, user_id).await?;
+    let revoked =
+        revoke_user_sessions(tx, context, tenant, user_id, RevocationReason::Admin).await?;
+    let details = serde_json::json!({ "revoked": revoked });
+    let event = origin.event(
+        AuditAction::UserRevokeSessions,
+        format!("user:{user_id}"),
+        details,
+    );
+    record_change(tx, context, tenant, Some(event), []).await?;
     Ok(revoked)
 }
 

@@ -8,6 +8,7 @@ use crate::context::{Context, Timestamp};
 use crate::error::{DomainError, DomainResult};
 use crate::keys;
 use crate::outbox;
+use crate::outbox::EventType;
 use crate::sessions;
 use crate::tenants::validate_display_name;
 use crate::webhooks::payloads;
@@ -170,7 +171,13 @@ pub async fn create_user(
     };
     tx.set(&index_key, user_id.as_bytes())?;
     write_user(tx, tenant, &record)?;
-    outbox::emit(tx, context, tenant, "user.created", payloads::user(&record))?;
+    outbox::emit(
+        tx,
+        context,
+        tenant,
+        EventType::UserCreated,
+        payloads::user(&record),
+    )?;
     Ok(record)
 }
 
@@ -284,7 +291,13 @@ pub async fn update_user(
     record.updated_at = context.now();
     record.version += 1;
     write_user(tx, tenant, &record)?;
-    outbox::emit(tx, context, tenant, "user.updated", payloads::user(&record))?;
+    outbox::emit(
+        tx,
+        context,
+        tenant,
+        EventType::UserUpdated,
+        payloads::user(&record),
+    )?;
     Ok(record)
 }
 
@@ -312,7 +325,13 @@ pub async fn set_user_state(
         record.updated_at = context.now();
         record.version += 1;
         write_user(tx, tenant, &record)?;
-        outbox::emit(tx, context, tenant, "user.updated", payloads::user(&record))?;
+        outbox::emit(
+            tx,
+            context,
+            tenant,
+            EventType::UserUpdated,
+            payloads::user(&record),
+        )?;
     }
     Ok(record)
 }

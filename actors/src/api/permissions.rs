@@ -4,17 +4,16 @@
 use std::collections::BTreeSet;
 
 use gatehouse_storage::Transaction;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
+use crate::audit::AuditOrigin;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::outbox;
 use crate::permissions::{
     self, PermissionDefinition, PermissionScope, system, validate_permission_id,
 };
+use crate::permissions_change::{self, GrantChange};
 use crate::runtime::tenant_actor::{DefinePermission, DeletePermission};
 use crate::teams;
 use crate::tenants::TenantState;
@@ -180,56 +179,16 @@ impl Gatehouse {
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
                 check_grantor(&tx, tenant, caller, parsed.team_id, permission_id).await?;
-                users::read_user(&tx, tenant_id, parsed.user_id).await?;
-                if let Some(team_id) = parsed.team_id
-                    && !teams::is_member(&tx, tenant_id, team_id, parsed.user_id).await?
-                {
-                    return Err(DomainError::TeamMembershipNotFound);
-                }
-                let changed = if grant {
-                    permissions::grant(
-                        &tx,
-                        tenant_id,
-                        parsed.team_id,
-                        parsed.user_id,
-                        permission_id,
-                    )
-                    .await?
-                } else {
-                    permissions::revoke(
-                        &tx,
-                        tenant_id,
-                        parsed.team_id,
-                        parsed.user_id,
-                        permission_id,
-                    )
-                    .await?
+                let origin = AuditOrigin::of(caller);
+                let (team_id, user_id) = (parsed.team_id, parsed.user_id);
+                let change = GrantChange {
+                    team_id,
+                    user_id,
+                    permission_id,
+                    grant,
                 };
-                if changed {
-                    let (event, action) = if grant {
-                        ("permission.granted", "permission.grant")
-                    } else {
-                        ("permission.revoked", "permission.revoke")
-                    };
-                    let details = json!({
-                        "user_id": parsed.user_id,
-                        "permission_id": permission_id,
-                        "team_id": parsed.team_id,
-                    });
-                    outbox::emit(&tx, &core.context, tenant_id, event, details.clone())?;
-                    audit::append(
-                        &tx,
-                        &core.context,
-                        tenant_id,
-                        AuditOrigin::of(caller).event(
-                            action,
-                            format!("user:{}", parsed.user_id),
-                            details,
-                        ),
-                    )
-                    .await?;
-                }
-                Ok(changed)
+                permissions_change::change_grant(&tx, &core.context, tenant_id, change, &origin)
+                    .await
             })
             .await
     }

@@ -1,12 +1,11 @@
 //! Session administration for server and operator callers.
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
+use crate::audit::AuditOrigin;
+use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::runtime::session_actor::RevokeSession;
 use crate::sessions::{self, RevocationReason, SessionRecord};
-use crate::users;
 
 impl Gatehouse {
     /// A user's sessions, newest first.
@@ -22,15 +21,8 @@ impl Gatehouse {
         let tenant_id = tenant.tenant_id();
         core.db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                sessions::list_user_sessions(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    user_id,
-                    include_inactive,
-                )
-                .await
+                let context = &core.context;
+                sessions::list_for_user(&tx, context, tenant_id, user_id, include_inactive).await
             })
             .await
     }
@@ -59,20 +51,7 @@ impl Gatehouse {
         let origin = &AuditOrigin::of(caller);
         core.db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                let revoked = sessions::revoke_user_sessions(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    user_id,
-                    RevocationReason::Admin,
-                )
-                .await?;
-                let details = serde_json::json!({ "revoked": revoked });
-                let event =
-                    origin.event("user.revoke_sessions", format!("user:{user_id}"), details);
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok::<_, DomainError>(revoked)
+                sessions::revoke_all_audited(&tx, &core.context, tenant_id, user_id, origin).await
             })
             .await
     }

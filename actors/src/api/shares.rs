@@ -3,20 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
+use crate::audit::AuditOrigin;
 use crate::context::Timestamp;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::outbox;
 use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
 use crate::shares::{
     self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
 };
-use crate::shares::{ShareCaller, ShareOperation, ShareUse};
+use crate::shares::{ShareCaller, ShareOperation, ShareUse, usage};
 
 /// Who a new share is for, as requested.
 #[derive(Debug, Clone)]
@@ -168,33 +166,11 @@ impl Gatehouse {
         core.db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
-                let (share, token) = shares::create_share(
-                    &tx,
-                    &core.context,
-                    &tenant.permissions,
-                    tenant_id,
-                    new_share.clone(),
-                )
-                .await?;
-                audit::append(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    AuditOrigin::of(caller).event(
-                        "share.create",
-                        format!("share:{}", share.share_id),
-                        json!({ "owner": share.owner, "permissions": share.permissions }),
-                    ),
-                )
-                .await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    "share.created",
-                    json!({ "share_id": share.share_id, "owner": share.owner }),
-                )?;
-                Ok((share, token))
+                let origin = AuditOrigin::of(caller);
+                let graph = &tenant.permissions;
+                let new_share = new_share.clone();
+                usage::create_audited(&tx, &core.context, graph, tenant_id, new_share, &origin)
+                    .await
             })
             .await
     }

@@ -8,11 +8,13 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::audit::AuditAction;
 use crate::audit::{self, AuditOrigin};
 use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::outbox;
+use crate::outbox::EventType;
 use crate::permissions::{self, system};
 use crate::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use crate::tenants::{TenantState, validate_display_name};
@@ -55,7 +57,7 @@ async fn audit_team(
     context: &Context,
     tenant: &str,
     caller: &Caller,
-    action: &str,
+    action: AuditAction,
     target: String,
     details: serde_json::Value,
 ) -> DomainResult<()> {
@@ -116,7 +118,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant_id,
-                    "team.created",
+                    EventType::TeamCreated,
                     team_event(&team),
                 )?;
                 if creator.is_some() {
@@ -124,7 +126,7 @@ impl Gatehouse {
                         &tx,
                         &core.context,
                         tenant_id,
-                        "team_membership.created",
+                        EventType::TeamMembershipCreated,
                         json!({ "team_id": team.team_id, "user_id": creator }),
                     )?;
                 }
@@ -201,7 +203,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant.tenant_id(),
-                    "team.updated",
+                    EventType::TeamUpdated,
                     team_event(&team),
                 )?;
                 Ok(team)
@@ -223,7 +225,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant.tenant_id(),
-                    "team.deleted",
+                    EventType::TeamDeleted,
                     json!({ "team_id": team_id }),
                 )?;
                 audit_team(
@@ -231,7 +233,7 @@ impl Gatehouse {
                     &core.context,
                     tenant.tenant_id(),
                     caller,
-                    "team.delete",
+                    AuditAction::TeamDelete,
                     format!("team:{team_id}"),
                     json!({}),
                 )
@@ -307,7 +309,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant_id,
-                    "team_membership.created",
+                    EventType::TeamMembershipCreated,
                     json!({ "team_id": team_id, "user_id": user_id }),
                 )?;
                 Ok(membership)
@@ -339,7 +341,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant.tenant_id(),
-                    "team_membership.deleted",
+                    EventType::TeamMembershipDeleted,
                     json!({ "team_id": team_id, "user_id": user_id }),
                 )?;
                 Ok(())
@@ -397,7 +399,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant.tenant_id(),
-                    "team_invitation.created",
+                    EventType::TeamInvitationCreated,
                     json!({ "team_id": team_id, "invitation_id": invitation.invitation_id, "email": invitation.email }),
                 )?;
                 Ok((invitation, token))
@@ -428,7 +430,7 @@ impl Gatehouse {
                     &tx,
                     &core.context,
                     tenant_id,
-                    "team_invitation.accepted",
+                    EventType::TeamInvitationAccepted,
                     json!({ "team_id": invitation.team_id, "invitation_id": invitation.invitation_id, "user_id": user_id }),
                 )?;
                 Ok(membership)

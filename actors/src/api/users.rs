@@ -1,10 +1,12 @@
 //! User management for server and operator callers, and the signed-in user's own record.
 
 use crate::access::Caller;
+use crate::audit::AuditAction;
 use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::outbox;
+use crate::outbox::EventType;
 use crate::passwords::validate_new_password;
 use crate::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
@@ -74,7 +76,7 @@ impl Gatehouse {
                 async move {
                     let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
                     let event = origin.event(
-                        "user.create",
+                        AuditAction::UserCreate,
                         format!("user:{}", user.user_id),
                         serde_json::json!({ "email": user.email }),
                     );
@@ -185,7 +187,8 @@ impl Gatehouse {
                         .await?;
                 if let Some((origin, fields)) = audited {
                     let details = serde_json::json!({ "fields": fields });
-                    let event = origin.event("user.update", format!("user:{user_id}"), details);
+                    let event =
+                        origin.event(AuditAction::UserUpdate, format!("user:{user_id}"), details);
                     audit::append(&tx, &core.context, tenant_id, event).await?;
                 }
                 Ok(user)
@@ -205,8 +208,14 @@ impl Gatehouse {
                 let user = users::read_user(&tx, tenant_id, user_id).await?;
                 users::delete_user(&tx, tenant_id, user_id).await?;
                 let data = payloads::deleted_user(&user);
-                outbox::emit(&tx, &core.context, tenant_id, "user.deleted", data.clone())?;
-                let event = origin.event("user.delete", format!("user:{user_id}"), data);
+                outbox::emit(
+                    &tx,
+                    &core.context,
+                    tenant_id,
+                    EventType::UserDeleted,
+                    data.clone(),
+                )?;
+                let event = origin.event(AuditAction::UserDelete, format!("user:{user_id}"), data);
                 audit::append(&tx, &core.context, tenant_id, event).await
             })
             .await
@@ -285,8 +294,8 @@ impl Gatehouse {
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
         let action = match state {
-            UserState::Suspended => "user.suspend",
-            UserState::Active => "user.reactivate",
+            UserState::Suspended => AuditAction::UserSuspend,
+            UserState::Active => AuditAction::UserReactivate,
         };
         core.db
             .run(|tx| async move {

@@ -4,6 +4,7 @@
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::audit::AuditAction;
 use crate::audit::{self, AuditOrigin};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -80,7 +81,7 @@ impl Gatehouse {
                 .await?;
                 let details = serde_json::json!({ "url": url, "event_types": event_types });
                 let event = origin.event(
-                    "webhook_endpoint.create",
+                    AuditAction::WebhookEndpointCreate,
                     target(created.endpoint.endpoint_id),
                     details,
                 );
@@ -166,7 +167,7 @@ impl Gatehouse {
                 )
                 .await?;
                 let event = origin.event(
-                    "webhook_endpoint.update",
+                    AuditAction::WebhookEndpointUpdate,
                     target(endpoint_id),
                     details.clone(),
                 );
@@ -192,7 +193,11 @@ impl Gatehouse {
             .run(|tx| async move {
                 let endpoint = endpoints::delete_endpoint(&tx, tenant_id, endpoint_id).await?;
                 let details = serde_json::json!({ "url": endpoint.url });
-                let event = origin.event("webhook_endpoint.delete", target(endpoint_id), details);
+                let event = origin.event(
+                    AuditAction::WebhookEndpointDelete,
+                    target(endpoint_id),
+                    details,
+                );
                 audit::append(&tx, &core.context, tenant_id, event).await?;
                 Ok::<_, DomainError>(())
             })
@@ -222,7 +227,7 @@ impl Gatehouse {
                 )
                 .await?;
                 let event = origin.event(
-                    "webhook_endpoint.rotate_secret",
+                    AuditAction::WebhookEndpointRotateSecret,
                     target(endpoint_id),
                     serde_json::Value::Null,
                 );
@@ -288,7 +293,11 @@ impl Gatehouse {
                     deliveries::replay(&tx, &core.context, tenant_id, endpoint_id, event_id)
                         .await?;
                 let details = serde_json::json!({ "event_id": event_id });
-                let event = origin.event("webhook_endpoint.replay", target(endpoint_id), details);
+                let event = origin.event(
+                    AuditAction::WebhookEndpointReplay,
+                    target(endpoint_id),
+                    details,
+                );
                 audit::append(&tx, &core.context, tenant_id, event).await?;
                 Ok(delivery)
             })

@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditAction;
+use crate::audit::{AuditEvent, AuditOrigin};
+use crate::change::record_change;
 use crate::context::Context;
 use crate::crypto::{constant_time_eq, sha256};
 use crate::error::{DomainError, DomainResult};
-use crate::outbox;
+use crate::outbox::EventType;
 use crate::permissions::PermissionGraph;
 use crate::shares::{self, ProposalRecord, ShareRecipient, ShareRecord};
 
@@ -84,13 +86,13 @@ fn may_manage(share: &ShareRecord, caller: &ShareCaller) -> bool {
 
 fn audit_event(
     caller: &ShareCaller,
-    action: &str,
+    action: AuditAction,
     share_id: Uuid,
     details: serde_json::Value,
 ) -> AuditEvent {
     AuditEvent {
         actor: caller.actor.clone(),
-        action: action.to_owned(),
+        action: action.as_str().to_owned(),
         target: format!("share:{share_id}"),
         source_ip: String::new(),
         details,
@@ -120,9 +122,8 @@ pub async fn record_refused_use(
     error: &DomainError,
 ) -> DomainResult<()> {
     let details = json!({ "code": error.code().as_str() });
-    let event = audit_event(caller, "share.use_refused", share_id, details);
-    audit::append(tx, context, tenant, event).await?;
-    Ok(())
+    let event = audit_event(caller, AuditAction::ShareUseRefused, share_id, details);
+    record_change(tx, context, tenant, Some(event), []).await
 }
 
 /// Spends one use of the share and does what `operation` asks, in one transaction.
@@ -154,33 +155,33 @@ pub async fn use_share(
         ShareOperation::Propose(changes) => {
             shares::check_proposal(&share, changes)?;
             let proposal = shares::create_proposal(tx, context, tenant, &share, changes.clone())?;
-            outbox::emit(
-                tx,
-                context,
-                tenant,
-                "share.proposal.created",
-                json!({ "share_id": share_id, "proposal_id": proposal.proposal_id }),
-            )?;
             (None, Some(proposal))
         }
     };
     shares::save_share(tx, tenant, &share)?;
     let kind = operation.as_str();
     let details = json!({ "operation": kind, "use": share.uses });
-    audit::append(
+    let proposed = proposal.as_ref().map(|proposal| {
+        let data = json!({ "share_id": share_id, "proposal_id": proposal.proposal_id });
+        (EventType::ShareProposalCreated, data)
+    });
+    let used = (
+        EventType::ShareUsed,
+        json!({ "share_id": share_id, "operation": kind }),
+    );
+    record_change(
         tx,
         context,
         tenant,
-        audit_event(caller, "share.use", share_id, details),
+        Some(audit_event(
+            caller,
+            AuditAction::ShareUse,
+            share_id,
+            details,
+        )),
+        proposed.into_iter().chain([used]),
     )
     .await?;
-    outbox::emit(
-        tx,
-        context,
-        tenant,
-        "share.used",
-        json!({ "share_id": share_id, "operation": kind }),
-    )?;
     Ok(ShareUse {
         share,
         resource,
@@ -202,20 +203,19 @@ pub async fn revoke_by(
     }
     let revoked = shares::revoke_share(tx, context, tenant, share_id, "owner").await?;
     if revoked {
-        audit::append(
+        record_change(
             tx,
             context,
             tenant,
-            audit_event(caller, "share.revoke", share_id, json!({})),
+            Some(audit_event(
+                caller,
+                AuditAction::ShareRevoke,
+                share_id,
+                json!({}),
+            )),
+            [(EventType::ShareRevoked, json!({ "share_id": share_id }))],
         )
         .await?;
-        outbox::emit(
-            tx,
-            context,
-            tenant,
-            "share.revoked",
-            json!({ "share_id": share_id }),
-        )?;
     }
     Ok(revoked)
 }
@@ -239,19 +239,46 @@ pub async fn decide_by(
     let proposal =
         shares::decide_proposal(tx, context, graph, tenant, &share, proposal_id, accept).await?;
     let details = json!({ "proposal_id": proposal_id, "accepted": accept });
-    audit::append(
+    let data = json!({ "share_id": share_id, "proposal_id": proposal_id, "accepted": accept });
+    record_change(
         tx,
         context,
         tenant,
-        audit_event(caller, "share.proposal.decide", share_id, details),
+        Some(audit_event(
+            caller,
+            AuditAction::ShareProposalDecide,
+            share_id,
+            details,
+        )),
+        [(EventType::ShareProposalDecided, data)],
     )
     .await?;
-    outbox::emit(
+    Ok(proposal)
+}
+
+/// Creates a share for its owner and audits and announces it; returns it with its token.
+pub async fn create_audited(
+    tx: &Transaction,
+    context: &Context,
+    graph: &PermissionGraph,
+    tenant: &str,
+    new_share: shares::NewShare,
+    origin: &AuditOrigin,
+) -> DomainResult<(ShareRecord, String)> {
+    let (share, token) = shares::create_share(tx, context, graph, tenant, new_share).await?;
+    let audit = origin.event(
+        AuditAction::ShareCreate,
+        format!("share:{}", share.share_id),
+        json!({ "owner": share.owner, "permissions": share.permissions }),
+    );
+    let data = json!({ "share_id": share.share_id, "owner": share.owner });
+    record_change(
         tx,
         context,
         tenant,
-        "share.proposal.decided",
-        json!({ "share_id": share_id, "proposal_id": proposal_id, "accepted": accept }),
-    )?;
-    Ok(proposal)
+        Some(audit),
+        [(EventType::ShareCreated, data)],
+    )
+    .await?;
+    Ok((share, token))
 }

@@ -4,7 +4,9 @@
 use gatehouse_storage::Transaction;
 use serde_json::json;
 
-use crate::audit::{self, AuditOrigin};
+use crate::audit::AuditAction;
+use crate::audit::AuditOrigin;
+use crate::change::record_change;
 use crate::context::Context;
 use crate::crypto::MasterKey;
 use crate::error::DomainResult;
@@ -23,8 +25,12 @@ pub async fn create(
 ) -> DomainResult<CreatedTenant> {
     let created = tenants::create_tenant(tx, context, master_key, tenant, display_name).await?;
     let details = json!({ "display_name": display_name });
-    let event = origin.event("tenant.create", format!("tenant:{tenant}"), details);
-    audit::append(tx, context, tenant, event).await?;
+    let event = origin.event(
+        AuditAction::TenantCreate,
+        format!("tenant:{tenant}"),
+        details,
+    );
+    record_change(tx, context, tenant, Some(event), []).await?;
     Ok(created)
 }
 
@@ -38,8 +44,8 @@ pub async fn rotate_key(
 ) -> DomainResult<SigningKeyRecord> {
     let (_, key) = tenants::rotate_signing_key(tx, context, master_key, tenant).await?;
     let details = json!({ "kid": key.kid });
-    let event = origin.event("key.rotate", format!("tenant:{tenant}"), details);
-    audit::append(tx, context, tenant, event).await?;
+    let event = origin.event(AuditAction::KeyRotate, format!("tenant:{tenant}"), details);
+    record_change(tx, context, tenant, Some(event), []).await?;
     Ok(key)
 }
 
@@ -54,7 +60,11 @@ pub async fn update_settings(
 ) -> DomainResult<TenantRecord> {
     let record = tenants::update_settings(tx, tenant, graph, changes).await?;
     let details = serde_json::to_value(changes).unwrap_or_default();
-    let event = origin.event("tenant.config", format!("tenant:{tenant}"), details);
-    audit::append(tx, context, tenant, event).await?;
+    let event = origin.event(
+        AuditAction::TenantConfig,
+        format!("tenant:{tenant}"),
+        details,
+    );
+    record_change(tx, context, tenant, Some(event), []).await?;
     Ok(record)
 }

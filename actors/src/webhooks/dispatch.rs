@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::deliveries::{self, AttemptResult, Claim, Recorded};
 use super::{signing, targets};
+use crate::audit::AuditAction;
 use crate::audit::{self, AuditEvent};
 use crate::cluster::ActorKind;
 use crate::context::Timestamp;
@@ -311,7 +312,7 @@ async fn attempt(
             {
                 let event = AuditEvent {
                     actor: "system".to_owned(),
-                    action: "webhook_endpoint.disable".to_owned(),
+                    action: AuditAction::WebhookEndpointDisable.as_str().to_owned(),
                     target: format!("webhook_endpoint:{}", endpoint.endpoint_id),
                     source_ip: String::new(),
                     details: serde_json::json!({ "reason": "target answered 410 Gone" }),

@@ -347,7 +347,13 @@ async fn a_claim_whose_attempt_never_finished_is_taken_again_after_its_lease() {
             event_types: Vec::new(),
         };
         endpoints::create_endpoint(&tx, ctx, key, "acme", new_endpoint).await?;
-        crate::outbox::emit(&tx, ctx, "acme", "user.created", serde_json::json!({}))?;
+        crate::outbox::emit(
+            &tx,
+            ctx,
+            "acme",
+            crate::outbox::EventType::UserCreated,
+            serde_json::json!({}),
+        )?;
         Ok::<_, DomainError>(())
     })
     .await

@@ -1,0 +1,27 @@
+//! The one place a change's side records are written: its audit entry and its webhook events
+//! go into the change's own transaction, so they exist if and only if the change committed.
+
+use gatehouse_storage::Transaction;
+use serde_json::Value;
+
+use crate::audit::{self, AuditEvent};
+use crate::context::Context;
+use crate::error::DomainResult;
+use crate::outbox::{self, EventType};
+
+/// Appends `audit` (when the change is audited) and emits `events` inside `tx`.
+pub async fn record_change(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    audit: Option<AuditEvent>,
+    events: impl IntoIterator<Item = (EventType, Value)>,
+) -> DomainResult<()> {
+    if let Some(event) = audit {
+        audit::append(tx, context, tenant, event).await?;
+    }
+    for (event_type, data) in events {
+        outbox::emit(tx, context, tenant, event_type, data)?;
+    }
+    Ok(())
+}
