@@ -199,7 +199,7 @@ pub async fn run(args: StartArgs) -> Result<(), String> {
     }
     println!(
         "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={} node_id={}",
-        gatehouse.core().db.backend_name(),
+        gatehouse.services().db.backend_name(),
         data_dir.display(),
         node.node_id
     );

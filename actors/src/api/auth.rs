@@ -1,14 +1,18 @@
 //! Password sign-up and sign-in, refresh and sign-out.
 
 use crate::access::Caller;
-use crate::audit::AuditOrigin;
-use crate::core::{AccessToken, token_permissions};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::passwords::{validate_new_password, validate_password_input};
+use crate::domain::sessions::{
+    self, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
+};
+use crate::domain::users::{
+    self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name,
+};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::passwords::{validate_new_password, validate_password_input};
+use crate::runtime::services::{AccessToken, token_permissions};
 use crate::runtime::session_actor::{RefreshSession, RevokeSession};
-use crate::sessions::{self, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord};
-use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
 
 /// A new session with its tokens (`Debug` leaves the tokens out).
 #[derive(Clone)]
@@ -53,12 +57,12 @@ impl Gatehouse {
         let email = parse_email(email)?;
         validate_new_password(password)?;
         validate_user_display_name(display_name)?;
-        let password_hash = self.core.hasher.hash(password).await?;
-        let core = &self.core;
+        let password_hash = self.services.hasher.hash(password).await?;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let settings = &tenant.record.settings;
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = core
+        let (user, session, refresh_token, perms) = services
             .db
             .run(|tx| {
                 let new_user = NewUser {
@@ -68,10 +72,11 @@ impl Gatehouse {
                     email_verified: false,
                 };
                 async move {
-                    let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
+                    let user =
+                        users::create_user(&tx, &services.context, tenant_id, new_user).await?;
                     let (session, refresh_token) = sessions::create_session(
                         &tx,
-                        &core.context,
+                        &services.context,
                         tenant_id,
                         settings,
                         user.user_id,
@@ -84,7 +89,7 @@ impl Gatehouse {
             .await?;
         metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
         let access_token =
-            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
+            services.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
         Ok(SignedIn {
             user,
             session,
@@ -105,9 +110,9 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let email = parse_email(email)?;
         validate_password_input(password)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
-        let now = core.context.now();
+        let now = services.context.now();
         let account_key = format!("{tenant_id}\u{0}{}", email.normalized);
         let source_key = format!("{tenant_id}\u{0}{}", client.ip_address);
         if !self.failures_by_account.check(&account_key, now)
@@ -117,12 +122,12 @@ impl Gatehouse {
             return Err(DomainError::RateLimited);
         }
         let normalized = email.normalized.as_str();
-        let user = core
+        let user = services
             .db
             .run(|tx| async move { users::find_user_by_email(&tx, tenant_id, normalized).await })
             .await?;
         let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
-        let verification = core.hasher.verify(password, stored_hash).await?;
+        let verification = services.hasher.verify(password, stored_hash).await?;
         let user = match user {
             Some(user) if verification.matches => user,
             _ => {
@@ -136,7 +141,7 @@ impl Gatehouse {
             return Err(DomainError::UserSuspended);
         }
         let new_hash = if verification.needs_rehash {
-            Some(core.hasher.hash(password).await?)
+            Some(services.hasher.hash(password).await?)
         } else {
             None
         };
@@ -144,7 +149,7 @@ impl Gatehouse {
         let settings = &tenant.record.settings;
         let new_hash = new_hash.as_deref();
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = core
+        let (user, session, refresh_token, perms) = services
             .db
             .run(|tx| async move {
                 // Re-read inside the transaction: a suspension or deletion that commits
@@ -160,7 +165,7 @@ impl Gatehouse {
                 }
                 let (session, refresh_token) = sessions::create_session(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     settings,
                     user.user_id,
@@ -172,7 +177,7 @@ impl Gatehouse {
             .await?;
         metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
         let access_token =
-            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
+            services.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
         Ok(SignedIn {
             user,
             session,

@@ -7,17 +7,17 @@ use gatehouse_storage::Transaction;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::AuditOrigin;
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::permissions::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::permissions::{
     self, PermissionDefinition, PermissionScope, system, validate_permission_id,
 };
-use crate::permissions_change::{self, GrantChange};
+use crate::domain::permissions_change::{self, GrantChange};
+use crate::domain::teams;
+use crate::domain::tenants::TenantState;
+use crate::domain::users;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
 use crate::runtime::tenant_actor::{DefinePermission, DeletePermission};
-use crate::teams;
-use crate::tenants::TenantState;
-use crate::users;
 
 /// A grant or revocation request.
 #[derive(Debug, Clone)]
@@ -172,10 +172,11 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let parsed = parse_grant(&tenant, &target)?;
         let permission_id = target.permission_id;
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
         let parsed = &parsed;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
                 check_grantor(&tx, tenant, caller, parsed.team_id, permission_id).await?;
@@ -187,7 +188,7 @@ impl Gatehouse {
                     permission_id,
                     grant,
                 };
-                permissions_change::change_grant(&tx, &core.context, tenant_id, change, &origin)
+                permissions_change::change_grant(&tx, &services.context, tenant_id, change, &origin)
                     .await
             })
             .await
@@ -215,7 +216,7 @@ impl Gatehouse {
             .transpose()?;
         let tenant_id = tenant.tenant_id();
         let direct = self
-            .core
+            .services
             .db
             .run(|tx| async move {
                 users::read_user(&tx, tenant_id, user_id).await?;

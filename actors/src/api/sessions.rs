@@ -1,11 +1,11 @@
 //! Session administration for server and operator callers.
 
 use crate::access::Caller;
-use crate::audit::AuditOrigin;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::sessions::{self, RevocationReason, SessionRecord};
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::runtime::session_actor::RevokeSession;
-use crate::sessions::{self, RevocationReason, SessionRecord};
 
 impl Gatehouse {
     /// A user's sessions, newest first.
@@ -17,11 +17,12 @@ impl Gatehouse {
     ) -> DomainResult<Vec<SessionRecord>> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let context = &core.context;
+                let context = &services.context;
                 sessions::list_for_user(&tx, context, tenant_id, user_id, include_inactive).await
             })
             .await
@@ -46,12 +47,14 @@ impl Gatehouse {
     pub async fn revoke_user_sessions(&self, caller: &Caller, user_id: &str) -> DomainResult<u32> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                sessions::revoke_all_audited(&tx, &core.context, tenant_id, user_id, origin).await
+                sessions::revoke_all_audited(&tx, &services.context, tenant_id, user_id, origin)
+                    .await
             })
             .await
     }

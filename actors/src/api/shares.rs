@@ -6,15 +6,15 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::AuditOrigin;
 use crate::context::Timestamp;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::shares::{
+    self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
+};
+use crate::domain::shares::{ShareCaller, ShareOperation, ShareUse, usage};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
-use crate::shares::{
-    self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
-};
-use crate::shares::{ShareCaller, ShareOperation, ShareUse, usage};
 
 /// Who a new share is for, as requested.
 #[derive(Debug, Clone)]
@@ -92,7 +92,7 @@ impl Gatehouse {
                 }
                 let tenant_id = tenant.tenant_id();
                 let share_id = self
-                    .core
+                    .services
                     .db
                     .run(
                         |tx| async move { shares::share_id_for_token(&tx, tenant_id, token).await },
@@ -161,15 +161,16 @@ impl Gatehouse {
             rate_limit_per_minute: (spec.rate_limit_per_minute > 0)
                 .then_some(spec.rate_limit_per_minute),
         };
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, new_share) = (&tenant, &new_share);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
                 let origin = AuditOrigin::of(caller);
                 let graph = &tenant.permissions;
                 let new_share = new_share.clone();
-                usage::create_audited(&tx, &core.context, graph, tenant_id, new_share, &origin)
+                usage::create_audited(&tx, &services.context, graph, tenant_id, new_share, &origin)
                     .await
             })
             .await
@@ -263,7 +264,7 @@ impl Gatehouse {
             None => super::parse_id("user_id", user_id)?,
         };
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { shares::list_user_shares(&tx, tenant_id, user_id, outgoing).await })
             .await
@@ -279,7 +280,7 @@ impl Gatehouse {
         let share_id = super::parse_id("share_id", share_id)?;
         let me = caller.acting_user()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let share = shares::read_share(&tx, tenant_id, share_id).await?;
@@ -293,7 +294,7 @@ impl Gatehouse {
 }
 
 fn shares_email(email: &str) -> DomainResult<String> {
-    crate::users::parse_email(email)
+    crate::domain::users::parse_email(email)
         .map(|email| email.normalized)
         .map_err(|_| DomainError::invalid("recipient_email", "is not a valid email address"))
 }

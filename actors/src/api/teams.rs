@@ -8,17 +8,17 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::AuditAction;
-use crate::audit::{self, AuditOrigin};
 use crate::context::Context;
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::{self, AuditOrigin};
+use crate::domain::outbox;
+use crate::domain::outbox::EventType;
+use crate::domain::permissions::{self, system};
+use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
+use crate::domain::tenants::{TenantState, validate_display_name};
+use crate::domain::users::{self, UserRecord, parse_email, validate_metadata};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::outbox;
-use crate::outbox::EventType;
-use crate::permissions::{self, system};
-use crate::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
-use crate::tenants::{TenantState, validate_display_name};
-use crate::users::{self, UserRecord, parse_email, validate_metadata};
 
 /// Checks, inside `tx`, that a client caller's user holds `wanted` in `team_id`.
 /// Server and operator callers pass; the team must exist either way.
@@ -105,18 +105,19 @@ impl Gatehouse {
                 .map(|id| super::parse_id("creator_user_id", id))
                 .transpose()?,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_creator_default_permissions;
         let name = display_name.trim();
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let team =
-                    teams::create_team(&tx, &core.context, tenant_id, name, creator, defaults)
+                    teams::create_team(&tx, &services.context, tenant_id, name, creator, defaults)
                         .await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     EventType::TeamCreated,
                     team_event(&team),
@@ -124,7 +125,7 @@ impl Gatehouse {
                 if creator.is_some() {
                     outbox::emit(
                         &tx,
-                        &core.context,
+                        &services.context,
                         tenant_id,
                         EventType::TeamMembershipCreated,
                         json!({ "team_id": team.team_id, "user_id": creator }),
@@ -140,7 +141,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let team = teams::read_team(&tx, tenant.tenant_id(), team_id).await?;
@@ -186,14 +187,15 @@ impl Gatehouse {
                 "clients may not change server-owned fields",
             ));
         }
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, changes) = (&tenant, &changes);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::UPDATE_TEAM).await?;
                 let team = teams::update_team(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     team_id,
                     changes.clone(),
@@ -201,7 +203,7 @@ impl Gatehouse {
                 .await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     EventType::TeamUpdated,
                     team_event(&team),
@@ -215,22 +217,23 @@ impl Gatehouse {
     pub async fn delete_team(&self, caller: &Caller, team_id: &str) -> DomainResult<()> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::DELETE_TEAM).await?;
                 teams::delete_team(&tx, tenant.tenant_id(), team_id).await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     EventType::TeamDeleted,
                     json!({ "team_id": team_id }),
                 )?;
                 audit_team(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     caller,
                     AuditAction::TeamDelete,
@@ -260,7 +263,7 @@ impl Gatehouse {
             (None, named) => super::parse_id("user_id", named)?,
         };
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 users::read_user(&tx, tenant_id, user_id).await?;
@@ -278,7 +281,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::READ_MEMBERS).await?;
@@ -297,17 +300,24 @@ impl Gatehouse {
         let tenant = caller.require_server()?.clone();
         let team_id = super::parse_id("team_id", team_id)?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_member_default_permissions;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let membership =
-                    teams::add_member(&tx, &core.context, tenant_id, team_id, user_id, defaults)
-                        .await?;
+                let membership = teams::add_member(
+                    &tx,
+                    &services.context,
+                    tenant_id,
+                    team_id,
+                    user_id,
+                    defaults,
+                )
+                .await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     EventType::TeamMembershipCreated,
                     json!({ "team_id": team_id, "user_id": user_id }),
@@ -328,9 +338,10 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let user_id = super::parse_id("user_id", user_id)?;
         let leaving_self = caller.acting_user()? == Some(user_id);
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 if !leaving_self {
                     check_team_permission(&tx, tenant, caller, team_id, system::REMOVE_MEMBERS)
@@ -339,7 +350,7 @@ impl Gatehouse {
                 teams::remove_member(&tx, tenant.tenant_id(), team_id, user_id).await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     EventType::TeamMembershipDeleted,
                     json!({ "team_id": team_id, "user_id": user_id }),
@@ -370,7 +381,7 @@ impl Gatehouse {
             .then(|| super::parse_id("team_id", team_id))
             .transpose()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { teams::select_team(&tx, tenant_id, user_id, team_id).await })
             .await
@@ -388,16 +399,16 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let email = parse_email(email)?;
         let invited_by = caller.acting_user()?;
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, email) = (&tenant, &email);
-        core.db
+        services.db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;
                 let (invitation, token) =
-                    teams::create_invitation(&tx, &core.context, tenant.tenant_id(), team_id, email, invited_by).await?;
+                    teams::create_invitation(&tx, &services.context, tenant.tenant_id(), team_id, email, invited_by).await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant.tenant_id(),
                     EventType::TeamInvitationCreated,
                     json!({ "team_id": team_id, "invitation_id": invitation.invitation_id, "email": invitation.email }),
@@ -419,16 +430,16 @@ impl Gatehouse {
             Some(me) => me,
             None => super::parse_id("user_id", user_id)?,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_member_default_permissions;
-        core.db
+        services.db
             .run(|tx| async move {
                 let (invitation, membership) =
-                    teams::accept_invitation(&tx, &core.context, tenant_id, token, user_id, defaults).await?;
+                    teams::accept_invitation(&tx, &services.context, tenant_id, token, user_id, defaults).await?;
                 outbox::emit(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     EventType::TeamInvitationAccepted,
                     json!({ "team_id": invitation.team_id, "invitation_id": invitation.invitation_id, "user_id": user_id }),
@@ -447,7 +458,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let invitation_id = super::parse_id("invitation_id", invitation_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let invitation =
@@ -475,7 +486,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;

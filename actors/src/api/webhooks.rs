@@ -4,15 +4,15 @@
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::AuditAction;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::webhooks::endpoints::{self, NewEndpoint, validate_description};
-use crate::webhooks::{
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::{self, AuditOrigin};
+use crate::domain::webhooks::endpoints::{self, NewEndpoint, validate_description};
+use crate::domain::webhooks::{
     CreatedEndpoint, DeliveryRecord, EndpointChanges, WebhookEndpoint, deliveries, targets,
     validate_event_filter,
 };
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
 
 /// A requested change to an endpoint; `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
@@ -61,10 +61,11 @@ impl Gatehouse {
         validate_description(description)?;
         let event_types = validate_event_filter(event_types)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let (url, event_types, origin) = (&url, &event_types, &origin);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let new_endpoint = NewEndpoint {
                     url: url.clone(),
@@ -73,8 +74,8 @@ impl Gatehouse {
                 };
                 let created = endpoints::create_endpoint(
                     &tx,
-                    &core.context,
-                    &core.master_key,
+                    &services.context,
+                    &services.master_key,
                     tenant_id,
                     new_endpoint,
                 )
@@ -85,7 +86,7 @@ impl Gatehouse {
                     target(created.endpoint.endpoint_id),
                     details,
                 );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
+                audit::append(&tx, &services.context, tenant_id, event).await?;
                 Ok(created)
             })
             .await
@@ -100,7 +101,7 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { endpoints::read_endpoint(&tx, tenant_id, endpoint_id).await })
             .await
@@ -113,7 +114,7 @@ impl Gatehouse {
     ) -> DomainResult<Vec<WebhookEndpoint>> {
         let tenant = caller.require_server()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { endpoints::list_endpoints(&tx, tenant_id).await })
             .await
@@ -153,14 +154,15 @@ impl Gatehouse {
             "description_changed": changes.description.is_some(),
         });
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let (changes, details, origin) = (&changes, &details, &origin);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let endpoint = endpoints::update_endpoint(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     endpoint_id,
                     changes.clone(),
@@ -171,7 +173,7 @@ impl Gatehouse {
                     target(endpoint_id),
                     details.clone(),
                 );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
+                audit::append(&tx, &services.context, tenant_id, event).await?;
                 Ok(endpoint)
             })
             .await
@@ -186,10 +188,11 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let endpoint = endpoints::delete_endpoint(&tx, tenant_id, endpoint_id).await?;
                 let details = serde_json::json!({ "url": endpoint.url });
@@ -198,7 +201,7 @@ impl Gatehouse {
                     target(endpoint_id),
                     details,
                 );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
+                audit::append(&tx, &services.context, tenant_id, event).await?;
                 Ok::<_, DomainError>(())
             })
             .await
@@ -213,15 +216,16 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let rotated = endpoints::rotate_secret(
                     &tx,
-                    &core.context,
-                    &core.master_key,
+                    &services.context,
+                    &services.master_key,
                     tenant_id,
                     endpoint_id,
                 )
@@ -231,7 +235,7 @@ impl Gatehouse {
                     target(endpoint_id),
                     serde_json::Value::Null,
                 );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
+                audit::append(&tx, &services.context, tenant_id, event).await?;
                 Ok(rotated)
             })
             .await
@@ -253,7 +257,7 @@ impl Gatehouse {
         let limit = super::page_size(page_size);
         let tenant_id = tenant.tenant_id();
         let (deliveries, more) = self
-            .core
+            .services
             .db
             .run(|tx| async move {
                 endpoints::read_endpoint(&tx, tenant_id, endpoint_id).await?;
@@ -284,13 +288,14 @@ impl Gatehouse {
             return Err(DomainError::invalid("event_id", "is not an event id"));
         }
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let delivery =
-                    deliveries::replay(&tx, &core.context, tenant_id, endpoint_id, event_id)
+                    deliveries::replay(&tx, &services.context, tenant_id, endpoint_id, event_id)
                         .await?;
                 let details = serde_json::json!({ "event_id": event_id });
                 let event = origin.event(
@@ -298,7 +303,7 @@ impl Gatehouse {
                     target(endpoint_id),
                     details,
                 );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
+                audit::append(&tx, &services.context, tenant_id, event).await?;
                 Ok(delivery)
             })
             .await

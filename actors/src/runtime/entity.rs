@@ -10,12 +10,12 @@ use std::sync::Arc;
 use ractor::{Actor, ActorProcessingErr, ActorRef};
 use tokio::sync::oneshot;
 
-use crate::core::Core;
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::runtime::cluster::ActorKind;
 use crate::runtime::owner_call::OwnerOperation;
 use crate::runtime::registry::{EntityArgs, Liveness, Registry};
+use crate::runtime::services::NodeServices;
 
 /// A kind of entity actor: which placement kind it is and what it keeps while alive.
 pub trait EntityKind: Send + Sync + Sized + 'static {
@@ -24,7 +24,7 @@ pub trait EntityKind: Send + Sync + Sized + 'static {
     /// What a live actor of this kind keeps between calls (ids, caches, limiters).
     type State: Send + 'static;
     /// Builds the state of the actor keyed by `key`.
-    fn activate(key: &str, services: Arc<Core>) -> Result<Self::State, ActorProcessingErr>;
+    fn activate(key: &str, services: Arc<NodeServices>) -> Result<Self::State, ActorProcessingErr>;
     /// This node's actors of the kind.
     fn registry(gatehouse: &Gatehouse) -> &Registry<Self>;
 }
@@ -124,7 +124,7 @@ impl<K: EntityKind> Actor for EntityActor<K> {
         args: Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(EntityState {
-            state: K::activate(&args.key, args.core)?,
+            state: K::activate(&args.key, args.services)?,
             liveness: args.liveness,
         })
     }

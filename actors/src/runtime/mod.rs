@@ -6,6 +6,7 @@ pub mod entity;
 pub mod owner_call;
 pub mod registry;
 pub mod routing;
+pub mod services;
 pub mod session_actor;
 pub mod share_actor;
 pub mod tenant_actor;

@@ -13,9 +13,9 @@ use std::time::{Duration, Instant};
 use ractor::{Actor, ActorCell, ActorProcessingErr, ActorRef, MessagingErr, SupervisionEvent};
 use tokio::sync::oneshot;
 
-use crate::core::Core;
 use crate::error::{DomainError, DomainResult};
 use crate::runtime::entity::{EntityActor, EntityKind, EntityMsg};
+use crate::runtime::services::NodeServices;
 
 /// How long a caller waits for an entity actor's answer.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,7 +28,7 @@ pub struct EntityArgs {
     /// The entity key, e.g. `tenant-id/session-id`.
     pub key: String,
     /// Shared node services.
-    pub core: Arc<Core>,
+    pub services: Arc<NodeServices>,
     /// Tracks activity and asks the supervisor to passivate the actor when idle.
     pub liveness: Liveness,
 }
@@ -120,7 +120,7 @@ struct Supervisor<K: EntityKind> {
 
 struct SupervisorState<M: ractor::Message> {
     actors: ActorMap<M>,
-    core: Arc<Core>,
+    services: Arc<NodeServices>,
     idle_timeout: Duration,
     keys_by_actor: HashMap<ractor::ActorId, String>,
 }
@@ -128,16 +128,16 @@ struct SupervisorState<M: ractor::Message> {
 impl<K: EntityKind> Actor for Supervisor<K> {
     type Msg = SupervisorMsg<EntityMsg<K::State>>;
     type State = SupervisorState<EntityMsg<K::State>>;
-    type Arguments = (ActorMap<EntityMsg<K::State>>, Arc<Core>, Duration);
+    type Arguments = (ActorMap<EntityMsg<K::State>>, Arc<NodeServices>, Duration);
 
     async fn pre_start(
         &self,
         _myself: ActorRef<Self::Msg>,
-        (actors, core, idle_timeout): Self::Arguments,
+        (actors, services, idle_timeout): Self::Arguments,
     ) -> Result<Self::State, ActorProcessingErr> {
         Ok(SupervisorState {
             actors,
-            core,
+            services,
             idle_timeout,
             keys_by_actor: HashMap::new(),
         })
@@ -216,7 +216,7 @@ async fn activate<K: EntityKind>(
 ) -> DomainResult<ActorRef<EntityMsg<K::State>>> {
     let args = EntityArgs {
         key: key.clone(),
-        core: state.core.clone(),
+        services: state.services.clone(),
         liveness: Liveness {
             key: key.clone(),
             last_active: Instant::now(),
@@ -274,12 +274,15 @@ impl<K: EntityKind> std::fmt::Debug for Registry<K> {
 
 impl<K: EntityKind> Registry<K> {
     /// Starts the supervisor of this kind.
-    pub async fn start(core: Arc<Core>, idle_timeout: Duration) -> DomainResult<Registry<K>> {
+    pub async fn start(
+        services: Arc<NodeServices>,
+        idle_timeout: Duration,
+    ) -> DomainResult<Registry<K>> {
         let actors: ActorMap<EntityMsg<K::State>> = Arc::default();
         let (supervisor, _) = Actor::spawn(
             None,
             Supervisor::<K> { _kind: PhantomData },
-            (actors.clone(), core, idle_timeout),
+            (actors.clone(), services, idle_timeout),
         )
         .await
         .map_err(|error| {

@@ -181,8 +181,8 @@ mod tests {
     use super::*;
     use crate::access::Credentials;
     use crate::context::Context;
+    use crate::domain::sessions::RefreshToken;
     use crate::runtime::session_actor::RefreshSession;
-    use crate::sessions::RefreshToken;
 
     #[test]
     fn debug_output_never_contains_secrets() {

@@ -9,15 +9,15 @@ use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::AuditOrigin;
-use crate::core::{Core, token_permissions};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::cluster::ActorKind;
 use crate::runtime::entity::EntityKind;
 use crate::runtime::owner_call::OwnerOperation;
 use crate::runtime::registry::{Registry, split_entity_key};
-use crate::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
+use crate::runtime::services::{NodeServices, token_permissions};
 
 /// The session actor kind.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct SessionActor;
 pub struct SessionActorState {
     tenant: String,
     session_id: Uuid,
-    services: Arc<Core>,
+    services: Arc<NodeServices>,
 }
 
 /// The registry key of a session.
@@ -40,7 +40,10 @@ impl EntityKind for SessionActor {
     const KIND: ActorKind = ActorKind::Session;
     type State = SessionActorState;
 
-    fn activate(key: &str, services: Arc<Core>) -> Result<SessionActorState, ActorProcessingErr> {
+    fn activate(
+        key: &str,
+        services: Arc<NodeServices>,
+    ) -> Result<SessionActorState, ActorProcessingErr> {
         let (tenant, session_id) = split_entity_key(key)?;
         Ok(SessionActorState {
             tenant,

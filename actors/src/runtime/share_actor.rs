@@ -9,7 +9,8 @@ use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::core::Core;
+use crate::domain::shares::usage;
+use crate::domain::shares::{ProposalRecord, ShareCaller, ShareOperation, ShareUse};
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::ratelimit::RateLimiter;
@@ -17,8 +18,7 @@ use crate::runtime::cluster::ActorKind;
 use crate::runtime::entity::EntityKind;
 use crate::runtime::owner_call::OwnerOperation;
 use crate::runtime::registry::{Registry, split_entity_key};
-use crate::shares::usage;
-use crate::shares::{ProposalRecord, ShareCaller, ShareOperation, ShareUse};
+use crate::runtime::services::NodeServices;
 
 /// The share actor kind.
 #[derive(Debug)]
@@ -29,7 +29,7 @@ pub struct ShareActor;
 pub struct ShareActorState {
     tenant: String,
     share_id: Uuid,
-    services: Arc<Core>,
+    services: Arc<NodeServices>,
     /// Per-minute limiter, built from the share's (immutable) limit on its first use.
     limiter: Option<RateLimiter>,
 }
@@ -43,7 +43,10 @@ impl EntityKind for ShareActor {
     const KIND: ActorKind = ActorKind::Share;
     type State = ShareActorState;
 
-    fn activate(key: &str, services: Arc<Core>) -> Result<ShareActorState, ActorProcessingErr> {
+    fn activate(
+        key: &str,
+        services: Arc<NodeServices>,
+    ) -> Result<ShareActorState, ActorProcessingErr> {
         let (tenant, share_id) = split_entity_key(key)?;
         Ok(ShareActorState {
             tenant,

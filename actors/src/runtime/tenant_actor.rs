@@ -7,18 +7,18 @@ use std::sync::Arc;
 use ractor::ActorProcessingErr;
 use serde::{Deserialize, Serialize};
 
-use crate::audit::AuditOrigin;
-use crate::core::Core;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::permissions::PermissionDefinition;
+use crate::domain::permissions_change;
+use crate::domain::signing::SigningKeyRecord;
+use crate::domain::tenants::{self, CreatedTenant, SettingsChanges, TenantRecord};
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
-use crate::permissions::PermissionDefinition;
-use crate::permissions_change;
 use crate::runtime::cluster::ActorKind;
 use crate::runtime::entity::EntityKind;
 use crate::runtime::owner_call::OwnerOperation;
 use crate::runtime::registry::Registry;
-use crate::signing::SigningKeyRecord;
-use crate::tenants::{self, CreatedTenant, SettingsChanges, TenantRecord};
+use crate::runtime::services::NodeServices;
 
 /// The tenant actor kind.
 #[derive(Debug)]
@@ -28,7 +28,7 @@ pub struct TenantActor;
 #[derive(Debug)]
 pub struct TenantActorState {
     tenant: String,
-    services: Arc<Core>,
+    services: Arc<NodeServices>,
 }
 
 impl TenantActorState {
@@ -42,7 +42,10 @@ impl EntityKind for TenantActor {
     const KIND: ActorKind = ActorKind::Tenant;
     type State = TenantActorState;
 
-    fn activate(key: &str, services: Arc<Core>) -> Result<TenantActorState, ActorProcessingErr> {
+    fn activate(
+        key: &str,
+        services: Arc<NodeServices>,
+    ) -> Result<TenantActorState, ActorProcessingErr> {
         Ok(TenantActorState {
             tenant: key.to_owned(),
             services,

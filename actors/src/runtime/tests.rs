@@ -8,10 +8,10 @@ mod single_node {
     use gatehouse_storage::Database;
 
     use crate::context::Context;
-    use crate::crypto::MasterKey;
+    use crate::domain::crypto::MasterKey;
+    use crate::domain::sessions::ClientInfo;
     use crate::runtime::entity::EntityMsg;
     use crate::runtime::session_actor::session_key;
-    use crate::sessions::ClientInfo;
     use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
 
     async fn gatehouse(idle: Duration) -> std::sync::Arc<Gatehouse> {
@@ -36,7 +36,7 @@ mod single_node {
             .await
             .unwrap();
         let caller = Caller::Server {
-            tenant: gatehouse.core().tenant("acme").await.unwrap(),
+            tenant: gatehouse.services().tenant("acme").await.unwrap(),
         };
         let signed_in = gatehouse
             .sign_up_with_password(
@@ -153,10 +153,10 @@ mod two_owners {
     use gatehouse_storage::Database;
 
     use crate::context::Context;
-    use crate::crypto::MasterKey;
+    use crate::domain::crypto::MasterKey;
+    use crate::domain::sessions::ClientInfo;
+    use crate::domain::sessions::RefreshToken;
     use crate::runtime::session_actor::RefreshSession;
-    use crate::sessions::ClientInfo;
-    use crate::sessions::RefreshToken;
     use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
 
     /// Two nodes over one shared store, as in a cluster.
@@ -188,7 +188,7 @@ mod two_owners {
             .await
             .unwrap();
         let caller = Caller::Server {
-            tenant: first.core().tenant("acme").await.unwrap(),
+            tenant: first.services().tenant("acme").await.unwrap(),
         };
         for round in 0..10 {
             let signed_in = first
@@ -228,7 +228,7 @@ mod two_owners {
             .unwrap();
         assert_eq!(
             second
-                .core()
+                .services()
                 .tenant("acme")
                 .await
                 .unwrap()
@@ -242,7 +242,7 @@ mod two_owners {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
         loop {
             let keys = second
-                .core()
+                .services()
                 .tenant("acme")
                 .await
                 .unwrap()

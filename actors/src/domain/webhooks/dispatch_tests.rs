@@ -13,9 +13,9 @@ use super::tests::header_map;
 use super::*;
 use crate::access::Caller;
 use crate::context::{Clock, Context, ManualClock, OsEntropy, SystemClock};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
+use crate::domain::sessions::ClientInfo;
 use crate::gatehouse::{Gatehouse, GatehouseOptions};
-use crate::sessions::ClientInfo;
 
 /// A sender that answers from a script (then 200) and records every request.
 #[derive(Debug, Default)]
@@ -82,7 +82,7 @@ async fn fixture() -> Fixture {
         .await
         .unwrap();
     let server = Caller::Server {
-        tenant: gatehouse.core().tenant("acme").await.unwrap(),
+        tenant: gatehouse.services().tenant("acme").await.unwrap(),
     };
     Fixture {
         gatehouse,
@@ -347,11 +347,11 @@ async fn a_claim_whose_attempt_never_finished_is_taken_again_after_its_lease() {
             event_types: Vec::new(),
         };
         endpoints::create_endpoint(&tx, ctx, key, "acme", new_endpoint).await?;
-        crate::outbox::emit(
+        crate::domain::outbox::emit(
             &tx,
             ctx,
             "acme",
-            crate::outbox::EventType::UserCreated,
+            crate::domain::outbox::EventType::UserCreated,
             serde_json::json!({}),
         )?;
         Ok::<_, DomainError>(())
@@ -466,7 +466,7 @@ async fn endpoints_are_listed_updated_rotated_and_deleted() {
         );
     }
     let client = Caller::Client {
-        tenant: fixture.gatehouse.core().tenant("acme").await.unwrap(),
+        tenant: fixture.gatehouse.services().tenant("acme").await.unwrap(),
         user: None,
     };
     assert!(matches!(

@@ -7,11 +7,11 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
-use crate::crypto::{constant_time_eq, random_token, sha256};
+use crate::domain::crypto::{constant_time_eq, random_token, sha256};
+use crate::domain::keyspace;
+use crate::domain::permissions;
+use crate::domain::users::{self, Email};
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::permissions;
-use crate::users::{self, Email};
 
 /// Prefix of invitation tokens.
 pub const INVITATION_TOKEN_PREFIX: &str = "gti_";
@@ -96,14 +96,14 @@ pub struct TeamChanges {
 }
 
 fn write_team(tx: &Transaction, tenant: &str, team: &TeamRecord) -> DomainResult<()> {
-    tx.set(&keys::team(tenant, team.team_id), &codec::encode(team)?)?;
+    tx.set(&keyspace::team(tenant, team.team_id), &codec::encode(team)?)?;
     Ok(())
 }
 
 /// Reads a team or fails with `TEAM_NOT_FOUND`.
 pub async fn read_team(tx: &Transaction, tenant: &str, team_id: Uuid) -> DomainResult<TeamRecord> {
     let bytes = tx
-        .get(&keys::team(tenant, team_id))
+        .get(&keyspace::team(tenant, team_id))
         .await?
         .ok_or(DomainError::TeamNotFound)?;
     Ok(codec::decode(&bytes)?)
@@ -179,26 +179,29 @@ pub async fn update_team(
 pub async fn delete_team(tx: &Transaction, tenant: &str, team_id: Uuid) -> DomainResult<()> {
     read_team(tx, tenant, team_id).await?;
     for member in list_members(tx, tenant, team_id).await? {
-        tx.clear(&keys::user_team(tenant, member.user_id, team_id))?;
+        tx.clear(&keyspace::user_team(tenant, member.user_id, team_id))?;
         permissions::clear_team_grants(tx, tenant, team_id, member.user_id).await?;
         clear_selected_team(tx, tenant, member.user_id, team_id).await?;
     }
-    let (begin, end) = keys::members_subspace(tenant, team_id).range();
+    let (begin, end) = keyspace::members_subspace(tenant, team_id).range();
     tx.clear_range(&begin, &end)?;
-    let invitations = keys::team_invitations_subspace(tenant, team_id);
+    let invitations = keyspace::team_invitations_subspace(tenant, team_id);
     let (begin, end) = invitations.range();
     for (key, _) in tx.get_range(&begin, &end, RangeOptions::default()).await? {
         let (invitation_id,): (Uuid,) = invitations
             .unpack(&key)
             .map_err(|error| DomainError::Internal(format!("invitation index: {error}")))?;
-        if let Some(bytes) = tx.get(&keys::invitation(tenant, invitation_id)).await? {
+        if let Some(bytes) = tx.get(&keyspace::invitation(tenant, invitation_id)).await? {
             let invitation: InvitationRecord = codec::decode(&bytes)?;
-            tx.clear(&keys::invitation_by_token(tenant, &invitation.token_hash))?;
+            tx.clear(&keyspace::invitation_by_token(
+                tenant,
+                &invitation.token_hash,
+            ))?;
         }
-        tx.clear(&keys::invitation(tenant, invitation_id))?;
+        tx.clear(&keyspace::invitation(tenant, invitation_id))?;
     }
     tx.clear_range(&begin, &end)?;
-    tx.clear(&keys::team(tenant, team_id))?;
+    tx.clear(&keyspace::team(tenant, team_id))?;
     Ok(())
 }
 
@@ -210,7 +213,7 @@ pub async fn is_member(
     user_id: Uuid,
 ) -> DomainResult<bool> {
     Ok(tx
-        .get(&keys::member(tenant, team_id, user_id))
+        .get(&keyspace::member(tenant, team_id, user_id))
         .await?
         .is_some())
 }
@@ -235,10 +238,10 @@ pub async fn add_member(
         joined_at: context.now(),
     };
     tx.set(
-        &keys::member(tenant, team_id, user_id),
+        &keyspace::member(tenant, team_id, user_id),
         &codec::encode(&membership)?,
     )?;
-    tx.set(&keys::user_team(tenant, user_id, team_id), b"")?;
+    tx.set(&keyspace::user_team(tenant, user_id, team_id), b"")?;
     for permission in default_permissions {
         permissions::grant(tx, tenant, Some(team_id), user_id, permission).await?;
     }
@@ -255,8 +258,8 @@ pub async fn remove_member(
     if !is_member(tx, tenant, team_id, user_id).await? {
         return Err(DomainError::TeamMembershipNotFound);
     }
-    tx.clear(&keys::member(tenant, team_id, user_id))?;
-    tx.clear(&keys::user_team(tenant, user_id, team_id))?;
+    tx.clear(&keyspace::member(tenant, team_id, user_id))?;
+    tx.clear(&keyspace::user_team(tenant, user_id, team_id))?;
     permissions::clear_team_grants(tx, tenant, team_id, user_id).await?;
     clear_selected_team(tx, tenant, user_id, team_id).await
 }
@@ -283,7 +286,7 @@ pub async fn list_members(
     tenant: &str,
     team_id: Uuid,
 ) -> DomainResult<Vec<MembershipRecord>> {
-    let (begin, end) = keys::members_subspace(tenant, team_id).range();
+    let (begin, end) = keyspace::members_subspace(tenant, team_id).range();
     tx.get_range(&begin, &end, RangeOptions::default())
         .await?
         .into_iter()
@@ -297,7 +300,7 @@ pub async fn list_user_teams(
     tenant: &str,
     user_id: Uuid,
 ) -> DomainResult<Vec<TeamRecord>> {
-    let subspace = keys::user_teams_subspace(tenant, user_id);
+    let subspace = keyspace::user_teams_subspace(tenant, user_id);
     let (begin, end) = subspace.range();
     let mut teams = Vec::new();
     for (key, _) in tx.get_range(&begin, &end, RangeOptions::default()).await? {
@@ -353,11 +356,11 @@ pub async fn create_invitation(
     };
     write_invitation(tx, tenant, &invitation)?;
     tx.set(
-        &keys::invitation_by_token(tenant, &invitation.token_hash),
+        &keyspace::invitation_by_token(tenant, &invitation.token_hash),
         invitation.invitation_id.as_bytes(),
     )?;
     tx.set(
-        &keys::team_invitation(tenant, team_id, invitation.invitation_id),
+        &keyspace::team_invitation(tenant, team_id, invitation.invitation_id),
         b"",
     )?;
     Ok((invitation, token))
@@ -369,7 +372,7 @@ fn write_invitation(
     invitation: &InvitationRecord,
 ) -> DomainResult<()> {
     tx.set(
-        &keys::invitation(tenant, invitation.invitation_id),
+        &keyspace::invitation(tenant, invitation.invitation_id),
         &codec::encode(invitation)?,
     )?;
     Ok(())
@@ -382,7 +385,7 @@ pub async fn read_invitation(
     invitation_id: Uuid,
 ) -> DomainResult<InvitationRecord> {
     let bytes = tx
-        .get(&keys::invitation(tenant, invitation_id))
+        .get(&keyspace::invitation(tenant, invitation_id))
         .await?
         .ok_or(DomainError::InvitationInvalid("unknown invitation"))?;
     Ok(codec::decode(&bytes)?)
@@ -402,7 +405,7 @@ pub async fn accept_invitation(
     }
     let hash = sha256(token.as_bytes());
     let id_bytes = tx
-        .get(&keys::invitation_by_token(tenant, &hash))
+        .get(&keyspace::invitation_by_token(tenant, &hash))
         .await?
         .ok_or(DomainError::InvitationInvalid("unknown invitation"))?;
     let invitation_id = Uuid::from_slice(&id_bytes)
@@ -458,7 +461,7 @@ pub async fn list_invitations(
     tenant: &str,
     team_id: Uuid,
 ) -> DomainResult<Vec<InvitationRecord>> {
-    let subspace = keys::team_invitations_subspace(tenant, team_id);
+    let subspace = keyspace::team_invitations_subspace(tenant, team_id);
     let (begin, end) = subspace.range();
     let mut invitations = Vec::new();
     for (key, _) in tx.get_range(&begin, &end, RangeOptions::default()).await? {

@@ -7,16 +7,16 @@ use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::audit::AuditAction;
-use crate::change::record_change;
 use crate::context::{Context, Timestamp};
-use crate::crypto::{base64url, constant_time_eq, from_base64url, sha256};
+use crate::domain::audit::AuditAction;
+use crate::domain::change::record_change;
+use crate::domain::crypto::{base64url, constant_time_eq, from_base64url, sha256};
+use crate::domain::keyspace;
+use crate::domain::outbox::EventType;
+use crate::domain::tenants::TenantSettings;
+use crate::domain::users::{self, UserState};
+use crate::domain::webhooks::payloads;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::outbox::EventType;
-use crate::tenants::TenantSettings;
-use crate::users::{self, UserState};
-use crate::webhooks::payloads;
 use crate::{audit, outbox};
 
 /// Prefix of refresh tokens.
@@ -224,7 +224,7 @@ pub fn create_session(
         version: 1,
     };
     write_session(tx, tenant, &record)?;
-    tx.set(&keys::user_session(tenant, user_id, session_id), b"")?;
+    tx.set(&keyspace::user_session(tenant, user_id, session_id), b"")?;
     outbox::emit(
         tx,
         context,
@@ -237,7 +237,7 @@ pub fn create_session(
 
 fn write_session(tx: &Transaction, tenant: &str, record: &SessionRecord) -> DomainResult<()> {
     tx.set(
-        &keys::session(tenant, record.session_id),
+        &keyspace::session(tenant, record.session_id),
         &codec::encode(record)?,
     )?;
     Ok(())
@@ -249,7 +249,7 @@ pub async fn find_session(
     tenant: &str,
     session_id: Uuid,
 ) -> DomainResult<Option<SessionRecord>> {
-    match tx.get(&keys::session(tenant, session_id)).await? {
+    match tx.get(&keyspace::session(tenant, session_id)).await? {
         Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
         None => Ok(None),
     }
@@ -441,7 +441,7 @@ async fn user_session_ids(
     tenant: &str,
     user_id: Uuid,
 ) -> DomainResult<Vec<Uuid>> {
-    let subspace = keys::user_sessions_subspace(tenant, user_id);
+    let subspace = keyspace::user_sessions_subspace(tenant, user_id);
     let (begin, end) = subspace.range();
     let entries = tx.get_range(&begin, &end, RangeOptions::default()).await?;
     entries
@@ -514,9 +514,9 @@ pub async fn delete_user_sessions(
     user_id: Uuid,
 ) -> DomainResult<()> {
     for session_id in user_session_ids(tx, tenant, user_id).await? {
-        tx.clear(&keys::session(tenant, session_id))?;
+        tx.clear(&keyspace::session(tenant, session_id))?;
     }
-    let (begin, end) = keys::user_sessions_subspace(tenant, user_id).range();
+    let (begin, end) = keyspace::user_sessions_subspace(tenant, user_id).range();
     tx.clear_range(&begin, &end)?;
     Ok(())
 }

@@ -12,10 +12,10 @@ use super::*;
 use crate::access::Caller;
 use crate::cluster::{ActorKind, Member, MemberStatus, Membership, MembershipView, place};
 use crate::context::{Clock, Context, ManualClock, OsEntropy, SystemClock};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
+use crate::domain::sessions::ClientInfo;
 use crate::gatehouse::{Gatehouse, GatehouseOptions};
 use crate::routing::{ClusterWiring, EncodedReply, ForwardError, Forwarder, OwnerCall, WireError};
-use crate::sessions::ClientInfo;
 
 /// Records requests; answers 200, or never answers when `stall` is set.
 #[derive(Debug, Default)]
@@ -138,13 +138,13 @@ async fn the_new_owner_sends_an_event_whose_owner_died_mid_delivery() {
     let heir = node(&db, &context, heir_view, answering.clone()).await;
 
     let (master, ctx) = (&MasterKey::from_bytes(&[8; 32]), &context);
-    db.run(
-        |tx| async move { crate::tenants::create_tenant(&tx, ctx, master, "acme", "Acme").await },
-    )
+    db.run(|tx| async move {
+        crate::domain::tenants::create_tenant(&tx, ctx, master, "acme", "Acme").await
+    })
     .await
     .unwrap();
     let server = Caller::Server {
-        tenant: heir.core().tenant("acme").await.unwrap(),
+        tenant: heir.services().tenant("acme").await.unwrap(),
     };
     let endpoint = heir
         .create_webhook_endpoint(&server, "http://127.0.0.1:9/", "", &["user.created".into()])

@@ -10,10 +10,10 @@ use uuid::Uuid;
 use super::signing::WebhookSecret;
 use super::{MAX_ENDPOINTS_PER_TENANT, filter_matches};
 use crate::context::{Context, Timestamp};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
+use crate::domain::keyspace;
+use crate::domain::tenants::validate_display_name;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::tenants::validate_display_name;
 
 /// How long the previous secret keeps signing after a rotation.
 pub const PREVIOUS_SECRET_GRACE: Duration = Duration::from_secs(24 * 3600);
@@ -123,7 +123,7 @@ pub async fn create_endpoint(
     tenant: &str,
     new_endpoint: NewEndpoint,
 ) -> DomainResult<CreatedEndpoint> {
-    let (begin, end) = keys::webhook_endpoints_subspace(tenant).range();
+    let (begin, end) = keyspace::webhook_endpoints_subspace(tenant).range();
     let existing = tx
         .get_range(
             &begin,
@@ -178,7 +178,7 @@ pub fn write_endpoint(
     endpoint: &WebhookEndpoint,
 ) -> DomainResult<()> {
     tx.set(
-        &keys::webhook_endpoint(tenant, endpoint.endpoint_id),
+        &keyspace::webhook_endpoint(tenant, endpoint.endpoint_id),
         &codec::encode(endpoint)?,
     )?;
     Ok(())
@@ -190,7 +190,10 @@ pub async fn find_endpoint(
     tenant: &str,
     endpoint_id: Uuid,
 ) -> DomainResult<Option<WebhookEndpoint>> {
-    match tx.get(&keys::webhook_endpoint(tenant, endpoint_id)).await? {
+    match tx
+        .get(&keyspace::webhook_endpoint(tenant, endpoint_id))
+        .await?
+    {
         Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
         None => Ok(None),
     }
@@ -209,7 +212,7 @@ pub async fn read_endpoint(
 
 /// Every endpoint of a tenant, oldest first (a snapshot read: listing conflicts with nothing).
 pub async fn list_endpoints(tx: &Transaction, tenant: &str) -> DomainResult<Vec<WebhookEndpoint>> {
-    let (begin, end) = keys::webhook_endpoints_subspace(tenant).range();
+    let (begin, end) = keyspace::webhook_endpoints_subspace(tenant).range();
     tx.get_range(
         &begin,
         &end,
@@ -287,8 +290,8 @@ pub async fn delete_endpoint(
     endpoint_id: Uuid,
 ) -> DomainResult<WebhookEndpoint> {
     let endpoint = read_endpoint(tx, tenant, endpoint_id).await?;
-    tx.clear(&keys::webhook_endpoint(tenant, endpoint_id))?;
-    let (begin, end) = keys::webhook_log_subspace(tenant, endpoint_id).range();
+    tx.clear(&keyspace::webhook_endpoint(tenant, endpoint_id))?;
+    let (begin, end) = keyspace::webhook_log_subspace(tenant, endpoint_id).range();
     tx.clear_range(&begin, &end)?;
     Ok(endpoint)
 }

@@ -4,15 +4,15 @@
 use gatehouse_storage::Transaction;
 use serde_json::json;
 
-use crate::audit::AuditAction;
-use crate::audit::AuditOrigin;
-use crate::change::record_change;
 use crate::context::Context;
-use crate::crypto::MasterKey;
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::change::record_change;
+use crate::domain::crypto::MasterKey;
+use crate::domain::permissions::PermissionGraph;
+use crate::domain::signing::SigningKeyRecord;
+use crate::domain::tenants::{self, CreatedTenant, SettingsChanges, TenantRecord};
 use crate::error::DomainResult;
-use crate::permissions::PermissionGraph;
-use crate::signing::SigningKeyRecord;
-use crate::tenants::{self, CreatedTenant, SettingsChanges, TenantRecord};
 
 /// Creates the tenant and audits it for `origin`.
 pub async fn create(

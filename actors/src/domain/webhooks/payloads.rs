@@ -4,8 +4,8 @@
 use serde_json::{Value, json};
 
 use super::signing::rfc3339;
-use crate::sessions::SessionRecord;
-use crate::users::{UserRecord, UserState};
+use crate::domain::sessions::SessionRecord;
+use crate::domain::users::{UserRecord, UserState};
 
 /// `data` of `user.created` and `user.updated`.
 pub fn user(record: &UserRecord) -> Value {

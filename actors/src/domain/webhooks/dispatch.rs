@@ -11,10 +11,10 @@ use uuid::Uuid;
 
 use super::deliveries::{self, AttemptResult, Claim, Recorded};
 use super::{signing, targets};
-use crate::audit::AuditAction;
-use crate::audit::{self, AuditEvent};
 use crate::cluster::ActorKind;
 use crate::context::Timestamp;
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::{self, AuditEvent};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 
@@ -161,7 +161,7 @@ async fn scan(weak: &Weak<Gatehouse>, state: &Arc<DispatcherState>) -> DomainRes
         return Ok(());
     };
     let tenants = gatehouse
-        .core
+        .services
         .db
         .run(|tx| async move { deliveries::work_tenants(&tx, SCAN_LIMIT).await })
         .await?;
@@ -197,29 +197,30 @@ async fn run_tenant(
     state: &Arc<DispatcherState>,
     tenant: &str,
 ) -> DomainResult<()> {
-    let core = &gatehouse.core;
+    let services = &gatehouse.services;
     loop {
         if !owns(gatehouse, tenant) {
             return Ok(());
         }
         loop {
-            let fan_out = core
+            let fan_out = services
                 .db
                 .run(|tx| async move {
-                    deliveries::fan_out(&tx, &core.context, tenant, FAN_OUT_BATCH).await
+                    deliveries::fan_out(&tx, &services.context, tenant, FAN_OUT_BATCH).await
                 })
                 .await?;
             if !fan_out.more {
                 break;
             }
         }
-        let now = core.context.now();
-        let due = core
+        let now = services.context.now();
+        let due = services
             .db
             .run(|tx| async move { deliveries::due_deliveries(&tx, tenant, now, DUE_BATCH).await })
             .await?;
         if due.is_empty() {
-            core.db
+            services
+                .db
                 .run(|tx| async move { deliveries::retire_work_mark_if_idle(&tx, tenant).await })
                 .await?;
             return Ok(());
@@ -262,16 +263,16 @@ async fn attempt(
     due_at: Timestamp,
     delivery_id: Uuid,
 ) -> DomainResult<()> {
-    let core = &gatehouse.core;
+    let services = &gatehouse.services;
     let settings = &gatehouse.webhooks;
     let lease = settings.attempt_timeout + settings.lease_margin;
-    let claim = core
+    let claim = services
         .db
         .run(|tx| async move {
             deliveries::claim(
                 &tx,
-                &core.context,
-                &core.master_key,
+                &services.context,
+                &services.master_key,
                 tenant,
                 due_at,
                 delivery_id,
@@ -284,7 +285,7 @@ async fn attempt(
         return Ok(());
     };
     let result = send(
-        core.context.now(),
+        services.context.now(),
         &claim,
         sender,
         settings.allow_private_targets,
@@ -293,12 +294,12 @@ async fn attempt(
     .await?;
     let policy = settings.retry;
     let (claim, result) = (&claim, &result);
-    let recorded = core
+    let recorded = services
         .db
         .run(|tx| async move {
             let recorded = deliveries::record_attempt(
                 &tx,
-                &core.context,
+                &services.context,
                 tenant,
                 claim,
                 result.clone(),
@@ -317,7 +318,7 @@ async fn attempt(
                     source_ip: String::new(),
                     details: serde_json::json!({ "reason": "target answered 410 Gone" }),
                 };
-                audit::append(&tx, &core.context, tenant, event).await?;
+                audit::append(&tx, &services.context, tenant, event).await?;
             }
             Ok::<_, DomainError>(recorded)
         })

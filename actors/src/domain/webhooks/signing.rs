@@ -8,8 +8,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 use crate::context::{Context, Timestamp};
+use crate::domain::outbox::OutboxEvent;
 use crate::error::{DomainError, DomainResult};
-use crate::outbox::OutboxEvent;
 
 /// Prefix of webhook secrets.
 pub const SECRET_PREFIX: &str = "whsec_";

@@ -11,10 +11,10 @@ use super::endpoints::{self, WebhookEndpoint, signing_secrets};
 use super::signing::WebhookSecret;
 use super::{DeliveryAttempt, DeliveryRecord, DeliveryStatus};
 use crate::context::{Context, Timestamp};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
+use crate::domain::keyspace;
+use crate::domain::outbox::OutboxEvent;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::outbox::OutboxEvent;
 
 /// Attempts kept per delivery; older ones are dropped from the record.
 pub const MAX_ATTEMPTS_KEPT: usize = 64;
@@ -83,7 +83,7 @@ pub async fn fan_out(
     tenant: &str,
     batch: usize,
 ) -> DomainResult<FanOut> {
-    let (begin, end) = keys::outbox_subspace(tenant).range();
+    let (begin, end) = keyspace::outbox_subspace(tenant).range();
     let entries = tx
         .get_range(
             &begin,
@@ -121,7 +121,7 @@ pub async fn fan_out(
             continue;
         }
         tx.set(
-            &keys::webhook_event(tenant, &event.event_id),
+            &keyspace::webhook_event(tenant, &event.event_id),
             &codec::encode(&event)?,
         )?;
         for endpoint in targets {
@@ -161,15 +161,18 @@ fn enqueue(
         version: 1,
     };
     write_delivery(tx, tenant, &delivery)?;
-    tx.set(&keys::webhook_due(tenant, now, delivery_id), b"")?;
-    tx.set(&keys::webhook_log(tenant, endpoint_id, delivery_id), b"")?;
-    tx.set(&keys::webhook_work(tenant), b"")?;
+    tx.set(&keyspace::webhook_due(tenant, now, delivery_id), b"")?;
+    tx.set(
+        &keyspace::webhook_log(tenant, endpoint_id, delivery_id),
+        b"",
+    )?;
+    tx.set(&keyspace::webhook_work(tenant), b"")?;
     Ok(delivery)
 }
 
 fn write_delivery(tx: &Transaction, tenant: &str, delivery: &DeliveryRecord) -> DomainResult<()> {
     tx.set(
-        &keys::webhook_delivery(tenant, delivery.delivery_id),
+        &keyspace::webhook_delivery(tenant, delivery.delivery_id),
         &codec::encode(delivery)?,
     )?;
     Ok(())
@@ -180,7 +183,10 @@ async fn find_delivery(
     tenant: &str,
     delivery_id: Uuid,
 ) -> DomainResult<Option<DeliveryRecord>> {
-    match tx.get(&keys::webhook_delivery(tenant, delivery_id)).await? {
+    match tx
+        .get(&keyspace::webhook_delivery(tenant, delivery_id))
+        .await?
+    {
         Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
         None => Ok(None),
     }
@@ -193,9 +199,9 @@ pub async fn due_deliveries(
     now: Timestamp,
     limit: usize,
 ) -> DomainResult<Vec<(Timestamp, Uuid)>> {
-    let subspace = keys::webhook_due_subspace(tenant);
+    let subspace = keyspace::webhook_due_subspace(tenant);
     let (begin, _) = subspace.range();
-    let end = keys::webhook_due(tenant, Timestamp(now.0.saturating_add(1)), Uuid::nil());
+    let end = keyspace::webhook_due(tenant, Timestamp(now.0.saturating_add(1)), Uuid::nil());
     let entries = tx
         .get_range(
             &begin,
@@ -247,7 +253,7 @@ pub async fn claim(
     delivery_id: Uuid,
     lease: Duration,
 ) -> DomainResult<Option<Claim>> {
-    let due_key = keys::webhook_due(tenant, due_at, delivery_id);
+    let due_key = keyspace::webhook_due(tenant, due_at, delivery_id);
     if tx.get(&due_key).await?.is_none() {
         return Ok(None);
     }
@@ -261,7 +267,7 @@ pub async fn claim(
     let now = context.now();
     let endpoint = match endpoints::find_endpoint(tx, tenant, delivery.endpoint_id).await? {
         None => {
-            tx.clear(&keys::webhook_delivery(tenant, delivery_id))?;
+            tx.clear(&keyspace::webhook_delivery(tenant, delivery_id))?;
             return Ok(None);
         }
         Some(endpoint) if !endpoint.enabled => {
@@ -271,7 +277,7 @@ pub async fn claim(
         Some(endpoint) => endpoint,
     };
     let Some(event_bytes) = tx
-        .get(&keys::webhook_event(tenant, &delivery.event_id))
+        .get(&keyspace::webhook_event(tenant, &delivery.event_id))
         .await?
     else {
         tracing::error!(
@@ -284,7 +290,10 @@ pub async fn claim(
     };
     let event: OutboxEvent = codec::decode(&event_bytes)?;
     let lease_until = now.plus(lease);
-    tx.set(&keys::webhook_due(tenant, lease_until, delivery_id), b"")?;
+    tx.set(
+        &keyspace::webhook_due(tenant, lease_until, delivery_id),
+        b"",
+    )?;
     delivery.first_attempt_at.get_or_insert(now);
     delivery.next_attempt_at = Some(lease_until);
     delivery.version += 1;
@@ -346,7 +355,11 @@ pub async fn record_attempt(
     policy: &RetryPolicy,
 ) -> DomainResult<Option<Recorded>> {
     let delivery_id = claim.delivery.delivery_id;
-    tx.clear(&keys::webhook_due(tenant, claim.lease_until, delivery_id))?;
+    tx.clear(&keyspace::webhook_due(
+        tenant,
+        claim.lease_until,
+        delivery_id,
+    ))?;
     let Some(mut delivery) = find_delivery(tx, tenant, delivery_id).await? else {
         return Ok(None);
     };
@@ -398,7 +411,7 @@ pub async fn record_attempt(
                     .unwrap_or(u32::MAX);
                     let random = u64::from_le_bytes(context.random::<8>());
                     let next = now.plus(policy.delay(failures, random)).min(deadline);
-                    tx.set(&keys::webhook_due(tenant, next, delivery_id), b"")?;
+                    tx.set(&keyspace::webhook_due(tenant, next, delivery_id), b"")?;
                     delivery.next_attempt_at = Some(next);
                 }
             }
@@ -428,7 +441,7 @@ pub async fn replay(
         ));
     }
     let bytes = tx
-        .get(&keys::webhook_event(tenant, event_id))
+        .get(&keyspace::webhook_event(tenant, event_id))
         .await?
         .ok_or(DomainError::WebhookEventNotFound)?;
     let event: OutboxEvent = codec::decode(&bytes)?;
@@ -444,10 +457,10 @@ pub async fn list_deliveries(
     before: Option<Uuid>,
     limit: usize,
 ) -> DomainResult<(Vec<DeliveryRecord>, bool)> {
-    let subspace = keys::webhook_log_subspace(tenant, endpoint_id);
+    let subspace = keyspace::webhook_log_subspace(tenant, endpoint_id);
     let (begin, mut end) = subspace.range();
     if let Some(before) = before {
-        end = keys::webhook_log(tenant, endpoint_id, before);
+        end = keyspace::webhook_log(tenant, endpoint_id, before);
     }
     let entries = tx
         .get_range(
@@ -467,7 +480,7 @@ pub async fn list_deliveries(
             .unpack(&key)
             .map_err(|error| DomainError::Internal(format!("webhook log key: {error}")))?;
         if let Some(bytes) = tx
-            .snapshot_get(&keys::webhook_delivery(tenant, delivery_id))
+            .snapshot_get(&keyspace::webhook_delivery(tenant, delivery_id))
             .await?
         {
             deliveries.push(codec::decode(&bytes)?);
@@ -478,7 +491,7 @@ pub async fn list_deliveries(
 
 /// Tenants marked as having webhook work (a snapshot read).
 pub async fn work_tenants(tx: &Transaction, limit: usize) -> DomainResult<Vec<String>> {
-    let subspace = keys::webhook_work_subspace();
+    let subspace = keyspace::webhook_work_subspace();
     let (begin, end) = subspace.range();
     let entries = tx
         .get_range(
@@ -510,14 +523,14 @@ pub async fn retire_work_mark_if_idle(tx: &Transaction, tenant: &str) -> DomainR
         limit: Some(1),
         ..RangeOptions::default()
     };
-    let (begin, end) = keys::outbox_subspace(tenant).range();
+    let (begin, end) = keyspace::outbox_subspace(tenant).range();
     if !tx.get_range(&begin, &end, first).await?.is_empty() {
         return Ok(false);
     }
-    let (begin, end) = keys::webhook_due_subspace(tenant).range();
+    let (begin, end) = keyspace::webhook_due_subspace(tenant).range();
     if !tx.get_range(&begin, &end, first).await?.is_empty() {
         return Ok(false);
     }
-    tx.clear(&keys::webhook_work(tenant))?;
+    tx.clear(&keyspace::webhook_work(tenant))?;
     Ok(true)
 }

@@ -13,14 +13,14 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
-use crate::crypto::{random_token, sha256};
+use crate::domain::crypto::{random_token, sha256};
+use crate::domain::keyspace;
+use crate::domain::permissions::{self, PermissionGraph, system};
+use crate::domain::sessions::Revocation;
+use crate::domain::teams;
+use crate::domain::tenants::validate_display_name;
+use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::permissions::{self, PermissionGraph, system};
-use crate::sessions::Revocation;
-use crate::teams;
-use crate::tenants::validate_display_name;
-use crate::users;
 
 /// Prefix of share tokens.
 pub const SHARE_TOKEN_PREFIX: &str = "gsh_";
@@ -355,16 +355,16 @@ pub async fn create_share(
     };
     write_share(tx, tenant, &record)?;
     tx.set(
-        &keys::share_by_token(tenant, &record.token_hash),
+        &keyspace::share_by_token(tenant, &record.token_hash),
         record.share_id.as_bytes(),
     )?;
     tx.set(
-        &keys::owner_share(tenant, record.owner, record.share_id),
+        &keyspace::owner_share(tenant, record.owner, record.share_id),
         b"",
     )?;
     if let ShareRecipient::User(recipient) = record.recipient {
         tx.set(
-            &keys::recipient_share(tenant, recipient, record.share_id),
+            &keyspace::recipient_share(tenant, recipient, record.share_id),
             b"",
         )?;
     }
@@ -372,7 +372,10 @@ pub async fn create_share(
 }
 
 fn write_share(tx: &Transaction, tenant: &str, share: &ShareRecord) -> DomainResult<()> {
-    tx.set(&keys::share(tenant, share.share_id), &codec::encode(share)?)?;
+    tx.set(
+        &keyspace::share(tenant, share.share_id),
+        &codec::encode(share)?,
+    )?;
     Ok(())
 }
 
@@ -383,7 +386,7 @@ pub async fn read_share(
     share_id: Uuid,
 ) -> DomainResult<ShareRecord> {
     let bytes = tx
-        .get(&keys::share(tenant, share_id))
+        .get(&keyspace::share(tenant, share_id))
         .await?
         .ok_or(DomainError::ShareNotFound)?;
     Ok(codec::decode(&bytes)?)
@@ -395,7 +398,7 @@ pub async fn share_id_for_token(tx: &Transaction, tenant: &str, token: &str) -> 
         return Err(DomainError::ShareNotFound);
     }
     let bytes = tx
-        .get(&keys::share_by_token(tenant, &sha256(token.as_bytes())))
+        .get(&keyspace::share_by_token(tenant, &sha256(token.as_bytes())))
         .await?
         .ok_or(DomainError::ShareNotFound)?;
     Uuid::from_slice(&bytes).map_err(|_| DomainError::Internal("share token index".to_owned()))
@@ -525,7 +528,7 @@ pub fn create_proposal(
         decided_at: None,
     };
     tx.set(
-        &keys::proposal(tenant, share.share_id, proposal.proposal_id),
+        &keyspace::proposal(tenant, share.share_id, proposal.proposal_id),
         &codec::encode(&proposal)?,
     )?;
     Ok(proposal)
@@ -541,7 +544,7 @@ pub async fn decide_proposal(
     proposal_id: Uuid,
     accept: bool,
 ) -> DomainResult<ProposalRecord> {
-    let key = keys::proposal(tenant, share.share_id, proposal_id);
+    let key = keyspace::proposal(tenant, share.share_id, proposal_id);
     let mut proposal: ProposalRecord = match tx.get(&key).await? {
         Some(bytes) => codec::decode(&bytes)?,
         None => return Err(DomainError::ProposalNotFound),
@@ -640,9 +643,9 @@ pub async fn list_user_shares(
     outgoing: bool,
 ) -> DomainResult<Vec<ShareRecord>> {
     let subspace = if outgoing {
-        keys::owner_shares_subspace(tenant, user_id)
+        keyspace::owner_shares_subspace(tenant, user_id)
     } else {
-        keys::recipient_shares_subspace(tenant, user_id)
+        keyspace::recipient_shares_subspace(tenant, user_id)
     };
     let (begin, end) = subspace.range();
     let mut shares = Vec::new();
@@ -661,7 +664,7 @@ pub async fn list_proposals(
     tenant: &str,
     share_id: Uuid,
 ) -> DomainResult<Vec<ProposalRecord>> {
-    let (begin, end) = keys::proposals_subspace(tenant, share_id).range();
+    let (begin, end) = keyspace::proposals_subspace(tenant, share_id).range();
     tx.get_range(&begin, &end, RangeOptions::default())
         .await?
         .into_iter()

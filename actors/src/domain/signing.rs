@@ -12,7 +12,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, Timestamp};
-use crate::crypto::{MasterKey, base64url};
+use crate::domain::crypto::{MasterKey, base64url};
 use crate::error::{DomainError, DomainResult};
 
 /// The JWT algorithm of every Gatehouse signing key.

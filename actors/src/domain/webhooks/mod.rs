@@ -23,8 +23,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::context::Timestamp;
+use crate::domain::outbox::EVENT_TYPES;
 use crate::error::{DomainError, DomainResult};
-use crate::outbox::EVENT_TYPES;
 
 pub use dispatch::{RetryPolicy, SendOutcome, WebhookRequest, WebhookSender, WebhookSettings};
 pub use endpoints::{CreatedEndpoint, EndpointChanges, WebhookEndpoint};

@@ -11,11 +11,11 @@ use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 
 use crate::context::{Context, Timestamp};
-use crate::crypto::{MasterKey, constant_time_eq, random_token, sha256};
+use crate::domain::crypto::{MasterKey, constant_time_eq, random_token, sha256};
+use crate::domain::keyspace;
+use crate::domain::permissions::{self, PermissionGraph};
+use crate::domain::signing::{SigningKeyRecord, TenantKeys, generate_signing_key};
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::permissions::{self, PermissionGraph};
-use crate::signing::{SigningKeyRecord, TenantKeys, generate_signing_key};
 
 /// Prefix of publishable client keys.
 pub const CLIENT_KEY_PREFIX: &str = "pck_";
@@ -188,7 +188,7 @@ pub async fn create_tenant(
     tenant_id: &str,
     display_name: &str,
 ) -> DomainResult<CreatedTenant> {
-    if tx.get(&keys::tenant_config(tenant_id)).await?.is_some() {
+    if tx.get(&keyspace::tenant_config(tenant_id)).await?.is_some() {
         return Err(DomainError::TenantAlreadyExists);
     }
     let (client_key, publishable_client_key) = new_api_key(context, ApiKeyKind::Client);
@@ -203,7 +203,7 @@ pub async fn create_tenant(
         api_keys: vec![client_key, server_key],
     };
     write_tenant(tx, &record)?;
-    tx.set(&keys::tenant_index(tenant_id), b"")?;
+    tx.set(&keyspace::tenant_index(tenant_id), b"")?;
     for definition in permissions::default_definitions() {
         permissions::write_definition(tx, tenant_id, &definition)?;
     }
@@ -216,18 +216,18 @@ pub async fn create_tenant(
 
 fn write_tenant(tx: &Transaction, record: &TenantRecord) -> DomainResult<()> {
     tx.set(
-        &keys::tenant_config(&record.tenant_id),
+        &keyspace::tenant_config(&record.tenant_id),
         &codec::encode(record)?,
     )?;
     // Every node polls the epoch and drops its cached tenants when it moves.
-    tx.atomic_add(&keys::tenant_epoch(), 1)?;
+    tx.atomic_add(&keyspace::tenant_epoch(), 1)?;
     Ok(())
 }
 
 /// Reads a tenant record.
 pub async fn read_tenant(tx: &Transaction, tenant_id: &str) -> DomainResult<TenantRecord> {
     let bytes = tx
-        .get(&keys::tenant_config(tenant_id))
+        .get(&keyspace::tenant_config(tenant_id))
         .await?
         .ok_or(DomainError::TenantNotFound)?;
     Ok(codec::decode(&bytes)?)
@@ -239,10 +239,10 @@ pub async fn list_tenants(
     after: Option<&str>,
     limit: usize,
 ) -> DomainResult<(Vec<TenantRecord>, bool)> {
-    let subspace = keys::tenant_index_subspace();
+    let subspace = keyspace::tenant_index_subspace();
     let (mut begin, end) = subspace.range();
     if let Some(after) = after {
-        begin = keys::tenant_index(after);
+        begin = keyspace::tenant_index(after);
         begin.push(0xff);
     }
     let entries = tx

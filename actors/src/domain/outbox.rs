@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
+use crate::domain::keyspace;
 use crate::error::DomainResult;
-use crate::keys;
 
 /// A kind of webhook event; `as_str` is its stable name on the wire and in storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -164,11 +164,11 @@ pub fn emit(
         data,
     };
     tx.set(
-        &keys::outbox(tenant, event.occurred_at, event_id),
+        &keyspace::outbox(tenant, event.occurred_at, event_id),
         &codec::encode(&event)?,
     )?;
     // A blind write (no read, so no conflict between concurrent emitters) that tells every
     // node's dispatcher this tenant has work.
-    tx.set(&keys::webhook_work(tenant), b"")?;
+    tx.set(&keyspace::webhook_work(tenant), b"")?;
     Ok(event)
 }

@@ -4,10 +4,10 @@
 use gatehouse_storage::Transaction;
 use serde_json::Value;
 
-use crate::audit::{self, AuditEvent};
 use crate::context::Context;
+use crate::domain::audit::{self, AuditEvent};
+use crate::domain::outbox::{self, EventType};
 use crate::error::DomainResult;
-use crate::outbox::{self, EventType};
 
 /// Appends `audit` (when the change is audited) and emits `events` inside `tx`.
 pub async fn record_change(

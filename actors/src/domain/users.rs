@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
+use crate::domain::keyspace;
+use crate::domain::outbox;
+use crate::domain::outbox::EventType;
+use crate::domain::sessions;
+use crate::domain::tenants::validate_display_name;
+use crate::domain::webhooks::payloads;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::outbox;
-use crate::outbox::EventType;
-use crate::sessions;
-use crate::tenants::validate_display_name;
-use crate::webhooks::payloads;
 
 /// Longest accepted email address (RFC 5321 path limit).
 pub const MAX_EMAIL_BYTES: usize = 254;
@@ -143,7 +143,7 @@ pub async fn create_user(
     tenant: &str,
     new_user: NewUser,
 ) -> DomainResult<UserRecord> {
-    let index_key = keys::email_index(tenant, &new_user.email.normalized);
+    let index_key = keyspace::email_index(tenant, &new_user.email.normalized);
     if tx.get(&index_key).await?.is_some() {
         return Err(DomainError::UserEmailAlreadyExists);
     }
@@ -183,7 +183,10 @@ pub async fn create_user(
 
 /// Writes a user record.
 pub fn write_user(tx: &Transaction, tenant: &str, record: &UserRecord) -> DomainResult<()> {
-    tx.set(&keys::user(tenant, record.user_id), &codec::encode(record)?)?;
+    tx.set(
+        &keyspace::user(tenant, record.user_id),
+        &codec::encode(record)?,
+    )?;
     Ok(())
 }
 
@@ -193,7 +196,7 @@ pub async fn find_user(
     tenant: &str,
     user_id: Uuid,
 ) -> DomainResult<Option<UserRecord>> {
-    match tx.get(&keys::user(tenant, user_id)).await? {
+    match tx.get(&keyspace::user(tenant, user_id)).await? {
         Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
         None => Ok(None),
     }
@@ -212,7 +215,10 @@ pub async fn find_user_by_email(
     tenant: &str,
     email_normalized: &str,
 ) -> DomainResult<Option<UserRecord>> {
-    let Some(id_bytes) = tx.get(&keys::email_index(tenant, email_normalized)).await? else {
+    let Some(id_bytes) = tx
+        .get(&keyspace::email_index(tenant, email_normalized))
+        .await?
+    else {
         return Ok(None);
     };
     let user_id = Uuid::from_slice(&id_bytes)
@@ -251,11 +257,11 @@ pub async fn update_user(
     let mut record = read_user(tx, tenant, user_id).await?;
     if let Some(email) = changes.email {
         if email.normalized != record.email_normalized {
-            let new_index = keys::email_index(tenant, &email.normalized);
+            let new_index = keyspace::email_index(tenant, &email.normalized);
             if tx.get(&new_index).await?.is_some() {
                 return Err(DomainError::UserEmailAlreadyExists);
             }
-            tx.clear(&keys::email_index(tenant, &record.email_normalized))?;
+            tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
             tx.set(&new_index, user_id.as_bytes())?;
             record.email_normalized = email.normalized;
             record.email_verified = false;
@@ -340,8 +346,8 @@ pub async fn set_user_state(
 pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult<()> {
     let record = read_user(tx, tenant, user_id).await?;
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
-    tx.clear(&keys::email_index(tenant, &record.email_normalized))?;
-    tx.clear(&keys::user(tenant, user_id))?;
+    tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+    tx.clear(&keyspace::user(tenant, user_id))?;
     Ok(())
 }
 
@@ -370,10 +376,10 @@ pub async fn list_users(
     };
     match email_prefix {
         None => {
-            let subspace = keys::users_subspace(tenant);
+            let subspace = keyspace::users_subspace(tenant);
             let (mut begin, end) = subspace.range();
             if let Some(UserCursor::AfterId(after)) = cursor {
-                begin = keys::user(tenant, after);
+                begin = keyspace::user(tenant, after);
                 begin.push(0x00);
             }
             let entries = tx.get_range(&begin, &end, options).await?;
@@ -389,9 +395,9 @@ pub async fn list_users(
             Ok((users, next))
         }
         Some(prefix) => {
-            let (mut begin, end) = keys::email_prefix_range(tenant, &prefix.to_lowercase());
+            let (mut begin, end) = keyspace::email_prefix_range(tenant, &prefix.to_lowercase());
             if let Some(UserCursor::AfterEmail(after)) = cursor {
-                let mut after_key = keys::email_index(tenant, &after);
+                let mut after_key = keyspace::email_index(tenant, &after);
                 after_key.push(0x00);
                 begin = begin.max(after_key);
             }

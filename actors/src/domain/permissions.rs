@@ -7,8 +7,8 @@ use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::keyspace;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
 
 /// Built-in team permissions that the domain itself checks.
 pub mod system {
@@ -213,7 +213,7 @@ pub async fn read_definitions(
     tx: &Transaction,
     tenant: &str,
 ) -> DomainResult<Vec<PermissionDefinition>> {
-    let (begin, end) = keys::permissions_subspace(tenant).range();
+    let (begin, end) = keyspace::permissions_subspace(tenant).range();
     tx.get_range(&begin, &end, RangeOptions::default())
         .await?
         .into_iter()
@@ -228,7 +228,7 @@ pub fn write_definition(
     definition: &PermissionDefinition,
 ) -> DomainResult<()> {
     tx.set(
-        &keys::permission(tenant, &definition.permission_id),
+        &keyspace::permission(tenant, &definition.permission_id),
         &codec::encode(definition)?,
     )?;
     Ok(())
@@ -259,16 +259,16 @@ pub async fn delete_definition(
             write_definition(tx, tenant, &definition)?;
         }
     }
-    let subspace = keys::grants_by_permission_subspace(tenant, permission_id);
+    let subspace = keyspace::grants_by_permission_subspace(tenant, permission_id);
     let (begin, end) = subspace.range();
     for (key, _) in tx.get_range(&begin, &end, RangeOptions::default()).await? {
         let (scope, user_id): (String, Uuid) = subspace
             .unpack(&key)
             .map_err(|error| DomainError::Internal(format!("grant index key: {error}")))?;
-        tx.clear(&keys::grant(tenant, &scope, user_id, permission_id))?;
+        tx.clear(&keyspace::grant(tenant, &scope, user_id, permission_id))?;
     }
     tx.clear_range(&begin, &end)?;
-    tx.clear(&keys::permission(tenant, permission_id))?;
+    tx.clear(&keyspace::permission(tenant, permission_id))?;
     Ok(())
 }
 
@@ -286,13 +286,13 @@ pub async fn grant(
     permission_id: &str,
 ) -> DomainResult<bool> {
     let scope = scope_key(team_id);
-    let key = keys::grant(tenant, &scope, user_id, permission_id);
+    let key = keyspace::grant(tenant, &scope, user_id, permission_id);
     if tx.get(&key).await?.is_some() {
         return Ok(false);
     }
     tx.set(&key, b"")?;
     tx.set(
-        &keys::grant_by_permission(tenant, permission_id, &scope, user_id),
+        &keyspace::grant_by_permission(tenant, permission_id, &scope, user_id),
         b"",
     )?;
     Ok(true)
@@ -307,12 +307,12 @@ pub async fn revoke(
     permission_id: &str,
 ) -> DomainResult<bool> {
     let scope = scope_key(team_id);
-    let key = keys::grant(tenant, &scope, user_id, permission_id);
+    let key = keyspace::grant(tenant, &scope, user_id, permission_id);
     if tx.get(&key).await?.is_none() {
         return Ok(false);
     }
     tx.clear(&key)?;
-    tx.clear(&keys::grant_by_permission(
+    tx.clear(&keyspace::grant_by_permission(
         tenant,
         permission_id,
         &scope,
@@ -328,7 +328,7 @@ pub async fn direct_grants(
     team_id: Option<Uuid>,
     user_id: Uuid,
 ) -> DomainResult<Vec<String>> {
-    let subspace = keys::user_grants_subspace(tenant, &scope_key(team_id), user_id);
+    let subspace = keyspace::user_grants_subspace(tenant, &scope_key(team_id), user_id);
     let (begin, end) = subspace.range();
     tx.get_range(&begin, &end, RangeOptions::default())
         .await?

@@ -1,4 +1,5 @@
-//! Services every part of the domain on one node shares.
+//! The services every part of one node shares: storage, clock and randomness, the master key,
+//! the password-hashing pool, the tenant cache, and the public URL for issuers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,16 +8,16 @@ use gatehouse_storage::Database;
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
-use crate::crypto::MasterKey;
+use crate::domain::crypto::MasterKey;
+use crate::domain::passwords::PasswordHasher;
+use crate::domain::permissions::{self, PermissionGraph};
+use crate::domain::signing::AccessClaims;
+use crate::domain::tenants::{self, TenantCache, TenantState};
 use crate::error::{DomainError, DomainResult};
-use crate::passwords::PasswordHasher;
-use crate::permissions::{self, PermissionGraph};
-use crate::signing::AccessClaims;
-use crate::tenants::{self, TenantCache, TenantState};
 
 /// Storage, time, randomness, secrets and caches of one node.
 #[derive(Debug)]
-pub struct Core {
+pub struct NodeServices {
     /// The transactional store.
     pub db: Database,
     /// Clock and randomness.
@@ -66,7 +67,7 @@ impl std::fmt::Debug for AccessToken {
     }
 }
 
-impl Core {
+impl NodeServices {
     /// The tenant's decoded state, from the cache or storage.
     pub async fn tenant(&self, tenant_id: &str) -> DomainResult<Arc<TenantState>> {
         if let Some(state) = self.tenants.get(tenant_id) {

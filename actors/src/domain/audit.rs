@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::context::{Context, Timestamp};
+use crate::domain::keyspace;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
 
 /// Hash of the (absent) entry before the first one.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -156,7 +156,7 @@ pub fn entry_hash(
 
 /// Reads the head of a tenant's ledger.
 pub async fn read_head(tx: &Transaction, tenant: &str) -> DomainResult<AuditHead> {
-    match tx.get(&keys::audit_head(tenant)).await? {
+    match tx.get(&keyspace::audit_head(tenant)).await? {
         Some(bytes) => Ok(codec::decode(&bytes)?),
         None => Ok(AuditHead {
             seq: 0,
@@ -183,9 +183,9 @@ pub async fn append(
         prev_hash: head.hash,
         hash: hash.clone(),
     };
-    tx.set(&keys::audit_entry(tenant, seq), &codec::encode(&entry)?)?;
+    tx.set(&keyspace::audit_entry(tenant, seq), &codec::encode(&entry)?)?;
     tx.set(
-        &keys::audit_head(tenant),
+        &keyspace::audit_head(tenant),
         &codec::encode(&AuditHead { seq, hash })?,
     )?;
     Ok(entry)
@@ -198,8 +198,8 @@ pub async fn read_entries(
     after_seq: u64,
     limit: usize,
 ) -> DomainResult<Vec<AuditEntry>> {
-    let (_, end) = keys::audit_subspace(tenant).range();
-    let mut begin = keys::audit_entry(tenant, after_seq);
+    let (_, end) = keyspace::audit_subspace(tenant).range();
+    let mut begin = keyspace::audit_entry(tenant, after_seq);
     begin.push(0x00);
     tx.get_range(
         &begin,
@@ -352,7 +352,7 @@ pub async fn verify(
     let head = db
         .run(|tx| async move { read_head(&tx, tenant).await })
         .await?;
-    let subspace = keys::audit_subspace(tenant);
+    let subspace = keyspace::audit_subspace(tenant);
     let mut report = AuditVerification {
         entries_checked: 0,
         head_seq: head.seq,
@@ -364,8 +364,8 @@ pub async fn verify(
         let after = expected - 1;
         let page = db
             .run(|tx| async move {
-                let (_, end) = keys::audit_subspace(tenant).range();
-                let mut begin = keys::audit_entry(tenant, after);
+                let (_, end) = keyspace::audit_subspace(tenant).range();
+                let mut begin = keyspace::audit_entry(tenant, after);
                 begin.push(0x00);
                 let options = RangeOptions {
                     limit: Some(page_size.max(1)),

@@ -8,15 +8,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
-use crate::audit::AuditAction;
-use crate::audit::{AuditEvent, AuditOrigin};
-use crate::change::record_change;
 use crate::context::Context;
-use crate::crypto::{constant_time_eq, sha256};
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditEvent, AuditOrigin};
+use crate::domain::change::record_change;
+use crate::domain::crypto::{constant_time_eq, sha256};
+use crate::domain::outbox::EventType;
+use crate::domain::permissions::PermissionGraph;
+use crate::domain::shares::{self, ProposalRecord, ShareRecipient, ShareRecord};
 use crate::error::{DomainError, DomainResult};
-use crate::outbox::EventType;
-use crate::permissions::PermissionGraph;
-use crate::shares::{self, ProposalRecord, ShareRecipient, ShareRecord};
 
 /// What a use of a share does.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -4,14 +4,14 @@
 use gatehouse_storage::Transaction;
 use serde_json::json;
 
-use crate::audit::AuditAction;
-use crate::audit::{AuditEvent, AuditOrigin};
-use crate::change::record_change;
 use crate::context::Context;
+use crate::domain::audit::AuditAction;
+use crate::domain::audit::{AuditEvent, AuditOrigin};
+use crate::domain::change::record_change;
+use crate::domain::keyspace;
+use crate::domain::outbox::EventType;
+use crate::domain::permissions::{self, PermissionDefinition, PermissionGraph};
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::outbox::EventType;
-use crate::permissions::{self, PermissionDefinition, PermissionGraph};
 use crate::{teams, users};
 use uuid::Uuid;
 
@@ -34,7 +34,7 @@ async fn record(
     let events = [(EventType::PermissionDefinitionChanged, data)];
     record_change(tx, context, tenant, Some(event), events).await?;
     // Every node polls the epoch and reloads the tenant's graph.
-    tx.atomic_add(&keys::tenant_epoch(), 1)?;
+    tx.atomic_add(&keyspace::tenant_epoch(), 1)?;
     Ok(())
 }
 

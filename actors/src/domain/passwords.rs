@@ -250,7 +250,7 @@ impl PasswordHasher {
                 .spawn(move || run_worker(&receiver))
                 .map_err(|error| DomainError::Internal(format!("spawn hash thread: {error}")))?;
         }
-        let decoy_password = crate::crypto::base64url(&context.random::<24>());
+        let decoy_password = crate::domain::crypto::base64url(&context.random::<24>());
         let decoy_hash = hash_password_blocking(
             &decoy_password,
             &context.random::<16>(),

@@ -28,7 +28,7 @@ async fn ledger_of_five() -> Database {
 }
 
 async fn raw(db: &Database, seq: u64) -> Vec<u8> {
-    db.run(|tx| async move { Ok::<_, DomainError>(tx.get(&keys::audit_entry("acme", seq)).await?) })
+    db.run(|tx| async move { Ok::<_, DomainError>(tx.get(&keyspace::audit_entry("acme", seq)).await?) })
         .await
         .unwrap()
         .expect("stored entry")
@@ -37,7 +37,7 @@ async fn raw(db: &Database, seq: u64) -> Vec<u8> {
 async fn write_raw(db: &Database, seq: u64, value: Option<Vec<u8>>) {
     let value = &value;
     db.run(|tx| async move {
-        let key = keys::audit_entry("acme", seq);
+        let key = keyspace::audit_entry("acme", seq);
         match value {
             Some(bytes) => tx.set(&key, bytes)?,
             None => tx.clear(&key)?,
@@ -133,7 +133,7 @@ async fn an_entry_rewritten_with_a_fresh_hash_breaks_the_link_to_the_next() {
 fn origins_name_the_caller_kind() {
     assert_eq!(AuditOrigin::system().actor, "system");
     let event = AuditOrigin::default().event(
-        crate::audit::AuditAction::UserCreate,
+        crate::domain::audit::AuditAction::UserCreate,
         "t",
         serde_json::Value::Null,
     );
