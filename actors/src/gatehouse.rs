@@ -130,6 +130,8 @@ pub struct Gatehouse {
     pub(crate) cluster: Option<ClusterWiring>,
     /// Webhook sender and delivery settings.
     pub(crate) webhooks: WebhookSettings,
+    /// Background loops hold a weak handle and stop once the domain is dropped.
+    alive: Arc<()>,
 }
 
 impl Gatehouse {
@@ -168,9 +170,18 @@ impl Gatehouse {
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,
+            alive: Arc::new(()),
         });
         spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;
-        crate::domain::webhooks::dispatch::spawn(&gatehouse);
+        crate::runtime::webhook_dispatch::spawn(
+            gatehouse.services.clone(),
+            gatehouse.webhooks.clone(),
+            gatehouse
+                .cluster
+                .as_ref()
+                .map(|cluster| cluster.membership.clone()),
+            Arc::downgrade(&gatehouse.alive),
+        );
         if let Some(cluster) = &gatehouse.cluster {
             spawn_ownership_watcher(Arc::downgrade(&gatehouse), cluster.membership.clone());
         }

@@ -19,7 +19,7 @@ use gatehouse_storage::Database;
 use tokio::sync::watch;
 
 use crate::StartArgs;
-use crate::webhook_sender::HttpWebhookSender;
+use crate::webhook_sender::{HttpWebhookSender, SystemResolver};
 use crate::{cluster, grpc, http, telemetry};
 
 /// Runs a node until it is told to stop.
@@ -241,6 +241,7 @@ fn webhook_settings(config: &Config) -> Result<WebhookSettings, String> {
     Ok(WebhookSettings {
         sender: Some(Arc::new(HttpWebhookSender::new(allow_private_targets)?)),
         allow_private_targets,
+        resolver: Arc::new(SystemResolver),
         attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),
         ..WebhookSettings::default()
     })

@@ -44,7 +44,8 @@ impl Gatehouse {
     /// Checks a URL's shape and, unless private targets are allowed, where it resolves.
     async fn checked_url(&self, url: &str) -> DomainResult<String> {
         let parsed = targets::parse_target_url(url, self.webhooks.https_supported())?;
-        targets::check_target(&parsed, self.webhooks.allow_private_targets).await?;
+        let webhooks = &self.webhooks;
+        targets::check_target(&parsed, webhooks.allow_private_targets, &*webhooks.resolver).await?;
         Ok(parsed.to_string())
     }
 

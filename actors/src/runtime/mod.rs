@@ -10,6 +10,7 @@ pub mod services;
 pub mod session_actor;
 pub mod share_actor;
 pub mod tenant_actor;
+pub mod webhook_dispatch;
 
 #[cfg(test)]
 mod tests;

@@ -11,6 +11,8 @@ use super::endpoints::{self, WebhookEndpoint, signing_secrets};
 use super::signing::WebhookSecret;
 use super::{DeliveryAttempt, DeliveryRecord, DeliveryStatus};
 use crate::context::{Context, Timestamp};
+use crate::domain::audit::{AuditAction, AuditEvent};
+use crate::domain::change::record_change;
 use crate::domain::crypto::MasterKey;
 use crate::domain::keyspace;
 use crate::domain::outbox::OutboxEvent;
@@ -346,6 +348,33 @@ pub struct Recorded {
 /// Records an attempt's outcome and decides what comes next: 2xx delivers, 410 fails the
 /// delivery and disables the endpoint, anything else retries with backoff until
 /// `give_up_after` past the first attempt.
+pub async fn record_attempt_audited(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    claim: &Claim,
+    result: AttemptResult,
+    policy: &RetryPolicy,
+) -> DomainResult<Option<Recorded>> {
+    let recorded = record_attempt(tx, context, tenant, claim, result, policy).await?;
+    if let Some(Recorded {
+        disabled_endpoint: Some(endpoint),
+        ..
+    }) = &recorded
+    {
+        let event = AuditEvent {
+            actor: "system".to_owned(),
+            action: AuditAction::WebhookEndpointDisable.as_str().to_owned(),
+            target: format!("webhook_endpoint:{}", endpoint.endpoint_id),
+            source_ip: String::new(),
+            details: serde_json::json!({ "reason": "target answered 410 Gone" }),
+        };
+        record_change(tx, context, tenant, Some(event), []).await?;
+    }
+    Ok(recorded)
+}
+
+/// Records the outcome of an attempt (without the audit entry of a disabled endpoint).
 pub async fn record_attempt(
     tx: &Transaction,
     context: &Context,

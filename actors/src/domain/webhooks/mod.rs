@@ -7,13 +7,13 @@
 //! lease runs out and the tenant's next owner sends it again.
 
 pub mod deliveries;
-pub mod dispatch;
 #[cfg(test)]
 mod dispatch_tests;
 pub mod endpoints;
 #[cfg(test)]
 mod failover_tests;
 pub mod payloads;
+pub mod sending;
 pub mod signing;
 pub mod targets;
 #[cfg(test)]
@@ -26,8 +26,9 @@ use crate::context::Timestamp;
 use crate::domain::outbox::EVENT_TYPES;
 use crate::error::{DomainError, DomainResult};
 
-pub use dispatch::{RetryPolicy, SendOutcome, WebhookRequest, WebhookSender, WebhookSettings};
+pub use deliveries::RetryPolicy;
 pub use endpoints::{CreatedEndpoint, EndpointChanges, WebhookEndpoint};
+pub use sending::{SendOutcome, WebhookRequest, WebhookSender, WebhookSettings};
 
 /// Most endpoints one tenant may have.
 pub const MAX_ENDPOINTS_PER_TENANT: usize = 50;

@@ -3,10 +3,39 @@
 //! every delivery (the node's sender re-checks the addresses it connects to).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use url::{Host, Url};
 
 use crate::error::{DomainError, DomainResult};
+
+/// Resolves host names for the target check; the node implements it over its resolver, so
+/// the domain itself makes no network calls.
+#[async_trait::async_trait]
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
+    /// Every address `host` resolves to.
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>>;
+}
+
+/// A resolver for nodes that have none: every name is unresolvable, so only literal public
+/// addresses pass the check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoResolver;
+
+#[async_trait::async_trait]
+impl HostResolver for NoResolver {
+    async fn resolve(&self, _host: &str, _port: u16) -> std::io::Result<Vec<IpAddr>> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this node has no host resolver",
+        ))
+    }
+}
+
+/// The default resolver of [`super::WebhookSettings`].
+pub fn no_resolver() -> Arc<dyn HostResolver> {
+    Arc::new(NoResolver)
+}
 
 /// Longest accepted endpoint URL.
 pub const MAX_URL_BYTES: usize = 2048;
@@ -84,7 +113,11 @@ fn is_private_v6(address: Ipv6Addr) -> bool {
 
 /// Resolves the URL's host and refuses it when any address is private and private targets
 /// are not allowed. Returns the addresses checked (empty when private targets are allowed).
-pub async fn check_target(url: &Url, allow_private: bool) -> DomainResult<Vec<IpAddr>> {
+pub async fn check_target(
+    url: &Url,
+    allow_private: bool,
+    resolver: &dyn HostResolver,
+) -> DomainResult<Vec<IpAddr>> {
     if allow_private {
         return Ok(Vec::new());
     }
@@ -92,13 +125,9 @@ pub async fn check_target(url: &Url, allow_private: bool) -> DomainResult<Vec<Ip
     let addresses: Vec<IpAddr> = match url.host() {
         Some(Host::Ipv4(v4)) => vec![IpAddr::V4(v4)],
         Some(Host::Ipv6(v6)) => vec![IpAddr::V6(v6)],
-        Some(Host::Domain(domain)) => tokio::net::lookup_host((domain, port))
-            .await
-            .map_err(|error| {
-                DomainError::WebhookTargetNotAllowed(format!("cannot resolve {domain}: {error}"))
-            })?
-            .map(|socket| socket.ip())
-            .collect(),
+        Some(Host::Domain(domain)) => resolver.resolve(domain, port).await.map_err(|error| {
+            DomainError::WebhookTargetNotAllowed(format!("cannot resolve {domain}: {error}"))
+        })?,
         None => return Err(DomainError::invalid("url", "must name a host")),
     };
     if addresses.is_empty() {

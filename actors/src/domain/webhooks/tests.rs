@@ -6,9 +6,21 @@ use std::time::Duration;
 
 use super::deliveries::RetryPolicy;
 use super::signing::{self, WebhookSecret};
-use super::targets::{check_target, is_private_address, parse_target_url};
+use super::targets::{HostResolver, check_target, is_private_address, parse_target_url};
 use super::*;
 use crate::context::{Clock, Context, SystemClock};
+
+/// The system resolver, as the node provides it.
+#[derive(Debug)]
+struct SystemResolver;
+
+#[async_trait::async_trait]
+impl HostResolver for SystemResolver {
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<std::net::IpAddr>> {
+        let addresses = tokio::net::lookup_host((host, port)).await?;
+        Ok(addresses.map(|socket| socket.ip()).collect())
+    }
+}
 
 #[test]
 fn signatures_match_the_standard_webhooks_test_vector() {
@@ -138,15 +150,20 @@ async fn private_loopback_and_link_local_targets_are_refused_unless_allowed() {
         "http://localhost:9000/hook",
     ] {
         let parsed = parse_target_url(url, false).unwrap();
-        let refused = check_target(&parsed, false).await.unwrap_err();
+        let refused = check_target(&parsed, false, &SystemResolver)
+            .await
+            .unwrap_err();
         assert!(
             matches!(refused, DomainError::WebhookTargetNotAllowed(_)),
             "{url}: {refused}"
         );
-        assert!(check_target(&parsed, true).await.is_ok(), "{url}");
+        assert!(
+            check_target(&parsed, true, &SystemResolver).await.is_ok(),
+            "{url}"
+        );
     }
     let public = parse_target_url("http://93.184.216.34/hook", false).unwrap();
-    assert!(check_target(&public, false).await.is_ok());
+    assert!(check_target(&public, false, &SystemResolver).await.is_ok());
     for bad in [
         "",
         "ftp://example.com/",
