@@ -10,7 +10,6 @@ use crate::domain::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
     validate_user_display_name,
 };
-use crate::domain::webhooks::payloads;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 
@@ -211,7 +210,7 @@ impl Gatehouse {
             .run(|tx| async move {
                 let user = users::read_user(&tx, tenant_id, user_id).await?;
                 users::delete_user(&tx, tenant_id, user_id).await?;
-                let data = payloads::deleted_user(&user);
+                let data = user.deleted_event_data();
                 outbox::emit(
                     &tx,
                     &services.context,

@@ -15,7 +15,6 @@ use crate::domain::keyspace;
 use crate::domain::outbox::EventType;
 use crate::domain::tenants::TenantSettings;
 use crate::domain::users::{self, UserState};
-use crate::domain::webhooks::payloads;
 use crate::error::{DomainError, DomainResult};
 use crate::{audit, outbox};
 
@@ -230,7 +229,7 @@ pub fn create_session(
         context,
         tenant,
         EventType::SessionCreated,
-        payloads::session(&record),
+        record.event_data(),
     )?;
     Ok((record, token))
 }
@@ -312,8 +311,7 @@ pub async fn refresh(
         });
         session.version += 1;
         write_session(tx, tenant, &session)?;
-        let data =
-            payloads::revoked_session(&session, RevocationReason::RefreshTokenReused.as_str());
+        let data = session.revoked_event_data(RevocationReason::RefreshTokenReused.as_str());
         let event = audit::AuditOrigin::system().event(
             AuditAction::SessionRevoke,
             format!("session:{}", session.session_id),
@@ -379,7 +377,7 @@ pub async fn revoke_session(
         context,
         tenant,
         EventType::SessionRevoked,
-        payloads::revoked_session(&session, reason),
+        session.revoked_event_data(reason),
     )?;
     Ok(true)
 }
@@ -540,6 +538,29 @@ pub async fn list_user_sessions(
     }
     sessions.sort_by_key(|session| std::cmp::Reverse(session.created_at));
     Ok(sessions)
+}
+
+impl SessionRecord {
+    /// `data` of `session.created`: never token hashes.
+    pub fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "ip_address": self.ip_address,
+            "user_agent": self.user_agent,
+            "created_at": self.created_at.rfc3339(),
+            "expires_at": self.expires_at.rfc3339(),
+        })
+    }
+
+    /// `data` of `session.revoked`.
+    pub fn revoked_event_data(&self, reason: &str) -> serde_json::Value {
+        serde_json::json!({
+            "session_id": self.session_id,
+            "user_id": self.user_id,
+            "reason": reason,
+        })
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use crate::domain::outbox;
 use crate::domain::outbox::EventType;
 use crate::domain::sessions;
 use crate::domain::tenants::validate_display_name;
-use crate::domain::webhooks::payloads;
 use crate::error::{DomainError, DomainResult};
 
 /// Longest accepted email address (RFC 5321 path limit).
@@ -176,7 +175,7 @@ pub async fn create_user(
         context,
         tenant,
         EventType::UserCreated,
-        payloads::user(&record),
+        record.event_data(),
     )?;
     Ok(record)
 }
@@ -302,7 +301,7 @@ pub async fn update_user(
         context,
         tenant,
         EventType::UserUpdated,
-        payloads::user(&record),
+        record.event_data(),
     )?;
     Ok(record)
 }
@@ -336,7 +335,7 @@ pub async fn set_user_state(
             context,
             tenant,
             EventType::UserUpdated,
-            payloads::user(&record),
+            record.event_data(),
         )?;
     }
     Ok(record)
@@ -426,6 +425,30 @@ pub async fn list_users(
 /// Validates a display name for a user.
 pub fn validate_user_display_name(name: &str) -> DomainResult<()> {
     validate_display_name("display_name", name, false)
+}
+
+impl UserRecord {
+    /// `data` of `user.created` and `user.updated`: public fields only, never password
+    /// hashes or server metadata.
+    pub fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "user_id": self.user_id,
+            "email": self.email,
+            "display_name": self.display_name,
+            "state": match self.state {
+                UserState::Active => "active",
+                UserState::Suspended => "suspended",
+            },
+            "email_verified": self.email_verified,
+            "created_at": self.created_at.rfc3339(),
+            "updated_at": self.updated_at.rfc3339(),
+        })
+    }
+
+    /// `data` of `user.deleted`.
+    pub fn deleted_event_data(&self) -> serde_json::Value {
+        serde_json::json!({ "user_id": self.user_id, "email": self.email })
+    }
 }
 
 #[cfg(test)]

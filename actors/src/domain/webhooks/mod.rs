@@ -12,7 +12,6 @@ mod dispatch_tests;
 pub mod endpoints;
 #[cfg(test)]
 mod failover_tests;
-pub mod payloads;
 pub mod sending;
 pub mod signing;
 pub mod targets;

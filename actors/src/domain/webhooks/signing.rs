@@ -104,9 +104,7 @@ pub fn body(event: &OutboxEvent) -> DomainResult<Vec<u8>> {
 
 /// Formats a timestamp as RFC 3339 UTC with milliseconds.
 pub fn rfc3339(at: Timestamp) -> String {
-    let millis = u64::try_from(at.0).unwrap_or(0);
-    let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis);
-    humantime::format_rfc3339_millis(time).to_string()
+    at.rfc3339()
 }
 
 /// Every header of one attempt.
