@@ -8,6 +8,8 @@
 //!
 //! Nothing here knows about gRPC or HTTP; the node maps these types onto the wire.
 
+#![warn(missing_docs)]
+
 pub mod access;
 pub mod api;
 pub mod context;

@@ -76,6 +76,8 @@ impl Liveness {
     }
 
     /// Records activity.
+    // Idle timers are runtime bookkeeping on the monotonic clock, not domain time.
+    #[allow(clippy::disallowed_methods)]
     pub fn touch(&mut self) {
         self.last_active = Instant::now();
     }
@@ -209,6 +211,8 @@ impl<K: EntityKind> Actor for Supervisor<K> {
     }
 }
 
+// The idle timer starts on the monotonic clock (runtime bookkeeping, not domain time).
+#[allow(clippy::disallowed_methods)]
 async fn activate<K: EntityKind>(
     myself: &ActorRef<SupervisorMsg<EntityMsg<K::State>>>,
     state: &mut SupervisorState<EntityMsg<K::State>>,

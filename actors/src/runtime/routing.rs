@@ -84,6 +84,8 @@ pub struct ClusterWiring {
 
 impl Gatehouse {
     /// Runs `operation` where its actor lives.
+    // The routing deadline and the forwarding metric run on the monotonic clock.
+    #[allow(clippy::disallowed_methods)]
     pub(crate) async fn route<O: OwnerOperation>(&self, operation: O) -> DomainResult<O::Reply> {
         let Some(cluster) = &self.cluster else {
             return self.execute_local(operation).await;
@@ -175,7 +177,7 @@ async fn owner_leaves(membership: &MembershipView, node_id: &str) {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used)]
+    #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
     use uuid::Uuid;
 
     use super::*;
