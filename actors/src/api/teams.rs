@@ -4,15 +4,10 @@
 use std::sync::Arc;
 
 use gatehouse_storage::Transaction;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::context::Context;
-use crate::domain::audit::AuditAction;
-use crate::domain::audit::{self, AuditOrigin};
-use crate::domain::outbox;
-use crate::domain::outbox::EventType;
+use crate::domain::audit::AuditOrigin;
 use crate::domain::permissions::{self, system};
 use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use crate::domain::tenants::{TenantState, validate_display_name};
@@ -45,30 +40,6 @@ pub(crate) async fn check_team_permission(
             "missing the team permission for this",
         ))
     }
-}
-
-fn team_event(team: &TeamRecord) -> serde_json::Value {
-    json!({ "team_id": team.team_id, "display_name": team.display_name })
-}
-
-/// Records an audit entry for a team-related action.
-async fn audit_team(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    caller: &Caller,
-    action: AuditAction,
-    target: String,
-    details: serde_json::Value,
-) -> DomainResult<()> {
-    audit::append(
-        tx,
-        context,
-        tenant,
-        AuditOrigin::of(caller).event(action, target, details),
-    )
-    .await
-    .map(|_| ())
 }
 
 impl Gatehouse {
@@ -112,26 +83,8 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let team =
-                    teams::create_team(&tx, &services.context, tenant_id, name, creator, defaults)
-                        .await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    EventType::TeamCreated,
-                    team_event(&team),
-                )?;
-                if creator.is_some() {
-                    outbox::emit(
-                        &tx,
-                        &services.context,
-                        tenant_id,
-                        EventType::TeamMembershipCreated,
-                        json!({ "team_id": team.team_id, "user_id": creator }),
-                    )?;
-                }
-                Ok(team)
+                let context = &services.context;
+                teams::changes::create(&tx, context, tenant_id, name, creator, defaults).await
             })
             .await
     }
@@ -193,22 +146,8 @@ impl Gatehouse {
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::UPDATE_TEAM).await?;
-                let team = teams::update_team(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    team_id,
-                    changes.clone(),
-                )
-                .await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    EventType::TeamUpdated,
-                    team_event(&team),
-                )?;
-                Ok(team)
+                let (context, changes) = (&services.context, changes.clone());
+                teams::changes::update(&tx, context, tenant.tenant_id(), team_id, changes).await
             })
             .await
     }
@@ -223,24 +162,9 @@ impl Gatehouse {
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::DELETE_TEAM).await?;
-                teams::delete_team(&tx, tenant.tenant_id(), team_id).await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    EventType::TeamDeleted,
-                    json!({ "team_id": team_id }),
-                )?;
-                audit_team(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    caller,
-                    AuditAction::TeamDelete,
-                    format!("team:{team_id}"),
-                    json!({}),
-                )
-                .await
+                let origin = AuditOrigin::of(caller);
+                let context = &services.context;
+                teams::changes::delete(&tx, context, tenant.tenant_id(), team_id, &origin).await
             })
             .await
     }
@@ -306,23 +230,9 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let membership = teams::add_member(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    team_id,
-                    user_id,
-                    defaults,
-                )
-                .await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    EventType::TeamMembershipCreated,
-                    json!({ "team_id": team_id, "user_id": user_id }),
-                )?;
-                Ok(membership)
+                let context = &services.context;
+                teams::changes::add_member(&tx, context, tenant_id, team_id, user_id, defaults)
+                    .await
             })
             .await
     }
@@ -347,15 +257,9 @@ impl Gatehouse {
                     check_team_permission(&tx, tenant, caller, team_id, system::REMOVE_MEMBERS)
                         .await?;
                 }
-                teams::remove_member(&tx, tenant.tenant_id(), team_id, user_id).await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    EventType::TeamMembershipDeleted,
-                    json!({ "team_id": team_id, "user_id": user_id }),
-                )?;
-                Ok(())
+                let context = &services.context;
+                teams::changes::remove_member(&tx, context, tenant.tenant_id(), team_id, user_id)
+                    .await
             })
             .await
     }
@@ -401,19 +305,12 @@ impl Gatehouse {
         let invited_by = caller.acting_user()?;
         let services = &self.services;
         let (tenant, email) = (&tenant, &email);
-        services.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;
-                let (invitation, token) =
-                    teams::create_invitation(&tx, &services.context, tenant.tenant_id(), team_id, email, invited_by).await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant.tenant_id(),
-                    EventType::TeamInvitationCreated,
-                    json!({ "team_id": team_id, "invitation_id": invitation.invitation_id, "email": invitation.email }),
-                )?;
-                Ok((invitation, token))
+                let (context, tenant_id) = (&services.context, tenant.tenant_id());
+                teams::changes::invite(&tx, context, tenant_id, team_id, email, invited_by).await
             })
             .await
     }
@@ -433,18 +330,12 @@ impl Gatehouse {
         let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_member_default_permissions;
-        services.db
+        services
+            .db
             .run(|tx| async move {
-                let (invitation, membership) =
-                    teams::accept_invitation(&tx, &services.context, tenant_id, token, user_id, defaults).await?;
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    EventType::TeamInvitationAccepted,
-                    json!({ "team_id": invitation.team_id, "invitation_id": invitation.invitation_id, "user_id": user_id }),
-                )?;
-                Ok(membership)
+                let context = &services.context;
+                teams::changes::accept_invitation(&tx, context, tenant_id, token, user_id, defaults)
+                    .await
             })
             .await
     }

@@ -1,5 +1,7 @@
 //! Teams, memberships, a user's selected team, and email invitations.
 
+pub mod changes;
+
 use std::time::Duration;
 
 use gatehouse_storage::{RangeOptions, Transaction, codec};
