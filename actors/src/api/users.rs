@@ -1,10 +1,7 @@
 //! User management for server and operator callers, and the signed-in user's own record.
 
 use crate::access::Caller;
-use crate::domain::audit::AuditAction;
-use crate::domain::audit::{self, AuditOrigin};
-use crate::domain::outbox;
-use crate::domain::outbox::EventType;
+use crate::domain::audit::AuditOrigin;
 use crate::domain::passwords::validate_new_password;
 use crate::domain::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
@@ -74,15 +71,8 @@ impl Gatehouse {
                     email_verified,
                 };
                 async move {
-                    let user =
-                        users::create_user(&tx, &services.context, tenant_id, new_user).await?;
-                    let event = origin.event(
-                        AuditAction::UserCreate,
-                        format!("user:{}", user.user_id),
-                        serde_json::json!({ "email": user.email }),
-                    );
-                    audit::append(&tx, &services.context, tenant_id, event).await?;
-                    Ok(user)
+                    users::changes::create(&tx, &services.context, tenant_id, new_user, origin)
+                        .await
                 }
             })
             .await
@@ -184,16 +174,12 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let user =
-                    users::update_user(&tx, &services.context, tenant_id, user_id, changes.clone())
-                        .await?;
-                if let Some((origin, fields)) = audited {
-                    let details = serde_json::json!({ "fields": fields });
-                    let event =
-                        origin.event(AuditAction::UserUpdate, format!("user:{user_id}"), details);
-                    audit::append(&tx, &services.context, tenant_id, event).await?;
-                }
-                Ok(user)
+                let audited = audited
+                    .as_ref()
+                    .map(|(origin, fields)| (origin, fields.as_slice()));
+                let context = &services.context;
+                let changes = changes.clone();
+                users::changes::update(&tx, context, tenant_id, user_id, changes, audited).await
             })
             .await
     }
@@ -208,18 +194,7 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let user = users::read_user(&tx, tenant_id, user_id).await?;
-                users::delete_user(&tx, tenant_id, user_id).await?;
-                let data = user.deleted_event_data();
-                outbox::emit(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    EventType::UserDeleted,
-                    data.clone(),
-                )?;
-                let event = origin.event(AuditAction::UserDelete, format!("user:{user_id}"), data);
-                audit::append(&tx, &services.context, tenant_id, event).await
+                users::changes::delete(&tx, &services.context, tenant_id, user_id, origin).await
             })
             .await
             .map(drop)
@@ -296,19 +271,11 @@ impl Gatehouse {
         let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
-        let action = match state {
-            UserState::Suspended => AuditAction::UserSuspend,
-            UserState::Active => AuditAction::UserReactivate,
-        };
         services
             .db
             .run(|tx| async move {
-                let user = users::set_user_state(&tx, &services.context, tenant_id, user_id, state)
-                    .await?;
-                let event =
-                    origin.event(action, format!("user:{user_id}"), serde_json::Value::Null);
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok(user)
+                let context = &services.context;
+                users::changes::set_state(&tx, context, tenant_id, user_id, state, origin).await
             })
             .await
     }

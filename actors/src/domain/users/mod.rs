@@ -1,5 +1,7 @@
 //! Users: records, the unique email index, and the transaction functions over them.
 
+pub mod changes;
+
 use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
