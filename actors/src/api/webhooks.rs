@@ -1,11 +1,9 @@
 //! Webhook endpoints, their delivery logs and replay, for server and operator callers.
 //! Every endpoint change is audited in its own transaction.
 
-use uuid::Uuid;
-
 use crate::access::Caller;
-use crate::domain::audit::AuditAction;
-use crate::domain::audit::{self, AuditOrigin};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::webhooks;
 use crate::domain::webhooks::endpoints::{self, NewEndpoint, validate_description};
 use crate::domain::webhooks::{
     CreatedEndpoint, DeliveryRecord, EndpointChanges, WebhookEndpoint, deliveries, targets,
@@ -34,10 +32,6 @@ pub struct DeliveryPage {
     pub deliveries: Vec<DeliveryRecord>,
     /// Token of the next page, empty at the end.
     pub next_page_token: String,
-}
-
-fn target(endpoint_id: Uuid) -> String {
-    format!("webhook_endpoint:{endpoint_id}")
 }
 
 impl Gatehouse {
@@ -73,22 +67,8 @@ impl Gatehouse {
                     description: description.trim().to_owned(),
                     event_types: event_types.clone(),
                 };
-                let created = endpoints::create_endpoint(
-                    &tx,
-                    &services.context,
-                    &services.master_key,
-                    tenant_id,
-                    new_endpoint,
-                )
-                .await?;
-                let details = serde_json::json!({ "url": url, "event_types": event_types });
-                let event = origin.event(
-                    AuditAction::WebhookEndpointCreate,
-                    target(created.endpoint.endpoint_id),
-                    details,
-                );
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok(created)
+                let (context, key) = (&services.context, &services.master_key);
+                webhooks::changes::create(&tx, context, key, tenant_id, new_endpoint, origin).await
             })
             .await
     }
@@ -161,21 +141,16 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let endpoint = endpoints::update_endpoint(
+                webhooks::changes::update(
                     &tx,
                     &services.context,
                     tenant_id,
                     endpoint_id,
                     changes.clone(),
-                )
-                .await?;
-                let event = origin.event(
-                    AuditAction::WebhookEndpointUpdate,
-                    target(endpoint_id),
                     details.clone(),
-                );
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok(endpoint)
+                    origin,
+                )
+                .await
             })
             .await
     }
@@ -195,15 +170,8 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let endpoint = endpoints::delete_endpoint(&tx, tenant_id, endpoint_id).await?;
-                let details = serde_json::json!({ "url": endpoint.url });
-                let event = origin.event(
-                    AuditAction::WebhookEndpointDelete,
-                    target(endpoint_id),
-                    details,
-                );
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok::<_, DomainError>(())
+                let context = &services.context;
+                webhooks::changes::delete(&tx, context, tenant_id, endpoint_id, origin).await
             })
             .await
     }
@@ -223,21 +191,9 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let rotated = endpoints::rotate_secret(
-                    &tx,
-                    &services.context,
-                    &services.master_key,
-                    tenant_id,
-                    endpoint_id,
-                )
-                .await?;
-                let event = origin.event(
-                    AuditAction::WebhookEndpointRotateSecret,
-                    target(endpoint_id),
-                    serde_json::Value::Null,
-                );
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok(rotated)
+                let (context, key) = (&services.context, &services.master_key);
+                webhooks::changes::rotate_secret(&tx, context, key, tenant_id, endpoint_id, origin)
+                    .await
             })
             .await
     }
@@ -295,17 +251,9 @@ impl Gatehouse {
         services
             .db
             .run(|tx| async move {
-                let delivery =
-                    deliveries::replay(&tx, &services.context, tenant_id, endpoint_id, event_id)
-                        .await?;
-                let details = serde_json::json!({ "event_id": event_id });
-                let event = origin.event(
-                    AuditAction::WebhookEndpointReplay,
-                    target(endpoint_id),
-                    details,
-                );
-                audit::append(&tx, &services.context, tenant_id, event).await?;
-                Ok(delivery)
+                let context = &services.context;
+                webhooks::changes::replay(&tx, context, tenant_id, endpoint_id, event_id, origin)
+                    .await
             })
             .await
     }

@@ -6,6 +6,7 @@
 //! with a lease) and after it (outcome, next attempt), so when the sending node dies the
 //! lease runs out and the tenant's next owner sends it again.
 
+pub mod changes;
 pub mod deliveries;
 #[cfg(test)]
 mod dispatch_tests;
