@@ -4,14 +4,16 @@ use crate::access::Caller;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::passwords::{validate_new_password, validate_password_input};
 use crate::domain::sessions::{
-    self, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
+    ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
 };
+use crate::domain::sign_in::{self, NewSession};
+use crate::domain::tenants::TenantState;
 use crate::domain::users::{
     self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name,
 };
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::runtime::services::{AccessToken, token_permissions};
+use crate::runtime::services::AccessToken;
 use crate::runtime::session_actor::{RefreshSession, RevokeSession};
 
 /// A new session with its tokens (`Debug` leaves the tokens out).
@@ -59,10 +61,8 @@ impl Gatehouse {
         validate_user_display_name(display_name)?;
         let password_hash = self.services.hasher.hash(password).await?;
         let services = &self.services;
-        let tenant_id = tenant.tenant_id();
-        let settings = &tenant.record.settings;
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = services
+        let signed_up = services
             .db
             .run(|tx| {
                 let new_user = NewUser {
@@ -72,30 +72,12 @@ impl Gatehouse {
                     email_verified: false,
                 };
                 async move {
-                    let user =
-                        users::create_user(&tx, &services.context, tenant_id, new_user).await?;
-                    let (session, refresh_token) = sessions::create_session(
-                        &tx,
-                        &services.context,
-                        tenant_id,
-                        settings,
-                        user.user_id,
-                        client,
-                    )?;
-                    let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
-                    Ok::<_, DomainError>((user, session, refresh_token, perms))
+                    sign_in::sign_up(&tx, &services.context, tenant_ref, new_user, client).await
                 }
             })
             .await?;
         metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
-        let access_token =
-            services.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
-        Ok(SignedIn {
-            user,
-            session,
-            access_token,
-            refresh_token,
-        })
+        self.signed_in(&tenant, signed_up)
     }
 
     /// Signs in with email and password. Unknown email and wrong password give the same
@@ -146,38 +128,33 @@ impl Gatehouse {
             None
         };
         let user_id = user.user_id;
-        let settings = &tenant.record.settings;
         let new_hash = new_hash.as_deref();
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = services
+        let signed_in = services
             .db
             .run(|tx| async move {
-                // Re-read inside the transaction: a suspension or deletion that commits
-                // concurrently conflicts with this sign-in instead of racing it.
-                let mut user = users::read_user(&tx, tenant_id, user_id).await?;
-                if user.state == UserState::Suspended {
-                    return Err(DomainError::UserSuspended);
-                }
-                if let Some(hash) = new_hash {
-                    user.password_hash = Some(hash.to_owned());
-                    user.version += 1;
-                    users::write_user(&tx, tenant_id, &user)?;
-                }
-                let (session, refresh_token) = sessions::create_session(
-                    &tx,
-                    &services.context,
-                    tenant_id,
-                    settings,
-                    user.user_id,
-                    client,
-                )?;
-                let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
-                Ok((user, session, refresh_token, perms))
+                let context = &services.context;
+                sign_in::sign_in(&tx, context, tenant_ref, user_id, new_hash, client).await
             })
             .await?;
         metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
-        let access_token =
-            services.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
+        self.signed_in(&tenant, signed_in)
+    }
+
+    /// Signs the first access token of a new session.
+    fn signed_in(&self, tenant: &TenantState, new: NewSession) -> DomainResult<SignedIn> {
+        let NewSession {
+            user,
+            session,
+            refresh_token,
+            permissions,
+        } = new;
+        let access_token = self.services.issue_access_token(
+            tenant,
+            user.user_id,
+            session.session_id,
+            permissions,
+        )?;
         Ok(SignedIn {
             user,
             session,

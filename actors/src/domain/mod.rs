@@ -11,6 +11,7 @@ pub mod permissions;
 pub mod permissions_change;
 pub mod sessions;
 pub mod shares;
+pub mod sign_in;
 pub mod signing;
 pub mod teams;
 pub mod tenants;

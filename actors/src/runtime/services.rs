@@ -41,24 +41,6 @@ pub struct AccessToken {
     pub expires_at: Timestamp,
 }
 
-/// The `perms` claim of a user's tokens: tenant-wide effective permissions, when the tenant
-/// asks for them.
-pub async fn token_permissions(
-    tx: &gatehouse_storage::Transaction,
-    tenant: &TenantState,
-    user_id: Uuid,
-) -> DomainResult<Option<Vec<String>>> {
-    if !tenant.record.settings.permission_claims_in_token {
-        return Ok(None);
-    }
-    let direct = permissions::direct_grants(tx, tenant.tenant_id(), None, user_id).await?;
-    Ok(Some(
-        permissions::effective(&tenant.permissions, &direct)
-            .into_iter()
-            .collect(),
-    ))
-}
-
 impl std::fmt::Debug for AccessToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessToken")

@@ -11,13 +11,14 @@ use uuid::Uuid;
 
 use crate::domain::audit::AuditOrigin;
 use crate::domain::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
+use crate::domain::sign_in::token_permissions;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::cluster::ActorKind;
 use crate::runtime::entity::EntityKind;
 use crate::runtime::owner_call::OwnerOperation;
 use crate::runtime::registry::{Registry, split_entity_key};
-use crate::runtime::services::{NodeServices, token_permissions};
+use crate::runtime::services::NodeServices;
 
 /// The session actor kind.
 #[derive(Debug)]
