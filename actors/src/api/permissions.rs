@@ -12,9 +12,7 @@ use crate::domain::permissions::{
     self, PermissionDefinition, PermissionScope, system, validate_permission_id,
 };
 use crate::domain::permissions_change::{self, GrantChange};
-use crate::domain::teams;
 use crate::domain::tenants::TenantState;
-use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::tenant_actor::{DefinePermission, DeletePermission};
@@ -219,14 +217,7 @@ impl Gatehouse {
             .services
             .db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                if let Some(team_id) = team_id {
-                    teams::read_team(&tx, tenant_id, team_id).await?;
-                    if !teams::is_member(&tx, tenant_id, team_id, user_id).await? {
-                        return Ok(Vec::new());
-                    }
-                }
-                permissions::direct_grants(&tx, tenant_id, team_id, user_id).await
+                permissions_change::grants_in_scope(&tx, tenant_id, team_id, user_id).await
             })
             .await?;
         Ok(permissions::effective(&tenant.permissions, &direct))

@@ -217,8 +217,7 @@ impl Gatehouse {
             .services
             .db
             .run(|tx| async move {
-                endpoints::read_endpoint(&tx, tenant_id, endpoint_id).await?;
-                deliveries::list_deliveries(&tx, tenant_id, endpoint_id, before, limit).await
+                deliveries::list_for_endpoint(&tx, tenant_id, endpoint_id, before, limit).await
             })
             .await?;
         let next_page_token = match (more, deliveries.last()) {

@@ -144,3 +144,21 @@ pub async fn change_grant(
     }
     Ok(changed)
 }
+
+/// A user's direct grants in a scope (none in a team the user is not a member of); an
+/// unknown user or team is an error.
+pub async fn grants_in_scope(
+    tx: &Transaction,
+    tenant: &str,
+    team_id: Option<Uuid>,
+    user_id: Uuid,
+) -> DomainResult<Vec<String>> {
+    users::read_user(tx, tenant, user_id).await?;
+    if let Some(team_id) = team_id {
+        teams::read_team(tx, tenant, team_id).await?;
+        if !teams::is_member(tx, tenant, team_id, user_id).await? {
+            return Ok(Vec::new());
+        }
+    }
+    permissions::direct_grants(tx, tenant, team_id, user_id).await
+}

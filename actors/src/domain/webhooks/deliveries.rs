@@ -479,6 +479,18 @@ pub async fn replay(
 
 /// An endpoint's deliveries, newest first, before `before`; returns the page and whether
 /// more follow.
+pub async fn list_for_endpoint(
+    tx: &Transaction,
+    tenant: &str,
+    endpoint_id: Uuid,
+    before: Option<Uuid>,
+    limit: usize,
+) -> DomainResult<(Vec<DeliveryRecord>, bool)> {
+    endpoints::read_endpoint(tx, tenant, endpoint_id).await?;
+    list_deliveries(tx, tenant, endpoint_id, before, limit).await
+}
+
+/// An endpoint's delivery log, newest first, without checking the endpoint exists.
 pub async fn list_deliveries(
     tx: &Transaction,
     tenant: &str,
