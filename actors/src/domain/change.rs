@@ -20,6 +20,17 @@ pub async fn record_change(
     if let Some(event) = audit {
         audit::append(tx, context, tenant, event).await?;
     }
+    record_events(tx, context, tenant, events)
+}
+
+/// Emits the webhook events of a change that is not audited (the user's own business, or
+/// audited by its caller), inside `tx`.
+pub fn record_events(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    events: impl IntoIterator<Item = (EventType, Value)>,
+) -> DomainResult<()> {
     for (event_type, data) in events {
         outbox::emit(tx, context, tenant, event_type, data)?;
     }

@@ -7,16 +7,16 @@ use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::audit;
 use crate::context::{Context, Timestamp};
 use crate::domain::audit::AuditAction;
-use crate::domain::change::record_change;
+use crate::domain::change::{record_change, record_events};
 use crate::domain::crypto::{base64url, constant_time_eq, from_base64url, sha256};
 use crate::domain::keyspace;
 use crate::domain::outbox::EventType;
 use crate::domain::tenants::TenantSettings;
 use crate::domain::users::{self, UserState};
 use crate::error::{DomainError, DomainResult};
-use crate::{audit, outbox};
 
 /// Prefix of refresh tokens.
 pub const REFRESH_TOKEN_PREFIX: &str = "grt_";
@@ -224,12 +224,11 @@ pub fn create_session(
     };
     write_session(tx, tenant, &record)?;
     tx.set(&keyspace::user_session(tenant, user_id, session_id), b"")?;
-    outbox::emit(
+    record_events(
         tx,
         context,
         tenant,
-        EventType::SessionCreated,
-        record.event_data(),
+        [(EventType::SessionCreated, record.event_data())],
     )?;
     Ok((record, token))
 }
@@ -372,12 +371,14 @@ pub async fn revoke_session(
     });
     session.version += 1;
     write_session(tx, tenant, &session)?;
-    outbox::emit(
+    record_events(
         tx,
         context,
         tenant,
-        EventType::SessionRevoked,
-        session.revoked_event_data(reason),
+        [(
+            EventType::SessionRevoked,
+            session.revoked_event_data(reason),
+        )],
     )?;
     Ok(true)
 }

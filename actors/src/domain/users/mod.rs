@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
+use crate::domain::change::record_events;
 use crate::domain::keyspace;
-use crate::domain::outbox;
 use crate::domain::outbox::EventType;
 use crate::domain::sessions;
 use crate::domain::tenants::validate_display_name;
@@ -172,12 +172,11 @@ pub async fn create_user(
     };
     tx.set(&index_key, user_id.as_bytes())?;
     write_user(tx, tenant, &record)?;
-    outbox::emit(
+    record_events(
         tx,
         context,
         tenant,
-        EventType::UserCreated,
-        record.event_data(),
+        [(EventType::UserCreated, record.event_data())],
     )?;
     Ok(record)
 }
@@ -298,12 +297,11 @@ pub async fn update_user(
     record.updated_at = context.now();
     record.version += 1;
     write_user(tx, tenant, &record)?;
-    outbox::emit(
+    record_events(
         tx,
         context,
         tenant,
-        EventType::UserUpdated,
-        record.event_data(),
+        [(EventType::UserUpdated, record.event_data())],
     )?;
     Ok(record)
 }
@@ -332,12 +330,11 @@ pub async fn set_user_state(
         record.updated_at = context.now();
         record.version += 1;
         write_user(tx, tenant, &record)?;
-        outbox::emit(
+        record_events(
             tx,
             context,
             tenant,
-            EventType::UserUpdated,
-            record.event_data(),
+            [(EventType::UserUpdated, record.event_data())],
         )?;
     }
     Ok(record)
