@@ -399,13 +399,29 @@ pub async fn share_id_for_token(tx: &Transaction, tenant: &str, token: &str) -> 
     Uuid::from_slice(&bytes).map_err(|_| DomainError::Internal("share token index".to_owned()))
 }
 
+/// Why a share was revoked; `as_str` is the spelling stored with the share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShareRevocationReason {
+    /// Its owner (or a trusted caller acting for the tenant) revoked it.
+    Owner,
+}
+
+impl ShareRevocationReason {
+    /// Stable spelling in storage.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareRevocationReason::Owner => "owner",
+        }
+    }
+}
+
 /// Revokes a share; `false` if it already was.
 pub async fn revoke_share(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     share_id: Uuid,
-    reason: &str,
+    reason: ShareRevocationReason,
 ) -> DomainResult<bool> {
     let mut share = read_share(tx, tenant, share_id).await?;
     if share.revoked.is_some() {
@@ -413,7 +429,7 @@ pub async fn revoke_share(
     }
     share.revoked = Some(Revocation {
         at: context.now(),
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
     });
     share.version += 1;
     write_share(tx, tenant, &share)?;

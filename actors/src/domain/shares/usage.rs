@@ -15,7 +15,9 @@ use crate::domain::change::record_change;
 use crate::domain::crypto::{constant_time_eq, sha256};
 use crate::domain::outbox::EventType;
 use crate::domain::permissions::PermissionGraph;
-use crate::domain::shares::{self, ProposalRecord, ShareRecipient, ShareRecord};
+use crate::domain::shares::{
+    self, ProposalRecord, ShareRecipient, ShareRecord, ShareRevocationReason,
+};
 use crate::error::{DomainError, DomainResult};
 
 /// What a use of a share does.
@@ -201,7 +203,8 @@ pub async fn revoke_by(
     if !may_manage(&share, caller) {
         return Err(DomainError::ShareNotFound);
     }
-    let revoked = shares::revoke_share(tx, context, tenant, share_id, "owner").await?;
+    let revoked =
+        shares::revoke_share(tx, context, tenant, share_id, ShareRevocationReason::Owner).await?;
     if revoked {
         record_change(
             tx,
