@@ -1,6 +1,6 @@
 //! Webhooks: per-tenant endpoints, the fan-out of outbox events into persisted deliveries,
-//! Standard Webhooks signing, and the dispatcher that sends deliveries from the node that
-//! owns the tenant.
+//! Standard Webhooks signing, and what the dispatcher (`runtime::webhook_dispatch`, on the
+//! node that owns the tenant) needs to send them.
 //!
 //! Delivery is at least once: a delivery's state is committed before each attempt (claimed
 //! with a lease) and after it (outcome, next attempt), so when the sending node dies the
