@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::crypto::{constant_time_eq, sha256};
+use crate::domain::crypto::{constant_time_eq, sha256};
+use crate::domain::signing::AccessClaims;
+use crate::domain::tenants::{ApiKeyKind, TenantState};
 use crate::error::{DomainError, DomainResult};
-use crate::signing::AccessClaims;
-use crate::tenants::{ApiKeyKind, TenantState};
 
 /// Credentials as they arrive with a request (all optional).
 #[derive(Clone, Default)]
@@ -126,7 +126,7 @@ impl Caller {
 
     /// Who acted, as recorded in the audit ledger.
     pub fn audit_actor(&self) -> String {
-        crate::audit::AuditOrigin::of(self).actor
+        crate::domain::audit::AuditOrigin::of(self).actor
     }
 }
 

@@ -13,6 +13,13 @@ use serde::{Deserialize, Serialize};
 pub struct Timestamp(pub i64);
 
 impl Timestamp {
+    /// RFC 3339 with milliseconds, as webhook payloads carry instants.
+    pub fn rfc3339(self) -> String {
+        let millis = u64::try_from(self.0).unwrap_or(0);
+        let time = std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis);
+        humantime::format_rfc3339_millis(time).to_string()
+    }
+
     /// Whole seconds since the epoch (JWT `iat`/`exp`).
     pub fn as_unix_seconds(self) -> i64 {
         self.0.div_euclid(1000)
@@ -41,6 +48,8 @@ pub trait Clock: Send + Sync + fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    // The one place the domain's clock meets the system clock.
+    #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Timestamp {
         let millis = SystemTime::now()
             .duration_since(UNIX_EPOCH)

@@ -8,7 +8,12 @@ use gatehouse_storage::{AsStorageError, StorageError};
 pub enum DomainError {
     /// A request field is invalid; `field` names it on the wire.
     #[error("invalid {field}: {reason}")]
-    InvalidArgument { field: &'static str, reason: String },
+    InvalidArgument {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The password does not meet the policy.
     #[error("password rejected: {0}")]
     InvalidPassword(String),

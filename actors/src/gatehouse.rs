@@ -7,21 +7,21 @@ use std::time::Duration;
 use gatehouse_storage::Database;
 
 use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
-use crate::actor::registry::Registry;
-use crate::actor::session_actor::SessionActor;
-use crate::actor::share_actor::ShareActor;
-use crate::actor::tenant_actor::TenantActor;
-use crate::cluster::{ActorKind, Membership, MembershipView};
 use crate::context::Context;
-use crate::core::Core;
-use crate::crypto::{MasterKey, random_token, sha256};
+use crate::domain::crypto::{MasterKey, random_token, sha256};
+use crate::domain::keyspace;
+use crate::domain::passwords::PasswordHasher;
+use crate::domain::tenants::{ApiKeyKind, TenantCache};
+use crate::domain::webhooks::WebhookSettings;
 use crate::error::{DomainError, DomainResult};
-use crate::keys;
-use crate::passwords::PasswordHasher;
 use crate::ratelimit::RateLimiter;
-use crate::routing::ClusterWiring;
-use crate::tenants::{ApiKeyKind, TenantCache};
-use crate::webhooks::WebhookSettings;
+use crate::runtime::cluster::{ActorKind, Membership, MembershipView};
+use crate::runtime::registry::Registry;
+use crate::runtime::routing::ClusterWiring;
+use crate::runtime::services::NodeServices;
+use crate::runtime::session_actor::SessionActor;
+use crate::runtime::share_actor::ShareActor;
+use crate::runtime::tenant_actor::TenantActor;
 
 /// Polls the tenant-change epoch so a change made on any node reaches this node's cache.
 async fn spawn_tenant_epoch_poller(
@@ -29,7 +29,7 @@ async fn spawn_tenant_epoch_poller(
     every: Duration,
 ) -> DomainResult<()> {
     // Read before any request can fill the cache, so no change slips between the two.
-    let mut last_epoch = read_tenant_epoch(&gatehouse.core).await?;
+    let mut last_epoch = read_tenant_epoch(&gatehouse.services).await?;
     let weak = Arc::downgrade(gatehouse);
     tokio::spawn(async move {
         loop {
@@ -37,10 +37,10 @@ async fn spawn_tenant_epoch_poller(
             let Some(gatehouse) = weak.upgrade() else {
                 return;
             };
-            match read_tenant_epoch(&gatehouse.core).await {
+            match read_tenant_epoch(&gatehouse.services).await {
                 Ok(epoch) if epoch != last_epoch => {
                     last_epoch = epoch;
-                    gatehouse.core.tenants.clear();
+                    gatehouse.services.tenants.clear();
                     metrics::counter!("gatehouse_tenant_cache_invalidations_total").increment(1);
                 }
                 Ok(_) => {}
@@ -51,10 +51,10 @@ async fn spawn_tenant_epoch_poller(
     Ok(())
 }
 
-async fn read_tenant_epoch(core: &Core) -> DomainResult<Option<Vec<u8>>> {
-    core.db
+async fn read_tenant_epoch(services: &NodeServices) -> DomainResult<Option<Vec<u8>>> {
+    services.db
         .run(
-            |tx| async move { Ok::<_, DomainError>(tx.snapshot_get(&keys::tenant_epoch()).await?) },
+            |tx| async move { Ok::<_, DomainError>(tx.snapshot_get(&keyspace::tenant_epoch()).await?) },
         )
         .await
 }
@@ -117,7 +117,7 @@ impl Default for GatehouseOptions {
 /// The domain of one node.
 #[derive(Debug)]
 pub struct Gatehouse {
-    pub(crate) core: Arc<Core>,
+    pub(crate) services: Arc<NodeServices>,
     pub(crate) tenant_actors: Registry<TenantActor>,
     pub(crate) session_actors: Registry<SessionActor>,
     pub(crate) share_actors: Registry<ShareActor>,
@@ -130,6 +130,8 @@ pub struct Gatehouse {
     pub(crate) cluster: Option<ClusterWiring>,
     /// Webhook sender and delivery settings.
     pub(crate) webhooks: WebhookSettings,
+    /// Background loops hold a weak handle and stop once the domain is dropped.
+    alive: Arc<()>,
 }
 
 impl Gatehouse {
@@ -145,7 +147,7 @@ impl Gatehouse {
             options.password_hash_threads,
             options.password_hash_queue,
         )?;
-        let core = Arc::new(Core {
+        let services = Arc::new(NodeServices {
             db,
             context,
             master_key,
@@ -153,11 +155,11 @@ impl Gatehouse {
             tenants: TenantCache::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
         });
-        let tenant_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
-        let session_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
-        let share_actors = Registry::start(core.clone(), options.actor_idle_timeout).await?;
+        let tenant_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
+        let session_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
+        let share_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let gatehouse = Arc::new(Gatehouse {
-            core,
+            services,
             tenant_actors,
             session_actors,
             share_actors,
@@ -168,9 +170,18 @@ impl Gatehouse {
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,
+            alive: Arc::new(()),
         });
         spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;
-        crate::webhooks::dispatch::spawn(&gatehouse);
+        crate::runtime::webhook_dispatch::spawn(
+            gatehouse.services.clone(),
+            gatehouse.webhooks.clone(),
+            gatehouse
+                .cluster
+                .as_ref()
+                .map(|cluster| cluster.membership.clone()),
+            Arc::downgrade(&gatehouse.alive),
+        );
         if let Some(cluster) = &gatehouse.cluster {
             spawn_ownership_watcher(Arc::downgrade(&gatehouse), cluster.membership.clone());
         }
@@ -201,8 +212,8 @@ impl Gatehouse {
     }
 
     /// Shared services, for the transport layer's read-only needs (JWKS, health).
-    pub fn core(&self) -> &Arc<Core> {
-        &self.core
+    pub fn services(&self) -> &Arc<NodeServices> {
+        &self.services
     }
 
     /// Live actors on this node: (tenants, sessions).
@@ -222,16 +233,16 @@ impl Gatehouse {
     /// Creates the operator key if the store has none. Returns the key only when this call
     /// created it: it is shown once and stored only as a hash.
     pub async fn ensure_operator_key(&self) -> DomainResult<Option<String>> {
-        let candidate = random_token(&self.core.context, OPERATOR_KEY_PREFIX);
+        let candidate = random_token(&self.services.context, OPERATOR_KEY_PREFIX);
         let candidate_hash = sha256(candidate.as_bytes());
         let created = self
-            .core
+            .services
             .db
             .run(|tx| async move {
-                if tx.get(&keys::operator_key()).await?.is_some() {
+                if tx.get(&keyspace::operator_key()).await?.is_some() {
                     return Ok::<_, DomainError>(false);
                 }
-                tx.set(&keys::operator_key(), &candidate_hash)?;
+                tx.set(&keyspace::operator_key(), &candidate_hash)?;
                 Ok(true)
             })
             .await?;
@@ -248,9 +259,9 @@ impl Gatehouse {
             return Ok(hash);
         }
         let hash = self
-            .core
+            .services
             .db
-            .run(|tx| async move { Ok::<_, DomainError>(tx.get(&keys::operator_key()).await?) })
+            .run(|tx| async move { Ok::<_, DomainError>(tx.get(&keyspace::operator_key()).await?) })
             .await?
             .ok_or(DomainError::InvalidApiKey)?;
         if let Ok(mut cached) = self.operator_key_hash.write() {
@@ -262,7 +273,9 @@ impl Gatehouse {
     /// Turns request credentials into a caller, or says why not.
     pub async fn authenticate(&self, credentials: &Credentials) -> DomainResult<Caller> {
         let tenant = match credentials.tenant.as_deref() {
-            Some(tenant_id) if !tenant_id.is_empty() => Some(self.core.tenant(tenant_id).await?),
+            Some(tenant_id) if !tenant_id.is_empty() => {
+                Some(self.services.tenant(tenant_id).await?)
+            }
             _ => None,
         };
         if let Some(operator_key) = &credentials.operator_key {
@@ -283,7 +296,7 @@ impl Gatehouse {
                     token,
                     &tenant.issuer,
                     tenant.tenant_id(),
-                    self.core.context.now(),
+                    self.services.context.now(),
                 )?),
                 None => None,
             };

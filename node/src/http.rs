@@ -58,7 +58,7 @@ fn cached_json(body: serde_json::Value) -> Response {
 }
 
 async fn jwks(State(state): State<HttpState>, Path(tenant): Path<String>) -> Response {
-    match state.gatehouse.core().tenant(&tenant).await {
+    match state.gatehouse.services().tenant(&tenant).await {
         Ok(tenant) => match serde_json::to_value(tenant.keys.jwks()) {
             Ok(body) => cached_json(body),
             Err(error) => error_response(&DomainError::Internal(error.to_string())),
@@ -71,7 +71,7 @@ async fn openid_configuration(
     State(state): State<HttpState>,
     Path(tenant): Path<String>,
 ) -> Response {
-    match state.gatehouse.core().tenant(&tenant).await {
+    match state.gatehouse.services().tenant(&tenant).await {
         Ok(tenant) => cached_json(json!({
             "issuer": tenant.issuer,
             "jwks_uri": format!("{}/.well-known/jwks.json", tenant.issuer),
@@ -88,7 +88,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     for (kind, count) in state.gatehouse.active_actors_by_kind() {
         metrics::gauge!("gatehouse_actors_live", "kind" => kind).set(count as f64);
     }
-    let stats = state.gatehouse.core().db.stats();
+    let stats = state.gatehouse.services().db.stats();
     metrics::gauge!("gatehouse_storage_durable_syncs").set(stats.durable_syncs as f64);
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -106,7 +106,7 @@ async fn readyz(State(state): State<HttpState>) -> Response {
     }
     let probe = state
         .gatehouse
-        .core()
+        .services()
         .db
         .run(|tx| async move {
             tx.snapshot_get(b"\x00readiness-probe").await?;

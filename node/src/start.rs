@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use crate::StartArgs;
 use crate::error::{NodeError, NodeResult};
-use crate::webhook_sender::HttpWebhookSender;
+use crate::webhook_sender::{HttpWebhookSender, SystemResolver};
 use crate::{cluster, grpc, http, telemetry};
 
 /// Runs a node until it is told to stop.
@@ -203,7 +203,7 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
     }
     println!(
         "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={} node_id={}",
-        gatehouse.core().db.backend_name(),
+        gatehouse.services().db.backend_name(),
         data_dir.display(),
         node.node_id
     );
@@ -245,6 +245,7 @@ fn webhook_settings(config: &Config) -> NodeResult<WebhookSettings> {
             HttpWebhookSender::new(allow_private_targets).map_err(NodeError::WebhookSender)?,
         )),
         allow_private_targets,
+        resolver: Arc::new(SystemResolver),
         attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),
         ..WebhookSettings::default()
     })

@@ -10,7 +10,7 @@ use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use gatehouse_actors::webhooks::targets::is_private_address;
+use gatehouse_actors::webhooks::targets::{HostResolver, is_private_address};
 use gatehouse_actors::webhooks::{SendOutcome, WebhookRequest, WebhookSender};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -44,6 +44,19 @@ impl Resolve for CheckingResolver {
             let addrs: Addrs = Box::new(resolved.into_iter());
             Ok(addrs)
         })
+    }
+}
+
+/// The system resolver, for the domain's target check when an endpoint is created and
+/// before each delivery.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+#[async_trait::async_trait]
+impl HostResolver for SystemResolver {
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
+        let addresses = tokio::net::lookup_host((host, port)).await?;
+        Ok(addresses.map(|socket| socket.ip()).collect())
     }
 }
 

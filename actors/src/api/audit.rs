@@ -1,7 +1,7 @@
 //! The audit ledger for operators and for a tenant's own server: list and verify.
 
 use crate::access::Caller;
-use crate::audit::{self, AuditEntry, AuditVerification};
+use crate::domain::audit::{self, AuditEntry, AuditVerification};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 
@@ -35,7 +35,7 @@ impl Gatehouse {
         let limit = super::page_size(page_size);
         let tenant_id = tenant.tenant_id();
         let mut entries = self
-            .core
+            .services
             .db
             .run(|tx| async move { audit::read_entries(&tx, tenant_id, after, limit + 1).await })
             .await?;
@@ -54,6 +54,6 @@ impl Gatehouse {
     /// Walks the caller's tenant ledger and reports the first break, if any.
     pub async fn verify_audit_ledger(&self, caller: &Caller) -> DomainResult<AuditVerification> {
         let tenant = caller.require_server()?;
-        audit::verify(&self.core.db, tenant.tenant_id(), VERIFY_PAGE).await
+        audit::verify(&self.services.db, tenant.tenant_id(), VERIFY_PAGE).await
     }
 }

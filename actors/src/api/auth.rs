@@ -1,15 +1,20 @@
 //! Password sign-up and sign-in, refresh and sign-out.
 
 use crate::access::Caller;
-use crate::actor::session_actor::Refreshed;
-use crate::audit::AuditOrigin;
-use crate::core::{AccessToken, token_permissions};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::passwords::{validate_new_password, validate_password_input};
+use crate::domain::sessions::{
+    ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
+};
+use crate::domain::sign_in::{self, NewSession};
+use crate::domain::tenants::TenantState;
+use crate::domain::users::{
+    self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name,
+};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::passwords::{validate_new_password, validate_password_input};
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
-use crate::sessions::{self, ClientInfo, RefreshToken, SessionRecord};
-use crate::users::{self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name};
+use crate::runtime::services::AccessToken;
+use crate::runtime::session_actor::{RefreshSession, RevokeSession};
 
 /// A new session with its tokens (`Debug` leaves the tokens out).
 #[derive(Clone)]
@@ -54,12 +59,10 @@ impl Gatehouse {
         let email = parse_email(email)?;
         validate_new_password(password)?;
         validate_user_display_name(display_name)?;
-        let password_hash = self.core.hasher.hash(password).await?;
-        let core = &self.core;
-        let tenant_id = tenant.tenant_id();
-        let settings = &tenant.record.settings;
+        let password_hash = self.services.hasher.hash(password).await?;
+        let services = &self.services;
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = core
+        let signed_up = services
             .db
             .run(|tx| {
                 let new_user = NewUser {
@@ -69,29 +72,12 @@ impl Gatehouse {
                     email_verified: false,
                 };
                 async move {
-                    let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
-                    let (session, refresh_token) = sessions::create_session(
-                        &tx,
-                        &core.context,
-                        tenant_id,
-                        settings,
-                        user.user_id,
-                        client,
-                    )?;
-                    let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
-                    Ok::<_, DomainError>((user, session, refresh_token, perms))
+                    sign_in::sign_up(&tx, &services.context, tenant_ref, new_user, client).await
                 }
             })
             .await?;
         metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
-        let access_token =
-            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
-        Ok(SignedIn {
-            user,
-            session,
-            access_token,
-            refresh_token,
-        })
+        self.signed_in(&tenant, signed_up)
     }
 
     /// Signs in with email and password. Unknown email and wrong password give the same
@@ -106,9 +92,9 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let email = parse_email(email)?;
         validate_password_input(password)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
-        let now = core.context.now();
+        let now = services.context.now();
         let account_key = format!("{tenant_id}\u{0}{}", email.normalized);
         let source_key = format!("{tenant_id}\u{0}{}", client.ip_address);
         if !self.failures_by_account.check(&account_key, now)
@@ -118,12 +104,12 @@ impl Gatehouse {
             return Err(DomainError::RateLimited);
         }
         let normalized = email.normalized.as_str();
-        let user = core
+        let user = services
             .db
             .run(|tx| async move { users::find_user_by_email(&tx, tenant_id, normalized).await })
             .await?;
         let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
-        let verification = core.hasher.verify(password, stored_hash).await?;
+        let verification = services.hasher.verify(password, stored_hash).await?;
         let user = match user {
             Some(user) if verification.matches => user,
             _ => {
@@ -137,43 +123,38 @@ impl Gatehouse {
             return Err(DomainError::UserSuspended);
         }
         let new_hash = if verification.needs_rehash {
-            Some(core.hasher.hash(password).await?)
+            Some(services.hasher.hash(password).await?)
         } else {
             None
         };
         let user_id = user.user_id;
-        let settings = &tenant.record.settings;
         let new_hash = new_hash.as_deref();
         let tenant_ref = &tenant;
-        let (user, session, refresh_token, perms) = core
+        let signed_in = services
             .db
             .run(|tx| async move {
-                // Re-read inside the transaction: a suspension or deletion that commits
-                // concurrently conflicts with this sign-in instead of racing it.
-                let mut user = users::read_user(&tx, tenant_id, user_id).await?;
-                if user.state == UserState::Suspended {
-                    return Err(DomainError::UserSuspended);
-                }
-                if let Some(hash) = new_hash {
-                    user.password_hash = Some(hash.to_owned());
-                    user.version += 1;
-                    users::write_user(&tx, tenant_id, &user)?;
-                }
-                let (session, refresh_token) = sessions::create_session(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    settings,
-                    user.user_id,
-                    client,
-                )?;
-                let perms = token_permissions(&tx, tenant_ref, user.user_id).await?;
-                Ok((user, session, refresh_token, perms))
+                let context = &services.context;
+                sign_in::sign_in(&tx, context, tenant_ref, user_id, new_hash, client).await
             })
             .await?;
         metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
-        let access_token =
-            core.issue_access_token(&tenant, user.user_id, session.session_id, perms)?;
+        self.signed_in(&tenant, signed_in)
+    }
+
+    /// Signs the first access token of a new session.
+    fn signed_in(&self, tenant: &TenantState, new: NewSession) -> DomainResult<SignedIn> {
+        let NewSession {
+            user,
+            session,
+            refresh_token,
+            permissions,
+        } = new;
+        let access_token = self.services.issue_access_token(
+            tenant,
+            user.user_id,
+            session.session_id,
+            permissions,
+        )?;
         Ok(SignedIn {
             user,
             session,
@@ -189,17 +170,13 @@ impl Gatehouse {
         refresh_token: &str,
     ) -> DomainResult<Refreshed> {
         let tenant = caller.tenant()?;
-        RefreshToken::parse(refresh_token)?;
+        let token = RefreshToken::parse(refresh_token)?;
         let result = self
-            .route(OwnerCall::RefreshSession {
+            .route(RefreshSession {
                 tenant: tenant.tenant_id().to_owned(),
-                refresh_token: refresh_token.to_owned(),
+                token,
             })
-            .await
-            .and_then(|reply| match reply {
-                OwnerReply::Refreshed(refreshed) => Ok(*refreshed),
-                other => Err(unexpected(other)),
-            });
+            .await;
         let outcome = match &result {
             Ok(_) => "rotated",
             Err(error) => error.code().as_str(),
@@ -210,22 +187,22 @@ impl Gatehouse {
 
     /// Ends a session, named by its refresh token or by the caller's access token.
     pub async fn sign_out(&self, caller: &Caller, refresh_token: Option<&str>) -> DomainResult<()> {
-        let (tenant, refresh_token, session_id) =
-            match refresh_token.filter(|token| !token.is_empty()) {
-                Some(text) => {
-                    let session_id = RefreshToken::parse(text)?.session_id;
-                    (caller.tenant()?, Some(text.to_owned()), session_id)
-                }
-                None => {
-                    let (tenant, claims) = caller.require_user()?;
-                    (tenant, None, super::parse_id("sid", &claims.sid)?)
-                }
-            };
-        self.route(OwnerCall::RevokeSession {
+        let (tenant, token, session_id) = match refresh_token.filter(|token| !token.is_empty()) {
+            Some(text) => {
+                let token = RefreshToken::parse(text)?;
+                let session_id = token.session_id;
+                (caller.tenant()?, Some(token), session_id)
+            }
+            None => {
+                let (tenant, claims) = caller.require_user()?;
+                (tenant, None, super::parse_id("sid", &claims.sid)?)
+            }
+        };
+        self.route(RevokeSession {
             tenant: tenant.tenant_id().to_owned(),
             session_id,
-            reason: "sign_out".to_owned(),
-            refresh_token,
+            reason: RevocationReason::SignOut,
+            token,
             origin: AuditOrigin::of(caller),
         })
         .await

@@ -14,7 +14,7 @@ pub use auth::SignedIn;
 pub use tenants::TenantPage;
 pub use users::UserPage;
 
-use crate::crypto::{base64url, from_base64url};
+use crate::domain::crypto::{base64url, from_base64url};
 use crate::error::{DomainError, DomainResult};
 
 /// Default and largest page sizes of list calls.

@@ -4,21 +4,18 @@
 use std::collections::BTreeSet;
 
 use gatehouse_storage::Transaction;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::outbox;
-use crate::permissions::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::permissions::{
     self, PermissionDefinition, PermissionScope, system, validate_permission_id,
 };
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
-use crate::teams;
-use crate::tenants::TenantState;
-use crate::users;
+use crate::domain::permissions_change::{self, GrantChange};
+use crate::domain::tenants::TenantState;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::runtime::tenant_actor::{DefinePermission, DeletePermission};
 
 /// A grant or revocation request.
 #[derive(Debug, Clone)]
@@ -111,18 +108,13 @@ impl Gatehouse {
                 "must list at most 1000 permissions",
             ));
         }
-        let reply = self
-            .route(OwnerCall::DefinePermission {
-                tenant: tenant.tenant_id().to_owned(),
-                definition,
-                create_only,
-                actor: caller.audit_actor(),
-            })
-            .await?;
-        match reply {
-            OwnerReply::PermissionDefined(definition) => Ok(*definition),
-            other => Err(unexpected(other)),
-        }
+        self.route(DefinePermission {
+            tenant: tenant.tenant_id().to_owned(),
+            definition,
+            create_only,
+            actor: caller.audit_actor(),
+        })
+        .await
     }
 
     /// Deletes a definition and every grant of it. Server and operator.
@@ -133,17 +125,12 @@ impl Gatehouse {
     ) -> DomainResult<()> {
         let tenant = caller.require_server()?;
         validate_permission_id("permission_id", permission_id)?;
-        match self
-            .route(OwnerCall::DeletePermission {
-                tenant: tenant.tenant_id().to_owned(),
-                permission_id: permission_id.to_owned(),
-                actor: caller.audit_actor(),
-            })
-            .await?
-        {
-            OwnerReply::PermissionDeleted => Ok(()),
-            other => Err(unexpected(other)),
-        }
+        self.route(DeletePermission {
+            tenant: tenant.tenant_id().to_owned(),
+            permission_id: permission_id.to_owned(),
+            actor: caller.audit_actor(),
+        })
+        .await
     }
 
     /// Every definition of the tenant (any caller of the tenant).
@@ -183,63 +170,24 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let parsed = parse_grant(&tenant, &target)?;
         let permission_id = target.permission_id;
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
         let parsed = &parsed;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
                 check_grantor(&tx, tenant, caller, parsed.team_id, permission_id).await?;
-                users::read_user(&tx, tenant_id, parsed.user_id).await?;
-                if let Some(team_id) = parsed.team_id
-                    && !teams::is_member(&tx, tenant_id, team_id, parsed.user_id).await?
-                {
-                    return Err(DomainError::TeamMembershipNotFound);
-                }
-                let changed = if grant {
-                    permissions::grant(
-                        &tx,
-                        tenant_id,
-                        parsed.team_id,
-                        parsed.user_id,
-                        permission_id,
-                    )
-                    .await?
-                } else {
-                    permissions::revoke(
-                        &tx,
-                        tenant_id,
-                        parsed.team_id,
-                        parsed.user_id,
-                        permission_id,
-                    )
-                    .await?
+                let origin = AuditOrigin::of(caller);
+                let (team_id, user_id) = (parsed.team_id, parsed.user_id);
+                let change = GrantChange {
+                    team_id,
+                    user_id,
+                    permission_id,
+                    grant,
                 };
-                if changed {
-                    let (event, action) = if grant {
-                        ("permission.granted", "permission.grant")
-                    } else {
-                        ("permission.revoked", "permission.revoke")
-                    };
-                    let details = json!({
-                        "user_id": parsed.user_id,
-                        "permission_id": permission_id,
-                        "team_id": parsed.team_id,
-                    });
-                    outbox::emit(&tx, &core.context, tenant_id, event, details.clone())?;
-                    audit::append(
-                        &tx,
-                        &core.context,
-                        tenant_id,
-                        AuditOrigin::of(caller).event(
-                            action,
-                            format!("user:{}", parsed.user_id),
-                            details,
-                        ),
-                    )
-                    .await?;
-                }
-                Ok(changed)
+                permissions_change::change_grant(&tx, &services.context, tenant_id, change, &origin)
+                    .await
             })
             .await
     }
@@ -266,17 +214,10 @@ impl Gatehouse {
             .transpose()?;
         let tenant_id = tenant.tenant_id();
         let direct = self
-            .core
+            .services
             .db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                if let Some(team_id) = team_id {
-                    teams::read_team(&tx, tenant_id, team_id).await?;
-                    if !teams::is_member(&tx, tenant_id, team_id, user_id).await? {
-                        return Ok(Vec::new());
-                    }
-                }
-                permissions::direct_grants(&tx, tenant_id, team_id, user_id).await
+                permissions_change::grants_in_scope(&tx, tenant_id, team_id, user_id).await
             })
             .await?;
         Ok(permissions::effective(&tenant.permissions, &direct))

@@ -1,12 +1,11 @@
 //! Session administration for server and operator callers.
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
+use crate::domain::audit::AuditOrigin;
+use crate::domain::sessions::{self, RevocationReason, SessionRecord};
+use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
-use crate::routing::OwnerCall;
-use crate::sessions::{self, SessionRecord};
-use crate::users;
+use crate::runtime::session_actor::RevokeSession;
 
 impl Gatehouse {
     /// A user's sessions, newest first.
@@ -18,19 +17,13 @@ impl Gatehouse {
     ) -> DomainResult<Vec<SessionRecord>> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                sessions::list_user_sessions(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    user_id,
-                    include_inactive,
-                )
-                .await
+                let context = &services.context;
+                sessions::list_for_user(&tx, context, tenant_id, user_id, include_inactive).await
             })
             .await
     }
@@ -39,11 +32,11 @@ impl Gatehouse {
     pub async fn revoke_session(&self, caller: &Caller, session_id: &str) -> DomainResult<()> {
         let tenant = caller.require_server()?;
         let session_id = super::parse_id("session_id", session_id)?;
-        self.route(OwnerCall::RevokeSession {
+        self.route(RevokeSession {
             tenant: tenant.tenant_id().to_owned(),
             session_id,
-            reason: "admin".to_owned(),
-            refresh_token: None,
+            reason: RevocationReason::Admin,
+            token: None,
             origin: AuditOrigin::of(caller),
         })
         .await
@@ -54,20 +47,14 @@ impl Gatehouse {
     pub async fn revoke_user_sessions(&self, caller: &Caller, user_id: &str) -> DomainResult<u32> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                users::read_user(&tx, tenant_id, user_id).await?;
-                let revoked =
-                    sessions::revoke_user_sessions(&tx, &core.context, tenant_id, user_id, "admin")
-                        .await?;
-                let details = serde_json::json!({ "revoked": revoked });
-                let event =
-                    origin.event("user.revoke_sessions", format!("user:{user_id}"), details);
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok::<_, DomainError>(revoked)
+                sessions::revoke_all_audited(&tx, &services.context, tenant_id, user_id, origin)
+                    .await
             })
             .await
     }

@@ -3,20 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::actor::share_actor::{ShareCaller, ShareOperation, ShareUse};
-use crate::audit::{self, AuditOrigin};
 use crate::context::Timestamp;
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::outbox;
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
-use crate::shares::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::shares::{
     self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
 };
+use crate::domain::shares::{ShareCaller, ShareOperation, ShareUse, usage};
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
 
 /// Who a new share is for, as requested.
 #[derive(Debug, Clone)]
@@ -94,7 +92,7 @@ impl Gatehouse {
                 }
                 let tenant_id = tenant.tenant_id();
                 let share_id = self
-                    .core
+                    .services
                     .db
                     .run(
                         |tx| async move { shares::share_id_for_token(&tx, tenant_id, token).await },
@@ -163,38 +161,17 @@ impl Gatehouse {
             rate_limit_per_minute: (spec.rate_limit_per_minute > 0)
                 .then_some(spec.rate_limit_per_minute),
         };
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, new_share) = (&tenant, &new_share);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
-                let (share, token) = shares::create_share(
-                    &tx,
-                    &core.context,
-                    &tenant.permissions,
-                    tenant_id,
-                    new_share.clone(),
-                )
-                .await?;
-                audit::append(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    AuditOrigin::of(caller).event(
-                        "share.create",
-                        format!("share:{}", share.share_id),
-                        json!({ "owner": share.owner, "permissions": share.permissions }),
-                    ),
-                )
-                .await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    "share.created",
-                    json!({ "share_id": share.share_id, "owner": share.owner }),
-                )?;
-                Ok((share, token))
+                let origin = AuditOrigin::of(caller);
+                let graph = &tenant.permissions;
+                let new_share = new_share.clone();
+                usage::create_audited(&tx, &services.context, graph, tenant_id, new_share, &origin)
+                    .await
             })
             .await
     }
@@ -227,35 +204,25 @@ impl Gatehouse {
     ) -> DomainResult<ShareUse> {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let (share_id, share_caller) = self.resolve_share(caller, &share).await?;
-        match self
-            .route(OwnerCall::UseShare {
-                tenant,
-                share_id,
-                caller: share_caller,
-                operation,
-            })
-            .await?
-        {
-            OwnerReply::ShareUsed(used) => Ok(*used),
-            other => Err(unexpected(other)),
-        }
+        self.route(UseShare {
+            tenant,
+            share_id,
+            caller: share_caller,
+            operation,
+        })
+        .await
     }
 
     /// Revokes a share (its owner or a server); effective on every node when this returns.
     pub async fn revoke_share(&self, caller: &Caller, share_id: &str) -> DomainResult<bool> {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let share_id = super::parse_id("share_id", share_id)?;
-        match self
-            .route(OwnerCall::RevokeShare {
-                tenant,
-                share_id,
-                caller: self.share_caller(caller, None)?,
-            })
-            .await?
-        {
-            OwnerReply::ShareRevoked(revoked) => Ok(revoked),
-            other => Err(unexpected(other)),
-        }
+        self.route(RevokeShare {
+            tenant,
+            share_id,
+            caller: self.share_caller(caller, None)?,
+        })
+        .await
     }
 
     /// Accepts (applying it in one transaction) or rejects a proposal.
@@ -269,19 +236,14 @@ impl Gatehouse {
         let tenant = caller.tenant()?.tenant_id().to_owned();
         let share_id = super::parse_id("share_id", share_id)?;
         let proposal_id = super::parse_id("proposal_id", proposal_id)?;
-        match self
-            .route(OwnerCall::DecideProposal {
-                tenant,
-                share_id,
-                proposal_id,
-                accept,
-                caller: self.share_caller(caller, None)?,
-            })
-            .await?
-        {
-            OwnerReply::ProposalDecided(proposal) => Ok(*proposal),
-            other => Err(unexpected(other)),
-        }
+        self.route(DecideProposal {
+            tenant,
+            share_id,
+            proposal_id,
+            accept,
+            caller: self.share_caller(caller, None)?,
+        })
+        .await
     }
 
     /// Shares given by (`outgoing`) or to a user; clients list only their own.
@@ -302,7 +264,7 @@ impl Gatehouse {
             None => super::parse_id("user_id", user_id)?,
         };
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { shares::list_user_shares(&tx, tenant_id, user_id, outgoing).await })
             .await
@@ -318,7 +280,7 @@ impl Gatehouse {
         let share_id = super::parse_id("share_id", share_id)?;
         let me = caller.acting_user()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let share = shares::read_share(&tx, tenant_id, share_id).await?;
@@ -332,7 +294,7 @@ impl Gatehouse {
 }
 
 fn shares_email(email: &str) -> DomainResult<String> {
-    crate::users::parse_email(email)
+    crate::domain::users::parse_email(email)
         .map(|email| email.normalized)
         .map_err(|_| DomainError::invalid("recipient_email", "is not a valid email address"))
 }

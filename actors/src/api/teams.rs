@@ -4,19 +4,16 @@
 use std::sync::Arc;
 
 use gatehouse_storage::Transaction;
-use serde_json::json;
 use uuid::Uuid;
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::context::Context;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::permissions::{self, system};
+use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
+use crate::domain::tenants::{TenantState, validate_display_name};
+use crate::domain::users::{self, UserRecord, parse_email, validate_metadata};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-use crate::outbox;
-use crate::permissions::{self, system};
-use crate::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
-use crate::tenants::{TenantState, validate_display_name};
-use crate::users::{self, UserRecord, parse_email, validate_metadata};
 
 /// Checks, inside `tx`, that a client caller's user holds `wanted` in `team_id`.
 /// Server and operator callers pass; the team must exist either way.
@@ -43,30 +40,6 @@ pub(crate) async fn check_team_permission(
             "missing the team permission for this",
         ))
     }
-}
-
-fn team_event(team: &TeamRecord) -> serde_json::Value {
-    json!({ "team_id": team.team_id, "display_name": team.display_name })
-}
-
-/// Records an audit entry for a team-related action.
-async fn audit_team(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    caller: &Caller,
-    action: &str,
-    target: String,
-    details: serde_json::Value,
-) -> DomainResult<()> {
-    audit::append(
-        tx,
-        context,
-        tenant,
-        AuditOrigin::of(caller).event(action, target, details),
-    )
-    .await
-    .map(|_| ())
 }
 
 impl Gatehouse {
@@ -103,32 +76,15 @@ impl Gatehouse {
                 .map(|id| super::parse_id("creator_user_id", id))
                 .transpose()?,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_creator_default_permissions;
         let name = display_name.trim();
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let team =
-                    teams::create_team(&tx, &core.context, tenant_id, name, creator, defaults)
-                        .await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    "team.created",
-                    team_event(&team),
-                )?;
-                if creator.is_some() {
-                    outbox::emit(
-                        &tx,
-                        &core.context,
-                        tenant_id,
-                        "team_membership.created",
-                        json!({ "team_id": team.team_id, "user_id": creator }),
-                    )?;
-                }
-                Ok(team)
+                let context = &services.context;
+                teams::changes::create(&tx, context, tenant_id, name, creator, defaults).await
             })
             .await
     }
@@ -138,7 +94,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let team = teams::read_team(&tx, tenant.tenant_id(), team_id).await?;
@@ -184,27 +140,14 @@ impl Gatehouse {
                 "clients may not change server-owned fields",
             ));
         }
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, changes) = (&tenant, &changes);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::UPDATE_TEAM).await?;
-                let team = teams::update_team(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    team_id,
-                    changes.clone(),
-                )
-                .await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    "team.updated",
-                    team_event(&team),
-                )?;
-                Ok(team)
+                let (context, changes) = (&services.context, changes.clone());
+                teams::changes::update(&tx, context, tenant.tenant_id(), team_id, changes).await
             })
             .await
     }
@@ -213,29 +156,15 @@ impl Gatehouse {
     pub async fn delete_team(&self, caller: &Caller, team_id: &str) -> DomainResult<()> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::DELETE_TEAM).await?;
-                teams::delete_team(&tx, tenant.tenant_id(), team_id).await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    "team.deleted",
-                    json!({ "team_id": team_id }),
-                )?;
-                audit_team(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    caller,
-                    "team.delete",
-                    format!("team:{team_id}"),
-                    json!({}),
-                )
-                .await
+                let origin = AuditOrigin::of(caller);
+                let context = &services.context;
+                teams::changes::delete(&tx, context, tenant.tenant_id(), team_id, &origin).await
             })
             .await
     }
@@ -258,7 +187,7 @@ impl Gatehouse {
             (None, named) => super::parse_id("user_id", named)?,
         };
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 users::read_user(&tx, tenant_id, user_id).await?;
@@ -276,7 +205,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::READ_MEMBERS).await?;
@@ -295,22 +224,15 @@ impl Gatehouse {
         let tenant = caller.require_server()?.clone();
         let team_id = super::parse_id("team_id", team_id)?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_member_default_permissions;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let membership =
-                    teams::add_member(&tx, &core.context, tenant_id, team_id, user_id, defaults)
-                        .await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    "team_membership.created",
-                    json!({ "team_id": team_id, "user_id": user_id }),
-                )?;
-                Ok(membership)
+                let context = &services.context;
+                teams::changes::add_member(&tx, context, tenant_id, team_id, user_id, defaults)
+                    .await
             })
             .await
     }
@@ -326,23 +248,18 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let user_id = super::parse_id("user_id", user_id)?;
         let leaving_self = caller.acting_user()? == Some(user_id);
-        let core = &self.core;
+        let services = &self.services;
         let tenant = &tenant;
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 if !leaving_self {
                     check_team_permission(&tx, tenant, caller, team_id, system::REMOVE_MEMBERS)
                         .await?;
                 }
-                teams::remove_member(&tx, tenant.tenant_id(), team_id, user_id).await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    "team_membership.deleted",
-                    json!({ "team_id": team_id, "user_id": user_id }),
-                )?;
-                Ok(())
+                let context = &services.context;
+                teams::changes::remove_member(&tx, context, tenant.tenant_id(), team_id, user_id)
+                    .await
             })
             .await
     }
@@ -368,7 +285,7 @@ impl Gatehouse {
             .then(|| super::parse_id("team_id", team_id))
             .transpose()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { teams::select_team(&tx, tenant_id, user_id, team_id).await })
             .await
@@ -386,21 +303,14 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let email = parse_email(email)?;
         let invited_by = caller.acting_user()?;
-        let core = &self.core;
+        let services = &self.services;
         let (tenant, email) = (&tenant, &email);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;
-                let (invitation, token) =
-                    teams::create_invitation(&tx, &core.context, tenant.tenant_id(), team_id, email, invited_by).await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant.tenant_id(),
-                    "team_invitation.created",
-                    json!({ "team_id": team_id, "invitation_id": invitation.invitation_id, "email": invitation.email }),
-                )?;
-                Ok((invitation, token))
+                let (context, tenant_id) = (&services.context, tenant.tenant_id());
+                teams::changes::invite(&tx, context, tenant_id, team_id, email, invited_by).await
             })
             .await
     }
@@ -417,21 +327,15 @@ impl Gatehouse {
             Some(me) => me,
             None => super::parse_id("user_id", user_id)?,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let defaults = &tenant.record.settings.team_member_default_permissions;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let (invitation, membership) =
-                    teams::accept_invitation(&tx, &core.context, tenant_id, token, user_id, defaults).await?;
-                outbox::emit(
-                    &tx,
-                    &core.context,
-                    tenant_id,
-                    "team_invitation.accepted",
-                    json!({ "team_id": invitation.team_id, "invitation_id": invitation.invitation_id, "user_id": user_id }),
-                )?;
-                Ok(membership)
+                let context = &services.context;
+                teams::changes::accept_invitation(&tx, context, tenant_id, token, user_id, defaults)
+                    .await
             })
             .await
     }
@@ -445,7 +349,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let invitation_id = super::parse_id("invitation_id", invitation_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 let invitation =
@@ -473,7 +377,7 @@ impl Gatehouse {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
         let tenant = &tenant;
-        self.core
+        self.services
             .db
             .run(|tx| async move {
                 check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;

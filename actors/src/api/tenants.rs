@@ -1,14 +1,14 @@
 //! Tenant administration (operator only).
 
 use crate::access::Caller;
-use crate::audit::AuditOrigin;
-use crate::error::DomainResult;
-use crate::gatehouse::Gatehouse;
-use crate::routing::{OwnerCall, OwnerReply, unexpected};
-use crate::signing::SigningKeyRecord;
-use crate::tenants::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::signing::SigningKeyRecord;
+use crate::domain::tenants::{
     self, CreatedTenant, SettingsChanges, TenantRecord, validate_display_name, validate_tenant_id,
 };
+use crate::error::DomainResult;
+use crate::gatehouse::Gatehouse;
+use crate::runtime::tenant_actor::{CreateTenant, RotateSigningKey, UpdateTenantSettings};
 
 /// A page of tenants.
 #[derive(Debug, Clone)]
@@ -30,22 +30,17 @@ impl Gatehouse {
         caller.require_operator()?;
         validate_display_name("display_name", display_name, true)?;
         let tenant_id = if tenant_id.is_empty() {
-            format!("t{}", hex::encode(self.core.context.random::<6>()))
+            format!("t{}", hex::encode(self.services.context.random::<6>()))
         } else {
             validate_tenant_id(tenant_id)?;
             tenant_id.to_owned()
         };
-        let reply = self
-            .route(OwnerCall::CreateTenant {
-                tenant: tenant_id,
-                display_name: display_name.trim().to_owned(),
-                origin: AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::TenantCreated(created) => Ok(*created),
-            other => Err(unexpected(other)),
-        }
+        self.route(CreateTenant {
+            tenant: tenant_id,
+            display_name: display_name.trim().to_owned(),
+            origin: AuditOrigin::of(caller),
+        })
+        .await
     }
 
     /// Reads a tenant.
@@ -57,7 +52,7 @@ impl Gatehouse {
                 "must not be empty",
             ));
         }
-        self.core
+        self.services
             .db
             .run(|tx| async move { tenants::read_tenant(&tx, tenant_id).await })
             .await
@@ -75,7 +70,7 @@ impl Gatehouse {
         let after = super::decode_page_token('t', page_token)?;
         let after = after.as_deref();
         let (records, more) = self
-            .core
+            .services
             .db
             .run(|tx| async move { tenants::list_tenants(&tx, after, limit).await })
             .await?;
@@ -97,18 +92,13 @@ impl Gatehouse {
         changes: SettingsChanges,
     ) -> DomainResult<TenantRecord> {
         caller.require_operator()?;
-        self.core.tenant(tenant_id).await?;
-        let reply = self
-            .route(OwnerCall::UpdateTenantSettings {
-                tenant: tenant_id.to_owned(),
-                changes,
-                origin: crate::audit::AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::TenantUpdated(record) => Ok(*record),
-            other => Err(unexpected(other)),
-        }
+        self.services.tenant(tenant_id).await?;
+        self.route(UpdateTenantSettings {
+            tenant: tenant_id.to_owned(),
+            changes,
+            origin: crate::domain::audit::AuditOrigin::of(caller),
+        })
+        .await
     }
 
     /// Rotates a tenant's signing key through its actor.
@@ -118,16 +108,11 @@ impl Gatehouse {
         tenant_id: &str,
     ) -> DomainResult<SigningKeyRecord> {
         caller.require_operator()?;
-        self.core.tenant(tenant_id).await?;
-        let reply = self
-            .route(OwnerCall::RotateSigningKey {
-                tenant: tenant_id.to_owned(),
-                origin: AuditOrigin::of(caller),
-            })
-            .await?;
-        match reply {
-            OwnerReply::KeyRotated(key) => Ok(*key),
-            other => Err(unexpected(other)),
-        }
+        self.services.tenant(tenant_id).await?;
+        self.route(RotateSigningKey {
+            tenant: tenant_id.to_owned(),
+            origin: AuditOrigin::of(caller),
+        })
+        .await
     }
 }

@@ -1,16 +1,14 @@
 //! User management for server and operator callers, and the signed-in user's own record.
 
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::outbox;
-use crate::passwords::validate_new_password;
-use crate::users::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::passwords::validate_new_password;
+use crate::domain::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
     validate_user_display_name,
 };
-use crate::webhooks::payloads;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
 
 /// A page of users.
 #[derive(Debug, Clone)]
@@ -56,14 +54,15 @@ impl Gatehouse {
         let password_hash = match password {
             Some(password) => {
                 validate_new_password(password)?;
-                Some(self.core.hasher.hash(password).await?)
+                Some(self.services.hasher.hash(password).await?)
             }
             None => None,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
-        core.db
+        services
+            .db
             .run(|tx| {
                 let new_user = NewUser {
                     email: email.clone(),
@@ -72,14 +71,8 @@ impl Gatehouse {
                     email_verified,
                 };
                 async move {
-                    let user = users::create_user(&tx, &core.context, tenant_id, new_user).await?;
-                    let event = origin.event(
-                        "user.create",
-                        format!("user:{}", user.user_id),
-                        serde_json::json!({ "email": user.email }),
-                    );
-                    audit::append(&tx, &core.context, tenant_id, event).await?;
-                    Ok(user)
+                    users::changes::create(&tx, &services.context, tenant_id, new_user, origin)
+                        .await
                 }
             })
             .await
@@ -90,7 +83,7 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
             .await
@@ -102,7 +95,7 @@ impl Gatehouse {
         let user_id =
             uuid::Uuid::try_parse(&claims.sub).map_err(|_| DomainError::InvalidAccessToken)?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
             .await
@@ -157,7 +150,7 @@ impl Gatehouse {
         let password_hash = match update.password.as_deref() {
             Some(password) => {
                 validate_new_password(password)?;
-                Some(self.core.hasher.hash(password).await?)
+                Some(self.services.hasher.hash(password).await?)
             }
             None => None,
         };
@@ -170,7 +163,7 @@ impl Gatehouse {
             client_read_only_metadata: update.client_read_only_metadata,
             server_metadata: update.server_metadata,
         };
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let changes = &changes;
         // Operators and servers changing a user are audited; a user editing itself is not.
@@ -178,17 +171,15 @@ impl Gatehouse {
             .is_trusted()
             .then(|| (AuditOrigin::of(caller), changed_fields(changes)));
         let audited = &audited;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let user =
-                    users::update_user(&tx, &core.context, tenant_id, user_id, changes.clone())
-                        .await?;
-                if let Some((origin, fields)) = audited {
-                    let details = serde_json::json!({ "fields": fields });
-                    let event = origin.event("user.update", format!("user:{user_id}"), details);
-                    audit::append(&tx, &core.context, tenant_id, event).await?;
-                }
-                Ok(user)
+                let audited = audited
+                    .as_ref()
+                    .map(|(origin, fields)| (origin, fields.as_slice()));
+                let context = &services.context;
+                let changes = changes.clone();
+                users::changes::update(&tx, context, tenant_id, user_id, changes, audited).await
             })
             .await
     }
@@ -198,16 +189,12 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
         let tenant_id = tenant.tenant_id();
-        let core = &self.core;
+        let services = &self.services;
         let origin = &AuditOrigin::of(caller);
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let user = users::read_user(&tx, tenant_id, user_id).await?;
-                users::delete_user(&tx, tenant_id, user_id).await?;
-                let data = payloads::deleted_user(&user);
-                outbox::emit(&tx, &core.context, tenant_id, "user.deleted", data.clone())?;
-                let event = origin.event("user.delete", format!("user:{user_id}"), data);
-                audit::append(&tx, &core.context, tenant_id, event).await
+                users::changes::delete(&tx, &services.context, tenant_id, user_id, origin).await
             })
             .await
             .map(drop)
@@ -240,7 +227,7 @@ impl Gatehouse {
         let tenant_id = tenant.tenant_id();
         let cursor = &cursor;
         let (page, next) = self
-            .core
+            .services
             .db
             .run(|tx| async move {
                 users::list_users(&tx, tenant_id, prefix, cursor.clone(), limit).await
@@ -281,21 +268,14 @@ impl Gatehouse {
     ) -> DomainResult<UserRecord> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &AuditOrigin::of(caller);
-        let action = match state {
-            UserState::Suspended => "user.suspend",
-            UserState::Active => "user.reactivate",
-        };
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let user =
-                    users::set_user_state(&tx, &core.context, tenant_id, user_id, state).await?;
-                let event =
-                    origin.event(action, format!("user:{user_id}"), serde_json::Value::Null);
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(user)
+                let context = &services.context;
+                users::changes::set_state(&tx, context, tenant_id, user_id, state, origin).await
             })
             .await
     }

@@ -1,17 +1,16 @@
 //! Webhook endpoints, their delivery logs and replay, for server and operator callers.
 //! Every endpoint change is audited in its own transaction.
 
-use uuid::Uuid;
-
 use crate::access::Caller;
-use crate::audit::{self, AuditOrigin};
-use crate::error::{DomainError, DomainResult};
-use crate::gatehouse::Gatehouse;
-use crate::webhooks::endpoints::{self, NewEndpoint, validate_description};
-use crate::webhooks::{
+use crate::domain::audit::AuditOrigin;
+use crate::domain::webhooks;
+use crate::domain::webhooks::endpoints::{self, NewEndpoint, validate_description};
+use crate::domain::webhooks::{
     CreatedEndpoint, DeliveryRecord, EndpointChanges, WebhookEndpoint, deliveries, targets,
     validate_event_filter,
 };
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
 
 /// A requested change to an endpoint; `None` fields stay as they are.
 #[derive(Debug, Clone, Default)]
@@ -35,15 +34,12 @@ pub struct DeliveryPage {
     pub next_page_token: String,
 }
 
-fn target(endpoint_id: Uuid) -> String {
-    format!("webhook_endpoint:{endpoint_id}")
-}
-
 impl Gatehouse {
     /// Checks a URL's shape and, unless private targets are allowed, where it resolves.
     async fn checked_url(&self, url: &str) -> DomainResult<String> {
         let parsed = targets::parse_target_url(url, self.webhooks.https_supported())?;
-        targets::check_target(&parsed, self.webhooks.allow_private_targets).await?;
+        let webhooks = &self.webhooks;
+        targets::check_target(&parsed, webhooks.allow_private_targets, &*webhooks.resolver).await?;
         Ok(parsed.to_string())
     }
 
@@ -60,32 +56,19 @@ impl Gatehouse {
         validate_description(description)?;
         let event_types = validate_event_filter(event_types)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let (url, event_types, origin) = (&url, &event_types, &origin);
-        core.db
+        services
+            .db
             .run(|tx| async move {
                 let new_endpoint = NewEndpoint {
                     url: url.clone(),
                     description: description.trim().to_owned(),
                     event_types: event_types.clone(),
                 };
-                let created = endpoints::create_endpoint(
-                    &tx,
-                    &core.context,
-                    &core.master_key,
-                    tenant_id,
-                    new_endpoint,
-                )
-                .await?;
-                let details = serde_json::json!({ "url": url, "event_types": event_types });
-                let event = origin.event(
-                    "webhook_endpoint.create",
-                    target(created.endpoint.endpoint_id),
-                    details,
-                );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(created)
+                let (context, key) = (&services.context, &services.master_key);
+                webhooks::changes::create(&tx, context, key, tenant_id, new_endpoint, origin).await
             })
             .await
     }
@@ -99,7 +82,7 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { endpoints::read_endpoint(&tx, tenant_id, endpoint_id).await })
             .await
@@ -112,7 +95,7 @@ impl Gatehouse {
     ) -> DomainResult<Vec<WebhookEndpoint>> {
         let tenant = caller.require_server()?;
         let tenant_id = tenant.tenant_id();
-        self.core
+        self.services
             .db
             .run(|tx| async move { endpoints::list_endpoints(&tx, tenant_id).await })
             .await
@@ -152,26 +135,22 @@ impl Gatehouse {
             "description_changed": changes.description.is_some(),
         });
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let (changes, details, origin) = (&changes, &details, &origin);
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let endpoint = endpoints::update_endpoint(
+                webhooks::changes::update(
                     &tx,
-                    &core.context,
+                    &services.context,
                     tenant_id,
                     endpoint_id,
                     changes.clone(),
-                )
-                .await?;
-                let event = origin.event(
-                    "webhook_endpoint.update",
-                    target(endpoint_id),
                     details.clone(),
-                );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(endpoint)
+                    origin,
+                )
+                .await
             })
             .await
     }
@@ -185,16 +164,14 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let endpoint = endpoints::delete_endpoint(&tx, tenant_id, endpoint_id).await?;
-                let details = serde_json::json!({ "url": endpoint.url });
-                let event = origin.event("webhook_endpoint.delete", target(endpoint_id), details);
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok::<_, DomainError>(())
+                let context = &services.context;
+                webhooks::changes::delete(&tx, context, tenant_id, endpoint_id, origin).await
             })
             .await
     }
@@ -208,26 +185,15 @@ impl Gatehouse {
         let tenant = caller.require_server()?;
         let endpoint_id = super::parse_id("endpoint_id", endpoint_id)?;
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let rotated = endpoints::rotate_secret(
-                    &tx,
-                    &core.context,
-                    &core.master_key,
-                    tenant_id,
-                    endpoint_id,
-                )
-                .await?;
-                let event = origin.event(
-                    "webhook_endpoint.rotate_secret",
-                    target(endpoint_id),
-                    serde_json::Value::Null,
-                );
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(rotated)
+                let (context, key) = (&services.context, &services.master_key);
+                webhooks::changes::rotate_secret(&tx, context, key, tenant_id, endpoint_id, origin)
+                    .await
             })
             .await
     }
@@ -248,11 +214,10 @@ impl Gatehouse {
         let limit = super::page_size(page_size);
         let tenant_id = tenant.tenant_id();
         let (deliveries, more) = self
-            .core
+            .services
             .db
             .run(|tx| async move {
-                endpoints::read_endpoint(&tx, tenant_id, endpoint_id).await?;
-                deliveries::list_deliveries(&tx, tenant_id, endpoint_id, before, limit).await
+                deliveries::list_for_endpoint(&tx, tenant_id, endpoint_id, before, limit).await
             })
             .await?;
         let next_page_token = match (more, deliveries.last()) {
@@ -279,18 +244,15 @@ impl Gatehouse {
             return Err(DomainError::invalid("event_id", "is not an event id"));
         }
         let origin = AuditOrigin::of(caller);
-        let core = &self.core;
+        let services = &self.services;
         let tenant_id = tenant.tenant_id();
         let origin = &origin;
-        core.db
+        services
+            .db
             .run(|tx| async move {
-                let delivery =
-                    deliveries::replay(&tx, &core.context, tenant_id, endpoint_id, event_id)
-                        .await?;
-                let details = serde_json::json!({ "event_id": event_id });
-                let event = origin.event("webhook_endpoint.replay", target(endpoint_id), details);
-                audit::append(&tx, &core.context, tenant_id, event).await?;
-                Ok(delivery)
+                let context = &services.context;
+                webhooks::changes::replay(&tx, context, tenant_id, endpoint_id, event_id, origin)
+                    .await
             })
             .await
     }

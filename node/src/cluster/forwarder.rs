@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use gatehouse_actors::cluster::Member;
-use gatehouse_actors::routing::{ForwardError, Forwarder, OwnerCall, OwnerReply, WireError};
+use gatehouse_actors::routing::{EncodedReply, ForwardError, Forwarder, OwnerCall, WireError};
 use gatehouse_protocol::internal::v1::ForwardRequest;
 use gatehouse_protocol::internal::v1::internal_client::InternalClient;
 use tonic::transport::{Channel, Endpoint};
@@ -92,7 +92,7 @@ impl Forwarder for GrpcForwarder {
         &self,
         owner: &Member,
         call: &OwnerCall,
-    ) -> Result<Result<OwnerReply, WireError>, ForwardError> {
+    ) -> Result<Result<EncodedReply, WireError>, ForwardError> {
         let channel = self.channel(&owner.grpc_addr).await?;
         let (kind, key) = call.target();
         let mut encoded = Vec::new();

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use gatehouse_actors::Gatehouse;
 use gatehouse_actors::crypto::constant_time_eq;
-use gatehouse_actors::routing::{OwnerCall, WireError};
+use gatehouse_actors::routing::OwnerCall;
 use gatehouse_protocol::internal::v1::internal_server::Internal;
 use gatehouse_protocol::internal::v1::{ForwardReply, ForwardRequest};
 use gatehouse_protocol::{ErrorCode, error_status};
@@ -62,11 +62,7 @@ impl Internal for InternalService {
                 )
             })?;
         metrics::counter!("gatehouse_forwarded_calls_received_total").increment(1);
-        let answer = self
-            .gatehouse
-            .execute_local(call)
-            .await
-            .map_err(|error| WireError::from(&error));
+        let answer = self.gatehouse.execute_forwarded(call).await;
         let mut reply = Vec::new();
         ciborium::into_writer(&answer, &mut reply).map_err(|error| {
             error_status(ErrorCode::Internal, format!("encode reply: {error}"), None)

@@ -1,9 +1,9 @@
 //! `gatehouse.v1.Cluster` (operator only): members, status, generation, addresses, actors.
 
 use gatehouse_actors::DomainError;
-use gatehouse_actors::actor::session_actor::session_key;
-use gatehouse_actors::actor::share_actor::share_key;
 use gatehouse_actors::cluster::{ActorKind, MemberStatus};
+use gatehouse_actors::runtime::session_actor::session_key;
+use gatehouse_actors::runtime::share_actor::share_key;
 use gatehouse_actors::tenants::validate_tenant_id;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::cluster_server::Cluster;

@@ -117,7 +117,7 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
     assert!(node.stop().await.success());
     {
         let db = Database::open_embedded(&node.data_dir.join("store")).unwrap();
-        let key = gatehouse_actors::keys::audit_entry(&tenant_id, 3);
+        let key = gatehouse_actors::keyspace::audit_entry(&tenant_id, 3);
         let tx = db.create_transaction().await.unwrap();
         let mut value = tx.get(&key).await.unwrap().expect("entry 3 is stored");
         let at = value

@@ -1,0 +1,19 @@
+//! The domain: a module per noun with its records and the functions over one storage
+//! transaction that read and change them. Time and randomness come from [`crate::context`].
+
+pub mod audit;
+pub mod change;
+pub mod crypto;
+pub mod keyspace;
+pub mod outbox;
+pub mod passwords;
+pub mod permissions;
+pub mod permissions_change;
+pub mod sessions;
+pub mod shares;
+pub mod sign_in;
+pub mod signing;
+pub mod teams;
+pub mod tenants;
+pub mod users;
+pub mod webhooks;

@@ -1,0 +1,174 @@
+//! The transactional outbox: webhook events are written in the same storage transaction as
+//! the change they describe, so an event exists if and only if its change committed.
+//!
+//! Dispatching the outbox to endpoints is the tenant's webhook dispatcher's job.
+
+use gatehouse_storage::{Transaction, codec};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::context::{Context, Timestamp};
+use crate::domain::keyspace;
+use crate::error::DomainResult;
+
+/// A kind of webhook event; `as_str` is its stable name on the wire and in storage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// `user.created`.
+    UserCreated,
+    /// `user.updated`.
+    UserUpdated,
+    /// `user.deleted`.
+    UserDeleted,
+    /// `session.created`.
+    SessionCreated,
+    /// `session.revoked`.
+    SessionRevoked,
+    /// `team.created`.
+    TeamCreated,
+    /// `team.updated`.
+    TeamUpdated,
+    /// `team.deleted`.
+    TeamDeleted,
+    /// `team_membership.created`.
+    TeamMembershipCreated,
+    /// `team_membership.deleted`.
+    TeamMembershipDeleted,
+    /// `team_invitation.created`.
+    TeamInvitationCreated,
+    /// `team_invitation.accepted`.
+    TeamInvitationAccepted,
+    /// `permission.granted`.
+    PermissionGranted,
+    /// `permission.revoked`.
+    PermissionRevoked,
+    /// `permission_definition.changed`.
+    PermissionDefinitionChanged,
+    /// `share.created`.
+    ShareCreated,
+    /// `share.used`.
+    ShareUsed,
+    /// `share.revoked`.
+    ShareRevoked,
+    /// `share.proposal.created`.
+    ShareProposalCreated,
+    /// `share.proposal.decided`.
+    ShareProposalDecided,
+}
+
+impl EventType {
+    /// Every event type, in the order endpoints list them.
+    pub const ALL: [EventType; 20] = [
+        EventType::UserCreated,
+        EventType::UserUpdated,
+        EventType::UserDeleted,
+        EventType::SessionCreated,
+        EventType::SessionRevoked,
+        EventType::TeamCreated,
+        EventType::TeamUpdated,
+        EventType::TeamDeleted,
+        EventType::TeamMembershipCreated,
+        EventType::TeamMembershipDeleted,
+        EventType::TeamInvitationCreated,
+        EventType::TeamInvitationAccepted,
+        EventType::PermissionGranted,
+        EventType::PermissionRevoked,
+        EventType::PermissionDefinitionChanged,
+        EventType::ShareCreated,
+        EventType::ShareUsed,
+        EventType::ShareRevoked,
+        EventType::ShareProposalCreated,
+        EventType::ShareProposalDecided,
+    ];
+
+    /// Stable name, e.g. `user.created`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserDeleted => "user.deleted",
+            EventType::SessionCreated => "session.created",
+            EventType::SessionRevoked => "session.revoked",
+            EventType::TeamCreated => "team.created",
+            EventType::TeamUpdated => "team.updated",
+            EventType::TeamDeleted => "team.deleted",
+            EventType::TeamMembershipCreated => "team_membership.created",
+            EventType::TeamMembershipDeleted => "team_membership.deleted",
+            EventType::TeamInvitationCreated => "team_invitation.created",
+            EventType::TeamInvitationAccepted => "team_invitation.accepted",
+            EventType::PermissionGranted => "permission.granted",
+            EventType::PermissionRevoked => "permission.revoked",
+            EventType::PermissionDefinitionChanged => "permission_definition.changed",
+            EventType::ShareCreated => "share.created",
+            EventType::ShareUsed => "share.used",
+            EventType::ShareRevoked => "share.revoked",
+            EventType::ShareProposalCreated => "share.proposal.created",
+            EventType::ShareProposalDecided => "share.proposal.decided",
+        }
+    }
+}
+
+/// Every event type Gatehouse emits, for endpoint filters.
+pub const EVENT_TYPES: &[&str] = &[
+    EventType::UserCreated.as_str(),
+    EventType::UserUpdated.as_str(),
+    EventType::UserDeleted.as_str(),
+    EventType::SessionCreated.as_str(),
+    EventType::SessionRevoked.as_str(),
+    EventType::TeamCreated.as_str(),
+    EventType::TeamUpdated.as_str(),
+    EventType::TeamDeleted.as_str(),
+    EventType::TeamMembershipCreated.as_str(),
+    EventType::TeamMembershipDeleted.as_str(),
+    EventType::TeamInvitationCreated.as_str(),
+    EventType::TeamInvitationAccepted.as_str(),
+    EventType::PermissionGranted.as_str(),
+    EventType::PermissionRevoked.as_str(),
+    EventType::PermissionDefinitionChanged.as_str(),
+    EventType::ShareCreated.as_str(),
+    EventType::ShareUsed.as_str(),
+    EventType::ShareRevoked.as_str(),
+    EventType::ShareProposalCreated.as_str(),
+    EventType::ShareProposalDecided.as_str(),
+];
+
+/// One event waiting in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxEvent {
+    /// Unique id, sent as `webhook-id` (`msg_…`); receivers deduplicate on it.
+    pub event_id: String,
+    /// E.g. `user.created`.
+    pub event_type: String,
+    /// The tenant it belongs to.
+    pub tenant: String,
+    /// When the change committed (approximately: the transaction's clock).
+    pub occurred_at: Timestamp,
+    /// The event payload (`data` of the webhook body).
+    pub data: serde_json::Value,
+}
+
+/// Writes an event into the outbox as part of `tx`.
+pub fn emit(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    event_type: EventType,
+    data: serde_json::Value,
+) -> DomainResult<OutboxEvent> {
+    let event_id = Uuid::from_bytes(context.random::<16>());
+    let event = OutboxEvent {
+        event_id: format!("msg_{}", event_id.simple()),
+        event_type: event_type.as_str().to_owned(),
+        tenant: tenant.to_owned(),
+        occurred_at: context.now(),
+        data,
+    };
+    tx.set(
+        &keyspace::outbox(tenant, event.occurred_at, event_id),
+        &codec::encode(&event)?,
+    )?;
+    // A blind write (no read, so no conflict between concurrent emitters) that tells every
+    // node's dispatcher this tenant has work.
+    tx.set(&keyspace::webhook_work(tenant), b"")?;
+    Ok(event)
+}

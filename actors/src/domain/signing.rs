@@ -1,0 +1,296 @@
+//! Per-tenant Ed25519 signing keys, access-token issue and verification, and the JWKS.
+
+use std::collections::HashMap;
+
+use ed25519_dalek::SigningKey;
+use ed25519_dalek::pkcs8::EncodePrivateKey;
+use jsonwebtoken::jwk::{
+    AlgorithmParameters, CommonParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm,
+    OctetKeyPairParameters, OctetKeyPairType, PublicKeyUse,
+};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+
+use crate::context::{Context, Timestamp};
+use crate::domain::crypto::{MasterKey, base64url};
+use crate::error::{DomainError, DomainResult};
+
+/// The JWT algorithm of every Gatehouse signing key.
+pub const SIGNING_ALGORITHM: &str = "EdDSA";
+
+/// A signing key as stored in the tenant record: the private half sealed.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SigningKeyRecord {
+    /// JWT `kid`, unique within the tenant.
+    pub kid: String,
+    /// Always `EdDSA` for now.
+    pub algorithm: String,
+    /// When the key was created.
+    pub created_at: Timestamp,
+    /// Raw 32-byte Ed25519 public key.
+    #[serde(with = "serde_bytes")]
+    pub public_key: Vec<u8>,
+    /// PKCS#8 private key sealed under the master key, bound to tenant and kid.
+    #[serde(with = "serde_bytes")]
+    pub sealed_private_key: Vec<u8>,
+    /// When the key stopped signing; it stays published until its tokens expire.
+    pub retired_at: Option<Timestamp>,
+}
+
+fn seal_label(tenant: &str, kid: &str) -> Vec<u8> {
+    format!("gatehouse/signing-key/{tenant}/{kid}").into_bytes()
+}
+
+/// Creates a fresh Ed25519 key for `tenant`.
+pub fn generate_signing_key(
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &str,
+) -> DomainResult<SigningKeyRecord> {
+    let signing_key = SigningKey::from_bytes(&context.random::<32>());
+    let pkcs8 = signing_key
+        .to_pkcs8_der()
+        .map_err(|error| DomainError::Internal(format!("encode signing key: {error}")))?;
+    let kid = hex::encode(context.random::<8>());
+    let sealed_private_key =
+        master_key.seal(context, &seal_label(tenant, &kid), pkcs8.as_bytes())?;
+    Ok(SigningKeyRecord {
+        kid,
+        algorithm: SIGNING_ALGORITHM.to_owned(),
+        created_at: context.now(),
+        public_key: signing_key.verifying_key().to_bytes().to_vec(),
+        sealed_private_key,
+        retired_at: None,
+    })
+}
+
+/// Claims of a Gatehouse access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// User id.
+    pub sub: String,
+    /// `<public_url>/t/<tenant>`.
+    pub iss: String,
+    /// The tenant id.
+    pub aud: String,
+    /// Expiry, seconds since the epoch.
+    pub exp: i64,
+    /// Issue time, seconds since the epoch.
+    pub iat: i64,
+    /// Session id.
+    pub sid: String,
+    /// Tenant id.
+    pub tid: String,
+    /// `authenticated` (or `anon` for anonymous users).
+    pub role: String,
+    /// Whether the user is restricted (e.g. unverified email where the tenant requires it).
+    pub is_restricted: bool,
+    /// The user's tenant-wide effective permissions, when the tenant puts them in tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub perms: Option<Vec<String>>,
+}
+
+/// A tenant's keys decoded for use: the active signer and every published verifier.
+pub struct TenantKeys {
+    active_kid: String,
+    encoding_key: EncodingKey,
+    decoding_keys: HashMap<String, DecodingKey>,
+    jwks: JwkSet,
+}
+
+impl std::fmt::Debug for TenantKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantKeys")
+            .field("active_kid", &self.active_kid)
+            .field("published", &self.decoding_keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl TenantKeys {
+    /// Opens the active private key and prepares verifiers for every published key.
+    pub fn load(
+        master_key: &MasterKey,
+        tenant: &str,
+        records: &[SigningKeyRecord],
+    ) -> DomainResult<TenantKeys> {
+        let active = records
+            .iter()
+            .rev()
+            .find(|record| record.retired_at.is_none())
+            .ok_or_else(|| DomainError::Internal(format!("tenant {tenant} has no active key")))?;
+        let pkcs8 =
+            master_key.open(&seal_label(tenant, &active.kid), &active.sealed_private_key)?;
+        let mut decoding_keys = HashMap::new();
+        let mut jwks = JwkSet { keys: Vec::new() };
+        for record in records {
+            decoding_keys.insert(
+                record.kid.clone(),
+                DecodingKey::from_ed_der(&record.public_key),
+            );
+            jwks.keys.push(public_jwk(record));
+        }
+        Ok(TenantKeys {
+            active_kid: active.kid.clone(),
+            encoding_key: EncodingKey::from_ed_der(&pkcs8),
+            decoding_keys,
+            jwks,
+        })
+    }
+
+    /// The `kid` new tokens are signed with.
+    pub fn active_kid(&self) -> &str {
+        &self.active_kid
+    }
+
+    /// The public JWKS document.
+    pub fn jwks(&self) -> &JwkSet {
+        &self.jwks
+    }
+
+    /// Signs `claims` with the active key.
+    pub fn sign(&self, claims: &AccessClaims) -> DomainResult<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding_key)
+            .map_err(|error| DomainError::Internal(format!("sign access token: {error}")))
+    }
+
+    /// Verifies signature, issuer and audience, then expiry against `now`.
+    pub fn verify(
+        &self,
+        token: &str,
+        issuer: &str,
+        tenant: &str,
+        now: Timestamp,
+    ) -> DomainResult<AccessClaims> {
+        let header =
+            jsonwebtoken::decode_header(token).map_err(|_| DomainError::InvalidAccessToken)?;
+        if header.alg != Algorithm::EdDSA {
+            return Err(DomainError::InvalidAccessToken);
+        }
+        let kid = header.kid.ok_or(DomainError::InvalidAccessToken)?;
+        let key = self
+            .decoding_keys
+            .get(&kid)
+            .ok_or(DomainError::InvalidAccessToken)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        // Expiry is checked below against the injected clock.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "iss", "aud", "sub"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[tenant]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+            .map_err(|_| DomainError::InvalidAccessToken)?
+            .claims;
+        if claims.tid != tenant {
+            return Err(DomainError::InvalidAccessToken);
+        }
+        if claims.exp <= now.as_unix_seconds() {
+            return Err(DomainError::AccessTokenExpired);
+        }
+        Ok(claims)
+    }
+}
+
+fn public_jwk(record: &SigningKeyRecord) -> Jwk {
+    Jwk {
+        common: CommonParameters {
+            public_key_use: Some(PublicKeyUse::Signature),
+            key_algorithm: Some(KeyAlgorithm::EdDSA),
+            key_id: Some(record.kid.clone()),
+            ..CommonParameters::default()
+        },
+        algorithm: AlgorithmParameters::OctetKeyPair(OctetKeyPairParameters {
+            key_type: OctetKeyPairType::OctetKeyPair,
+            curve: EllipticCurve::Ed25519,
+            x: base64url(&record.public_key),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::context::ManualClock;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    fn claims(now: Timestamp) -> AccessClaims {
+        AccessClaims {
+            sub: "user".into(),
+            iss: "http://issuer/t/acme".into(),
+            aud: "acme".into(),
+            exp: now.as_unix_seconds() + 600,
+            iat: now.as_unix_seconds(),
+            sid: "session".into(),
+            tid: "acme".into(),
+            role: "authenticated".into(),
+            is_restricted: false,
+            perms: None,
+        }
+    }
+
+    #[test]
+    fn signed_tokens_verify_with_the_published_key_only() {
+        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
+        let context = Context {
+            clock: clock.clone(),
+            entropy: Arc::new(crate::context::OsEntropy),
+        };
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let record = generate_signing_key(&context, &master, "acme").unwrap();
+        let keys = TenantKeys::load(&master, "acme", std::slice::from_ref(&record)).unwrap();
+        let token = keys.sign(&claims(context.now())).unwrap();
+        let verified = keys
+            .verify(&token, "http://issuer/t/acme", "acme", context.now())
+            .unwrap();
+        assert_eq!(verified.sub, "user");
+        assert!(matches!(
+            keys.verify(&token, "http://issuer/t/other", "acme", context.now()),
+            Err(DomainError::InvalidAccessToken)
+        ));
+        assert!(matches!(
+            keys.verify(&token, "http://issuer/t/acme", "other", context.now()),
+            Err(DomainError::InvalidAccessToken)
+        ));
+        clock.advance(Duration::from_secs(601));
+        assert!(matches!(
+            keys.verify(&token, "http://issuer/t/acme", "acme", context.now()),
+            Err(DomainError::AccessTokenExpired)
+        ));
+        let other_tenant_record = generate_signing_key(&context, &master, "other").unwrap();
+        let other = TenantKeys::load(&master, "other", &[other_tenant_record]).unwrap();
+        let forged = other.sign(&claims(Timestamp(0))).unwrap();
+        assert!(
+            keys.verify(&forged, "http://issuer/t/acme", "acme", Timestamp(0))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn jwks_lists_retired_keys_and_signs_with_the_newest() {
+        let context = Context::system();
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let mut old = generate_signing_key(&context, &master, "acme").unwrap();
+        let old_keys = TenantKeys::load(&master, "acme", std::slice::from_ref(&old)).unwrap();
+        let old_token = old_keys.sign(&claims(context.now())).unwrap();
+        old.retired_at = Some(context.now());
+        let new = generate_signing_key(&context, &master, "acme").unwrap();
+        let keys = TenantKeys::load(&master, "acme", &[old.clone(), new.clone()]).unwrap();
+        assert_eq!(keys.active_kid(), new.kid);
+        assert_eq!(keys.jwks().keys.len(), 2);
+        assert!(
+            keys.verify(&old_token, "http://issuer/t/acme", "acme", context.now())
+                .is_ok()
+        );
+        let json = serde_json::to_value(keys.jwks()).unwrap();
+        assert_eq!(json["keys"][0]["kty"], "OKP");
+        assert_eq!(json["keys"][0]["crv"], "Ed25519");
+        assert_eq!(json["keys"][0]["alg"], "EdDSA");
+    }
+}

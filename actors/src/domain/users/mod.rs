@@ -1,0 +1,493 @@
+//! Users: records, the unique email index, and the transaction functions over them.
+
+pub mod changes;
+
+use gatehouse_storage::{RangeOptions, Transaction, codec};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::context::{Context, Timestamp};
+use crate::domain::change::record_events;
+use crate::domain::keyspace;
+use crate::domain::outbox::EventType;
+use crate::domain::sessions;
+use crate::domain::tenants::validate_display_name;
+use crate::error::{DomainError, DomainResult};
+
+/// Longest accepted email address (RFC 5321 path limit).
+pub const MAX_EMAIL_BYTES: usize = 254;
+/// Largest accepted metadata document, in bytes of JSON.
+pub const MAX_METADATA_BYTES: usize = 16 * 1024;
+
+/// Lifecycle state of a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum UserState {
+    /// May sign in.
+    Active,
+    /// Blocked from signing in and refreshing.
+    Suspended,
+}
+
+/// The stored user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    /// Time-ordered id.
+    pub user_id: Uuid,
+    /// Email as entered (trimmed).
+    pub email: String,
+    /// Lower-cased email; the unique index key.
+    pub email_normalized: String,
+    /// Human name.
+    pub display_name: String,
+    /// Lifecycle state.
+    pub state: UserState,
+    /// Whether the email was verified.
+    pub email_verified: bool,
+    /// Argon2id PHC string, if the user has a password.
+    pub password_hash: Option<String>,
+    /// Creation time.
+    pub created_at: Timestamp,
+    /// Last change.
+    pub updated_at: Timestamp,
+    /// JSON object the user's client may read and write.
+    #[serde(default)]
+    pub client_metadata: String,
+    /// JSON object the client may read, only servers write.
+    #[serde(default)]
+    pub client_read_only_metadata: String,
+    /// JSON object only servers see.
+    #[serde(default)]
+    pub server_metadata: String,
+    /// The team the user last selected, if any.
+    #[serde(default)]
+    pub selected_team_id: Option<Uuid>,
+    /// Bumped on every change.
+    pub version: u64,
+}
+
+/// A validated email: as entered and normalised for uniqueness.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Email {
+    /// Trimmed, as entered.
+    pub display: String,
+    /// Lower-cased.
+    pub normalized: String,
+}
+
+/// Parses and validates an email address.
+pub fn parse_email(raw: &str) -> DomainResult<Email> {
+    let trimmed = raw.trim();
+    if trimmed.is_empty() {
+        return Err(DomainError::invalid("email", "must not be empty"));
+    }
+    if trimmed.len() > MAX_EMAIL_BYTES {
+        return Err(DomainError::invalid(
+            "email",
+            format!("must be at most {MAX_EMAIL_BYTES} bytes"),
+        ));
+    }
+    if trimmed.chars().any(char::is_control) {
+        return Err(DomainError::invalid(
+            "email",
+            "must not contain control characters",
+        ));
+    }
+    let options = email_address::Options::default().without_display_text();
+    if email_address::EmailAddress::parse_with_options(trimmed, options).is_err()
+        || !trimmed.contains('@')
+    {
+        return Err(DomainError::invalid(
+            "email",
+            "is not a valid email address",
+        ));
+    }
+    Ok(Email {
+        display: trimmed.to_owned(),
+        normalized: trimmed.to_lowercase(),
+    })
+}
+
+/// Checks that `text` is empty or a JSON object within the size limit.
+pub fn validate_metadata(field: &'static str, text: &str) -> DomainResult<()> {
+    if text.is_empty() {
+        return Ok(());
+    }
+    if text.len() > MAX_METADATA_BYTES {
+        return Err(DomainError::invalid(
+            field,
+            format!("must be at most {MAX_METADATA_BYTES} bytes"),
+        ));
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => Ok(()),
+        _ => Err(DomainError::invalid(field, "must be a JSON object")),
+    }
+}
+
+/// Fields of a new user, already validated (password already hashed).
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// The email.
+    pub email: Email,
+    /// Human name.
+    pub display_name: String,
+    /// PHC string.
+    pub password_hash: Option<String>,
+    /// Whether the email is known to be verified.
+    pub email_verified: bool,
+}
+
+/// Creates a user and its email index entry in `tx`.
+pub async fn create_user(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    new_user: NewUser,
+) -> DomainResult<UserRecord> {
+    let index_key = keyspace::email_index(tenant, &new_user.email.normalized);
+    if tx.get(&index_key).await?.is_some() {
+        return Err(DomainError::UserEmailAlreadyExists);
+    }
+    let now = context.now();
+    let user_id = Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(now.as_unix_seconds()).unwrap_or(0),
+        u32::try_from(now.0.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    ));
+    let record = UserRecord {
+        user_id,
+        email: new_user.email.display,
+        email_normalized: new_user.email.normalized,
+        display_name: new_user.display_name,
+        state: UserState::Active,
+        email_verified: new_user.email_verified,
+        password_hash: new_user.password_hash,
+        created_at: now,
+        updated_at: now,
+        client_metadata: String::new(),
+        client_read_only_metadata: String::new(),
+        server_metadata: String::new(),
+        selected_team_id: None,
+        version: 1,
+    };
+    tx.set(&index_key, user_id.as_bytes())?;
+    write_user(tx, tenant, &record)?;
+    record_events(
+        tx,
+        context,
+        tenant,
+        [(EventType::UserCreated, record.event_data())],
+    )?;
+    Ok(record)
+}
+
+/// Writes a user record.
+pub fn write_user(tx: &Transaction, tenant: &str, record: &UserRecord) -> DomainResult<()> {
+    tx.set(
+        &keyspace::user(tenant, record.user_id),
+        &codec::encode(record)?,
+    )?;
+    Ok(())
+}
+
+/// Reads a user, if it exists.
+pub async fn find_user(
+    tx: &Transaction,
+    tenant: &str,
+    user_id: Uuid,
+) -> DomainResult<Option<UserRecord>> {
+    match tx.get(&keyspace::user(tenant, user_id)).await? {
+        Some(bytes) => Ok(Some(codec::decode(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Reads a user or fails with `USER_NOT_FOUND`.
+pub async fn read_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult<UserRecord> {
+    find_user(tx, tenant, user_id)
+        .await?
+        .ok_or(DomainError::UserNotFound)
+}
+
+/// Finds a user by normalised email.
+pub async fn find_user_by_email(
+    tx: &Transaction,
+    tenant: &str,
+    email_normalized: &str,
+) -> DomainResult<Option<UserRecord>> {
+    let Some(id_bytes) = tx
+        .get(&keyspace::email_index(tenant, email_normalized))
+        .await?
+    else {
+        return Ok(None);
+    };
+    let user_id = Uuid::from_slice(&id_bytes)
+        .map_err(|_| DomainError::Internal("corrupt email index entry".to_owned()))?;
+    find_user(tx, tenant, user_id).await
+}
+
+/// Changes to apply to a user; `None` leaves a field alone.
+#[derive(Debug, Clone, Default)]
+pub struct UserChanges {
+    /// New email.
+    pub email: Option<Email>,
+    /// New name.
+    pub display_name: Option<String>,
+    /// New password hash (already hashed).
+    pub password_hash: Option<String>,
+    /// New verification flag.
+    pub email_verified: Option<bool>,
+    /// New client metadata.
+    pub client_metadata: Option<String>,
+    /// New client read-only metadata.
+    pub client_read_only_metadata: Option<String>,
+    /// New server metadata.
+    pub server_metadata: Option<String>,
+}
+
+/// Applies `changes`, keeping the email index unique. A password change revokes every
+/// session of the user.
+pub async fn update_user(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+    changes: UserChanges,
+) -> DomainResult<UserRecord> {
+    let mut record = read_user(tx, tenant, user_id).await?;
+    if let Some(email) = changes.email {
+        if email.normalized != record.email_normalized {
+            let new_index = keyspace::email_index(tenant, &email.normalized);
+            if tx.get(&new_index).await?.is_some() {
+                return Err(DomainError::UserEmailAlreadyExists);
+            }
+            tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+            tx.set(&new_index, user_id.as_bytes())?;
+            record.email_normalized = email.normalized;
+            record.email_verified = false;
+        }
+        record.email = email.display;
+    }
+    if let Some(name) = changes.display_name {
+        record.display_name = name;
+    }
+    if let Some(verified) = changes.email_verified {
+        record.email_verified = verified;
+    }
+    if let Some(metadata) = changes.client_metadata {
+        record.client_metadata = metadata;
+    }
+    if let Some(metadata) = changes.client_read_only_metadata {
+        record.client_read_only_metadata = metadata;
+    }
+    if let Some(metadata) = changes.server_metadata {
+        record.server_metadata = metadata;
+    }
+    if let Some(hash) = changes.password_hash {
+        record.password_hash = Some(hash);
+        sessions::revoke_user_sessions(
+            tx,
+            context,
+            tenant,
+            user_id,
+            sessions::RevocationReason::PasswordChanged,
+        )
+        .await?;
+    }
+    record.updated_at = context.now();
+    record.version += 1;
+    write_user(tx, tenant, &record)?;
+    record_events(
+        tx,
+        context,
+        tenant,
+        [(EventType::UserUpdated, record.event_data())],
+    )?;
+    Ok(record)
+}
+
+/// Sets the user's state; suspension revokes every session.
+pub async fn set_user_state(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+    state: UserState,
+) -> DomainResult<UserRecord> {
+    let mut record = read_user(tx, tenant, user_id).await?;
+    if state == UserState::Suspended {
+        sessions::revoke_user_sessions(
+            tx,
+            context,
+            tenant,
+            user_id,
+            sessions::RevocationReason::UserSuspended,
+        )
+        .await?;
+    }
+    if record.state != state {
+        record.state = state;
+        record.updated_at = context.now();
+        record.version += 1;
+        write_user(tx, tenant, &record)?;
+        record_events(
+            tx,
+            context,
+            tenant,
+            [(EventType::UserUpdated, record.event_data())],
+        )?;
+    }
+    Ok(record)
+}
+
+/// Deletes the user, its email index entry and all its sessions.
+pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult<()> {
+    let record = read_user(tx, tenant, user_id).await?;
+    sessions::delete_user_sessions(tx, tenant, user_id).await?;
+    tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+    tx.clear(&keyspace::user(tenant, user_id))?;
+    Ok(())
+}
+
+/// Where a page of users starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserCursor {
+    /// After this user id (listing by id).
+    AfterId(Uuid),
+    /// After this normalised email (email prefix search).
+    AfterEmail(String),
+}
+
+/// Lists users by id, or by email when `email_prefix` is set; returns the page and the
+/// cursor of the next page.
+pub async fn list_users(
+    tx: &Transaction,
+    tenant: &str,
+    email_prefix: Option<&str>,
+    cursor: Option<UserCursor>,
+    limit: usize,
+) -> DomainResult<(Vec<UserRecord>, Option<UserCursor>)> {
+    let options = RangeOptions {
+        limit: Some(limit + 1),
+        snapshot: true,
+        ..RangeOptions::default()
+    };
+    match email_prefix {
+        None => {
+            let subspace = keyspace::users_subspace(tenant);
+            let (mut begin, end) = subspace.range();
+            if let Some(UserCursor::AfterId(after)) = cursor {
+                begin = keyspace::user(tenant, after);
+                begin.push(0x00);
+            }
+            let entries = tx.get_range(&begin, &end, options).await?;
+            let more = entries.len() > limit;
+            let users = entries
+                .into_iter()
+                .take(limit)
+                .map(|(_, value)| codec::decode::<UserRecord>(&value).map_err(DomainError::from))
+                .collect::<DomainResult<Vec<_>>>()?;
+            let next = more
+                .then(|| users.last().map(|user| UserCursor::AfterId(user.user_id)))
+                .flatten();
+            Ok((users, next))
+        }
+        Some(prefix) => {
+            let (mut begin, end) = keyspace::email_prefix_range(tenant, &prefix.to_lowercase());
+            if let Some(UserCursor::AfterEmail(after)) = cursor {
+                let mut after_key = keyspace::email_index(tenant, &after);
+                after_key.push(0x00);
+                begin = begin.max(after_key);
+            }
+            let entries = tx.get_range(&begin, &end, options).await?;
+            let more = entries.len() > limit;
+            let mut users = Vec::new();
+            for (_, id_bytes) in entries.into_iter().take(limit) {
+                let user_id = Uuid::from_slice(&id_bytes)
+                    .map_err(|_| DomainError::Internal("corrupt email index entry".to_owned()))?;
+                if let Some(user) = find_user(tx, tenant, user_id).await? {
+                    users.push(user);
+                }
+            }
+            let next = more
+                .then(|| {
+                    users
+                        .last()
+                        .map(|user| UserCursor::AfterEmail(user.email_normalized.clone()))
+                })
+                .flatten();
+            Ok((users, next))
+        }
+    }
+}
+
+/// Validates a display name for a user.
+pub fn validate_user_display_name(name: &str) -> DomainResult<()> {
+    validate_display_name("display_name", name, false)
+}
+
+impl UserRecord {
+    /// `data` of `user.created` and `user.updated`: public fields only, never password
+    /// hashes or server metadata.
+    pub fn event_data(&self) -> serde_json::Value {
+        serde_json::json!({
+            "user_id": self.user_id,
+            "email": self.email,
+            "display_name": self.display_name,
+            "state": match self.state {
+                UserState::Active => "active",
+                UserState::Suspended => "suspended",
+            },
+            "email_verified": self.email_verified,
+            "created_at": self.created_at.rfc3339(),
+            "updated_at": self.updated_at.rfc3339(),
+        })
+    }
+
+    /// `data` of `user.deleted`.
+    pub fn deleted_event_data(&self) -> serde_json::Value {
+        serde_json::json!({ "user_id": self.user_id, "email": self.email })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn emails_are_validated_and_normalised() {
+        let email = parse_email("  Alice@Example.COM ").unwrap();
+        assert_eq!(email.display, "Alice@Example.COM");
+        assert_eq!(email.normalized, "alice@example.com");
+        for bad in [
+            "",
+            "   ",
+            "no-at-sign",
+            "a@",
+            "@b.c",
+            "a\u{0}b@c.d",
+            "a\nb@c.d",
+        ] {
+            assert!(
+                matches!(
+                    parse_email(bad),
+                    Err(DomainError::InvalidArgument { field: "email", .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        let long = format!("{}@example.com", "a".repeat(250));
+        assert!(parse_email(&long).is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_a_small_json_object() {
+        assert!(validate_metadata("m", "").is_ok());
+        assert!(validate_metadata("m", "{\"a\":1}").is_ok());
+        assert!(validate_metadata("m", "[1]").is_err());
+        assert!(validate_metadata("m", "{").is_err());
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_METADATA_BYTES));
+        assert!(validate_metadata("m", &big).is_err());
+    }
+}

@@ -1,0 +1,147 @@
+//! Which URLs a webhook may target: `http(s)` URLs whose host resolves only to public
+//! addresses, unless the node allows private targets. Checked at creation and again at
+//! every delivery (the node's sender re-checks the addresses it connects to).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
+
+use url::{Host, Url};
+
+use crate::error::{DomainError, DomainResult};
+
+/// Resolves host names for the target check; the node implements it over its resolver, so
+/// the domain itself makes no network calls.
+#[async_trait::async_trait]
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
+    /// Every address `host` resolves to.
+    async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>>;
+}
+
+/// A resolver for nodes that have none: every name is unresolvable, so only literal public
+/// addresses pass the check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoResolver;
+
+#[async_trait::async_trait]
+impl HostResolver for NoResolver {
+    async fn resolve(&self, _host: &str, _port: u16) -> std::io::Result<Vec<IpAddr>> {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this node has no host resolver",
+        ))
+    }
+}
+
+/// The default resolver of [`super::WebhookSettings`].
+pub fn no_resolver() -> Arc<dyn HostResolver> {
+    Arc::new(NoResolver)
+}
+
+/// Longest accepted endpoint URL.
+pub const MAX_URL_BYTES: usize = 2048;
+
+/// Parses and checks the shape of an endpoint URL (not where it points).
+pub fn parse_target_url(text: &str, https_supported: bool) -> DomainResult<Url> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(DomainError::invalid("url", "must not be empty"));
+    }
+    if text.len() > MAX_URL_BYTES {
+        return Err(DomainError::invalid(
+            "url",
+            format!("must be at most {MAX_URL_BYTES} bytes"),
+        ));
+    }
+    let url = Url::parse(text).map_err(|error| DomainError::invalid("url", error.to_string()))?;
+    match url.scheme() {
+        "http" => {}
+        "https" if https_supported => {}
+        "https" => {
+            return Err(DomainError::invalid(
+                "url",
+                "https targets need a node built with the `webhooks-https` feature",
+            ));
+        }
+        _ => return Err(DomainError::invalid("url", "must be an http or https URL")),
+    }
+    if url.host().is_none() {
+        return Err(DomainError::invalid("url", "must name a host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(DomainError::invalid(
+            "url",
+            "must not carry credentials; authenticate with the signature instead",
+        ));
+    }
+    Ok(url)
+}
+
+/// Whether a node that refuses private targets must refuse `address`: loopback, private,
+/// link-local, shared (CGNAT), unspecified, broadcast, multicast and unique-local ranges.
+pub fn is_private_address(address: IpAddr) -> bool {
+    match address {
+        IpAddr::V4(v4) => is_private_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_private_v4(v4),
+            None => is_private_v6(v6),
+        },
+    }
+}
+
+fn is_private_v4(address: Ipv4Addr) -> bool {
+    let [first, second, ..] = address.octets();
+    address.is_loopback()
+        || address.is_private()
+        || address.is_link_local()
+        || address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_multicast()
+        // 0.0.0.0/8 "this network" and 100.64.0.0/10 shared address space.
+        || first == 0
+        || (first == 100 && (second & 0xc0) == 64)
+}
+
+fn is_private_v6(address: Ipv6Addr) -> bool {
+    let first = address.segments()[0];
+    address.is_loopback()
+        || address.is_unspecified()
+        || address.is_multicast()
+        // fc00::/7 unique local, fe80::/10 link-local.
+        || (first & 0xfe00) == 0xfc00
+        || (first & 0xffc0) == 0xfe80
+}
+
+/// Resolves the URL's host and refuses it when any address is private and private targets
+/// are not allowed. Returns the addresses checked (empty when private targets are allowed).
+pub async fn check_target(
+    url: &Url,
+    allow_private: bool,
+    resolver: &dyn HostResolver,
+) -> DomainResult<Vec<IpAddr>> {
+    if allow_private {
+        return Ok(Vec::new());
+    }
+    let port = url.port_or_known_default().unwrap_or(80);
+    let addresses: Vec<IpAddr> = match url.host() {
+        Some(Host::Ipv4(v4)) => vec![IpAddr::V4(v4)],
+        Some(Host::Ipv6(v6)) => vec![IpAddr::V6(v6)],
+        Some(Host::Domain(domain)) => resolver.resolve(domain, port).await.map_err(|error| {
+            DomainError::WebhookTargetNotAllowed(format!("cannot resolve {domain}: {error}"))
+        })?,
+        None => return Err(DomainError::invalid("url", "must name a host")),
+    };
+    if addresses.is_empty() {
+        return Err(DomainError::WebhookTargetNotAllowed(
+            "the host resolves to no address".to_owned(),
+        ));
+    }
+    if let Some(private) = addresses
+        .iter()
+        .find(|address| is_private_address(**address))
+    {
+        return Err(DomainError::WebhookTargetNotAllowed(format!(
+            "{private} is a private, loopback or link-local address"
+        )));
+    }
+    Ok(addresses)
+}

@@ -1,0 +1,102 @@
+//! The services every part of one node shares: storage, clock and randomness, the master key,
+//! the password-hashing pool, the tenant cache, and the public URL for issuers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use gatehouse_storage::Database;
+use uuid::Uuid;
+
+use crate::context::{Context, Timestamp};
+use crate::domain::crypto::MasterKey;
+use crate::domain::passwords::PasswordHasher;
+use crate::domain::permissions::{self, PermissionGraph};
+use crate::domain::signing::AccessClaims;
+use crate::domain::tenants::{self, TenantCache, TenantState};
+use crate::error::{DomainError, DomainResult};
+
+/// Storage, time, randomness, secrets and caches of one node.
+#[derive(Debug)]
+pub struct NodeServices {
+    /// The transactional store.
+    pub db: Database,
+    /// Clock and randomness.
+    pub context: Context,
+    /// Seals secrets at rest.
+    pub master_key: MasterKey,
+    /// Bounded argon2 pool.
+    pub hasher: PasswordHasher,
+    /// Decoded tenant state.
+    pub tenants: TenantCache,
+    /// Base URL of the HTTP endpoint, for issuers.
+    pub public_url: String,
+}
+
+/// A freshly signed access token (`Debug` shows only its expiry).
+#[derive(Clone)]
+pub struct AccessToken {
+    /// The JWT.
+    pub token: String,
+    /// Its expiry.
+    pub expires_at: Timestamp,
+}
+
+impl std::fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeServices {
+    /// The tenant's decoded state, from the cache or storage.
+    pub async fn tenant(&self, tenant_id: &str) -> DomainResult<Arc<TenantState>> {
+        if let Some(state) = self.tenants.get(tenant_id) {
+            return Ok(state);
+        }
+        if tenant_id.is_empty() || tenant_id.len() > 63 {
+            return Err(DomainError::TenantNotFound);
+        }
+        let (record, definitions) = self
+            .db
+            .run(|tx| async move {
+                let record = tenants::read_tenant(&tx, tenant_id).await?;
+                let definitions = permissions::read_definitions(&tx, tenant_id).await?;
+                Ok::<_, DomainError>((record, definitions))
+            })
+            .await?;
+        let graph = PermissionGraph::new(definitions)?;
+        let state = TenantState::new(record, graph, &self.master_key, &self.public_url)?;
+        Ok(self.tenants.put(Arc::new(state)))
+    }
+
+    /// Signs an access token for a session of `user_id`.
+    pub fn issue_access_token(
+        &self,
+        tenant: &TenantState,
+        user_id: Uuid,
+        session_id: Uuid,
+        perms: Option<Vec<String>>,
+    ) -> DomainResult<AccessToken> {
+        let now = self.context.now();
+        let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
+        let expires_at = now.plus(ttl);
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            iss: tenant.issuer.clone(),
+            aud: tenant.tenant_id().to_owned(),
+            exp: expires_at.as_unix_seconds(),
+            iat: now.as_unix_seconds(),
+            sid: session_id.to_string(),
+            tid: tenant.tenant_id().to_owned(),
+            role: "authenticated".to_owned(),
+            is_restricted: false,
+            perms,
+        };
+        Ok(AccessToken {
+            token: tenant.keys.sign(&claims)?,
+            expires_at,
+        })
+    }
+}

@@ -1,0 +1,172 @@
+//! The session actor: the serialisation point of one session's refresh-token rotation and
+//! revocation, and the owner-only operations it runs. Every change is one storage transaction
+//! that re-reads the session record, so a second owner during a membership change conflicts
+//! instead of overwriting.
+
+use std::sync::Arc;
+
+use ractor::ActorProcessingErr;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::audit::AuditOrigin;
+use crate::domain::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
+use crate::domain::sign_in::token_permissions;
+use crate::error::{DomainError, DomainResult};
+use crate::gatehouse::Gatehouse;
+use crate::runtime::cluster::ActorKind;
+use crate::runtime::entity::EntityKind;
+use crate::runtime::owner_call::OwnerOperation;
+use crate::runtime::registry::{Registry, split_entity_key};
+use crate::runtime::services::NodeServices;
+
+/// The session actor kind.
+#[derive(Debug)]
+pub struct SessionActor;
+
+/// What a live session actor keeps.
+#[derive(Debug)]
+pub struct SessionActorState {
+    tenant: String,
+    session_id: Uuid,
+    services: Arc<NodeServices>,
+}
+
+/// The registry key of a session.
+pub fn session_key(tenant: &str, session_id: Uuid) -> String {
+    format!("{tenant}/{session_id}")
+}
+
+impl EntityKind for SessionActor {
+    const KIND: ActorKind = ActorKind::Session;
+    type State = SessionActorState;
+
+    fn activate(
+        key: &str,
+        services: Arc<NodeServices>,
+    ) -> Result<SessionActorState, ActorProcessingErr> {
+        let (tenant, session_id) = split_entity_key(key)?;
+        Ok(SessionActorState {
+            tenant,
+            session_id,
+            services,
+        })
+    }
+
+    fn registry(gatehouse: &Gatehouse) -> &Registry<SessionActor> {
+        &gatehouse.session_actors
+    }
+}
+
+/// Spend a refresh token for a new token pair.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RefreshSession {
+    /// Tenant id.
+    pub tenant: String,
+    /// The presented token, parsed once at the edge.
+    pub token: RefreshToken,
+}
+
+impl OwnerOperation for RefreshSession {
+    type Kind = SessionActor;
+    type Reply = Refreshed;
+    const NAME: &'static str = "refresh_session";
+
+    fn key(&self) -> String {
+        session_key(&self.tenant, self.token.session_id)
+    }
+
+    async fn execute(self, session: &mut SessionActorState) -> DomainResult<Refreshed> {
+        if self.token.session_id != session.session_id {
+            return Err(DomainError::Internal(
+                "token routed to the wrong session".to_owned(),
+            ));
+        }
+        let services = &session.services;
+        let (tenant, token) = (session.tenant.as_str(), &self.token);
+        let outcome = services
+            .db
+            .run(|tx| async move { sessions::refresh(&tx, &services.context, tenant, token).await })
+            .await?;
+        let (session, refresh_token) = match outcome {
+            RefreshOutcome::Reused => return Err(DomainError::RefreshTokenReused),
+            RefreshOutcome::Rotated {
+                session,
+                refresh_token,
+            } => (session, refresh_token),
+        };
+        let tenant_state = services.tenant(tenant).await?;
+        let perms = if tenant_state.record.settings.permission_claims_in_token {
+            let (state, user_id) = (&tenant_state, session.user_id);
+            services
+                .db
+                .run(|tx| async move { token_permissions(&tx, state, user_id).await })
+                .await?
+        } else {
+            None
+        };
+        let access = services.issue_access_token(
+            &tenant_state,
+            session.user_id,
+            session.session_id,
+            perms,
+        )?;
+        Ok(Refreshed {
+            session: *session,
+            access_token: access.token,
+            access_token_expires_at: access.expires_at,
+            refresh_token,
+        })
+    }
+}
+
+/// Revoke a session: by an admin, or by sign-out with its refresh token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RevokeSession {
+    /// Tenant id.
+    pub tenant: String,
+    /// Session id.
+    pub session_id: Uuid,
+    /// Recorded reason (`sign_out` or `admin`).
+    pub reason: RevocationReason,
+    /// For sign-out: the token that must belong to the session.
+    pub token: Option<RefreshToken>,
+    /// Who asked, for the audit ledger.
+    pub origin: AuditOrigin,
+}
+
+impl OwnerOperation for RevokeSession {
+    type Kind = SessionActor;
+    /// `true` if this call revoked the session.
+    type Reply = bool;
+    const NAME: &'static str = "revoke_session";
+    const IDEMPOTENT: bool = true;
+
+    fn key(&self) -> String {
+        session_key(&self.tenant, self.session_id)
+    }
+
+    async fn execute(self, session: &mut SessionActorState) -> DomainResult<bool> {
+        let services = &session.services;
+        let (tenant, operation) = (session.tenant.as_str(), &self);
+        services
+            .db
+            .run(|tx| async move {
+                match &operation.token {
+                    Some(token) => sessions::sign_out(&tx, &services.context, tenant, token).await,
+                    None => {
+                        sessions::revoke_audited(
+                            &tx,
+                            &services.context,
+                            tenant,
+                            operation.session_id,
+                            operation.reason,
+                            &operation.origin,
+                        )
+                        .await
+                    }
+                }
+            })
+            .await
+    }
+}
