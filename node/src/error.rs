@@ -85,12 +85,20 @@ pub enum NodeError {
         #[source]
         source: DomainError,
     },
-    /// Cluster membership or forwarding cannot start.
-    #[error("{0}")]
-    Cluster(String),
+    /// `cluster.cluster_secret` cannot be sent as gRPC metadata.
+    #[error("cluster.cluster_secret must be printable ascii")]
+    ClusterSecret,
+    /// Gossip cannot start on its address.
+    #[error("cannot start gossip on {addr}: {reason}")]
+    Gossip {
+        /// `cluster.gossip_addr`.
+        addr: std::net::SocketAddr,
+        /// Chitchat's reason (its error type is not public).
+        reason: String,
+    },
     /// The webhook delivery client cannot be built.
-    #[error("{0}")]
-    WebhookSender(String),
+    #[error("cannot build the webhook HTTP client: {0}")]
+    WebhookSender(#[source] reqwest::Error),
     /// The Prometheus recorder cannot be installed.
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),

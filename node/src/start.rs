@@ -87,10 +87,7 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
         let (publisher, view) = MembershipView::new(Membership::single(&node.node_id));
         let wiring = ClusterWiring {
             membership: view,
-            forwarder: Arc::new(
-                cluster::GrpcForwarder::new(&config.cluster.cluster_secret)
-                    .map_err(NodeError::Cluster)?,
-            ),
+            forwarder: Arc::new(cluster::GrpcForwarder::new(&config.cluster.cluster_secret)?),
         };
         (Some(publisher), Some(wiring))
     } else {
@@ -132,8 +129,7 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
                     grpc_addr,
                     http_addr,
                 })
-                .await
-                .map_err(NodeError::Cluster)?,
+                .await?,
             );
             gossip.spawn_refresher(gatehouse.clone(), publisher);
             Some(gossip)
@@ -241,9 +237,7 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
 fn webhook_settings(config: &Config) -> NodeResult<WebhookSettings> {
     let allow_private_targets = config.webhooks.allow_private_targets;
     Ok(WebhookSettings {
-        sender: Some(Arc::new(
-            HttpWebhookSender::new(allow_private_targets).map_err(NodeError::WebhookSender)?,
-        )),
+        sender: Some(Arc::new(HttpWebhookSender::new(allow_private_targets)?)),
         allow_private_targets,
         resolver: Arc::new(SystemResolver),
         attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),

@@ -6,6 +6,7 @@
 //! `https://` targets need the `webhooks-https` cargo feature (rustls); without it they are
 //! refused when an endpoint is created.
 
+use crate::error::NodeError;
 use std::error::Error as StdError;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -69,14 +70,14 @@ pub struct HttpWebhookSender {
 
 impl HttpWebhookSender {
     /// A sender; `allow_private` mirrors `webhooks.allow_private_targets`.
-    pub fn new(allow_private: bool) -> Result<HttpWebhookSender, String> {
+    pub fn new(allow_private: bool) -> Result<HttpWebhookSender, NodeError> {
         let client = reqwest::Client::builder()
             .dns_resolver(Arc::new(CheckingResolver { allow_private }))
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
             .user_agent(concat!("Gatehouse-Webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|error| format!("cannot build the webhook HTTP client: {error}"))?;
+            .map_err(NodeError::WebhookSender)?;
         Ok(HttpWebhookSender {
             client,
             allow_private,

@@ -1,5 +1,6 @@
 //! Sends owner calls to other nodes over the internal gRPC service.
 
+use crate::error::NodeError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -31,11 +32,11 @@ impl std::fmt::Debug for GrpcForwarder {
 
 impl GrpcForwarder {
     /// A forwarder that authenticates with `cluster_secret`.
-    pub fn new(cluster_secret: &str) -> Result<GrpcForwarder, String> {
+    pub fn new(cluster_secret: &str) -> Result<GrpcForwarder, NodeError> {
         Ok(GrpcForwarder {
             secret: cluster_secret
                 .parse()
-                .map_err(|_| "cluster.cluster_secret must be printable ascii".to_owned())?,
+                .map_err(|_| NodeError::ClusterSecret)?,
             channels: Mutex::new(HashMap::new()),
         })
     }

@@ -1,6 +1,7 @@
 //! Gossip membership with chitchat: each node gossips its addresses, status and actor
 //! counts; phi-accrual failure detection drops dead nodes within a few seconds.
 
+use crate::error::NodeError;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -56,7 +57,7 @@ pub struct GossipSettings {
 
 impl Gossip {
     /// Joins the cluster with status `joining`.
-    pub async fn start(settings: GossipSettings) -> Result<Gossip, String> {
+    pub async fn start(settings: GossipSettings) -> Result<Gossip, NodeError> {
         let generation = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|elapsed| elapsed.as_millis() as u64)
@@ -93,7 +94,10 @@ impl Gossip {
         ];
         let handle = spawn_chitchat(config, initial, &UdpTransport)
             .await
-            .map_err(|error| format!("cannot start gossip on {}: {error}", settings.gossip_addr))?;
+            .map_err(|error| NodeError::Gossip {
+                addr: settings.gossip_addr,
+                reason: error.to_string(),
+            })?;
         Ok(Gossip {
             handle,
             node_id: settings.node_id,
