@@ -65,6 +65,7 @@ pub enum NodeError {
         source: StorageError,
     },
     /// `storage.backend = "fdb"` in a binary built without FoundationDB.
+    #[cfg(not(feature = "fdb"))]
     #[error("storage.backend = \"fdb\" needs a build with `--features fdb`")]
     FdbNotBuilt,
     /// The master key file does not hold a valid key.
