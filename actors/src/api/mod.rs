@@ -3,6 +3,7 @@
 pub mod audit;
 mod auth;
 pub mod permissions;
+mod policy;
 mod sessions;
 pub mod shares;
 pub mod teams;

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeSet;
 
-use gatehouse_storage::Transaction;
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::api::policy::Policy;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::permissions::{
-    self, PermissionDefinition, PermissionScope, system, validate_permission_id,
+    self, PermissionDefinition, PermissionScope, validate_permission_id,
 };
 use crate::domain::permissions_change::{self, GrantChange};
 use crate::domain::tenants::TenantState;
@@ -55,34 +55,6 @@ fn parse_grant(tenant: &TenantState, target: &GrantTarget<'_>) -> DomainResult<P
             "this permission is granted tenant-wide, without a team",
         )),
         _ => Ok(ParsedGrant { user_id, team_id }),
-    }
-}
-
-/// A client may grant or revoke team permissions it holds itself, with `$manage_permissions`.
-async fn check_grantor(
-    tx: &Transaction,
-    tenant: &TenantState,
-    caller: &Caller,
-    team_id: Option<Uuid>,
-    permission_id: &str,
-) -> DomainResult<()> {
-    let Some(me) = caller.acting_user()? else {
-        return Ok(());
-    };
-    let Some(team_id) = team_id else {
-        return Err(DomainError::PermissionDenied(
-            "clients cannot grant tenant-wide permissions",
-        ));
-    };
-    super::teams::check_team_permission(tx, tenant, caller, team_id, system::MANAGE_PERMISSIONS)
-        .await?;
-    let mine = permissions::direct_grants(tx, tenant.tenant_id(), Some(team_id), me).await?;
-    if permissions::holds(&tenant.permissions, &mine, permission_id) {
-        Ok(())
-    } else {
-        Err(DomainError::PermissionDenied(
-            "cannot grant a permission the caller does not hold",
-        ))
     }
 }
 
@@ -170,26 +142,25 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let parsed = parse_grant(&tenant, &target)?;
         let permission_id = target.permission_id;
-        let services = &self.services;
-        let tenant = &tenant;
-        let parsed = &parsed;
-        services
-            .db
-            .run(|tx| async move {
-                let tenant_id = tenant.tenant_id();
-                check_grantor(&tx, tenant, caller, parsed.team_id, permission_id).await?;
-                let origin = AuditOrigin::of(caller);
-                let (team_id, user_id) = (parsed.team_id, parsed.user_id);
-                let change = GrantChange {
-                    team_id,
-                    user_id,
-                    permission_id,
-                    grant,
-                };
-                permissions_change::change_grant(&tx, &services.context, tenant_id, change, &origin)
-                    .await
-            })
-            .await
+        let change = GrantChange {
+            team_id: parsed.team_id,
+            user_id: parsed.user_id,
+            permission_id,
+            grant,
+        };
+        let (context, tenant_id, origin) = (
+            &self.services.context,
+            tenant.tenant_id(),
+            &AuditOrigin::of(caller),
+        );
+        let policy = Policy::Grantor {
+            team_id: parsed.team_id,
+            permission_id,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            permissions_change::change_grant(&tx, context, tenant_id, change, origin).await
+        })
+        .await
     }
 
     /// The permissions a user holds in a scope, through the graph. Clients: only their own.

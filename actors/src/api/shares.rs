@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::api::policy::Policy;
 use crate::context::Timestamp;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::shares::{
@@ -278,18 +279,14 @@ impl Gatehouse {
     ) -> DomainResult<Vec<ProposalRecord>> {
         let tenant = caller.tenant()?.clone();
         let share_id = super::parse_id("share_id", share_id)?;
-        let me = caller.acting_user()?;
         let tenant_id = tenant.tenant_id();
-        self.services
-            .db
-            .run(|tx| async move {
-                let share = shares::read_share(&tx, tenant_id, share_id).await?;
-                if me.is_some_and(|me| me != share.owner) {
-                    return Err(DomainError::ShareNotFound);
-                }
-                shares::list_proposals(&tx, tenant_id, share_id).await
-            })
-            .await
+        self.transact(
+            &tenant,
+            caller,
+            Policy::ShareOwner { share_id },
+            |tx| async move { shares::list_proposals(&tx, tenant_id, share_id).await },
+        )
+        .await
     }
 }
 

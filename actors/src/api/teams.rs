@@ -3,44 +3,15 @@
 
 use std::sync::Arc;
 
-use gatehouse_storage::Transaction;
-use uuid::Uuid;
-
 use crate::access::Caller;
+use crate::api::policy::Policy;
 use crate::domain::audit::AuditOrigin;
-use crate::domain::permissions::{self, system};
+use crate::domain::permissions::system;
 use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use crate::domain::tenants::{TenantState, validate_display_name};
 use crate::domain::users::{self, UserRecord, parse_email, validate_metadata};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
-
-/// Checks, inside `tx`, that a client caller's user holds `wanted` in `team_id`.
-/// Server and operator callers pass; the team must exist either way.
-pub(crate) async fn check_team_permission(
-    tx: &Transaction,
-    tenant: &TenantState,
-    caller: &Caller,
-    team_id: Uuid,
-    wanted: &str,
-) -> DomainResult<()> {
-    let tenant_id = tenant.tenant_id();
-    teams::read_team(tx, tenant_id, team_id).await?;
-    let Some(user_id) = caller.acting_user()? else {
-        return Ok(());
-    };
-    if !teams::is_member(tx, tenant_id, team_id, user_id).await? {
-        return Err(DomainError::PermissionDenied("not a member of this team"));
-    }
-    let direct = permissions::direct_grants(tx, tenant_id, Some(team_id), user_id).await?;
-    if permissions::holds(&tenant.permissions, &direct, wanted) {
-        Ok(())
-    } else {
-        Err(DomainError::PermissionDenied(
-            "missing the team permission for this",
-        ))
-    }
-}
 
 impl Gatehouse {
     fn team_tenant(&self, caller: &Caller) -> DomainResult<Arc<TenantState>> {
@@ -93,19 +64,14 @@ impl Gatehouse {
     pub async fn get_team(&self, caller: &Caller, team_id: &str) -> DomainResult<TeamRecord> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let tenant = &tenant;
-        self.services
-            .db
-            .run(|tx| async move {
-                let team = teams::read_team(&tx, tenant.tenant_id(), team_id).await?;
-                if let Some(user) = caller.acting_user()?
-                    && !teams::is_member(&tx, tenant.tenant_id(), team_id, user).await?
-                {
-                    return Err(DomainError::PermissionDenied("not a member of this team"));
-                }
-                Ok(team)
-            })
-            .await
+        let tenant_id = tenant.tenant_id();
+        self.transact(
+            &tenant,
+            caller,
+            Policy::TeamMember { team_id },
+            |tx| async move { teams::read_team(&tx, tenant_id, team_id).await },
+        )
+        .await
     }
 
     /// Changes a team. Clients need `$update_team` and may change only the name, picture
@@ -140,33 +106,34 @@ impl Gatehouse {
                 "clients may not change server-owned fields",
             ));
         }
-        let services = &self.services;
-        let (tenant, changes) = (&tenant, &changes);
-        services
-            .db
-            .run(|tx| async move {
-                check_team_permission(&tx, tenant, caller, team_id, system::UPDATE_TEAM).await?;
-                let (context, changes) = (&services.context, changes.clone());
-                teams::changes::update(&tx, context, tenant.tenant_id(), team_id, changes).await
-            })
-            .await
+        let (context, tenant_id, changes) = (&self.services.context, tenant.tenant_id(), &changes);
+        let policy = Policy::TeamPermission {
+            team_id,
+            permission: system::UPDATE_TEAM,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::changes::update(&tx, context, tenant_id, team_id, changes.clone()).await
+        })
+        .await
     }
 
     /// Deletes a team (clients need `$delete_team`).
     pub async fn delete_team(&self, caller: &Caller, team_id: &str) -> DomainResult<()> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let services = &self.services;
-        let tenant = &tenant;
-        services
-            .db
-            .run(|tx| async move {
-                check_team_permission(&tx, tenant, caller, team_id, system::DELETE_TEAM).await?;
-                let origin = AuditOrigin::of(caller);
-                let context = &services.context;
-                teams::changes::delete(&tx, context, tenant.tenant_id(), team_id, &origin).await
-            })
-            .await
+        let (context, tenant_id, origin) = (
+            &self.services.context,
+            tenant.tenant_id(),
+            &AuditOrigin::of(caller),
+        );
+        let policy = Policy::TeamPermission {
+            team_id,
+            permission: system::DELETE_TEAM,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::changes::delete(&tx, context, tenant_id, team_id, origin).await
+        })
+        .await
     }
 
     /// Teams of a user (clients: only their own; empty id means the caller).
@@ -204,14 +171,15 @@ impl Gatehouse {
     ) -> DomainResult<Vec<MembershipRecord>> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let tenant = &tenant;
-        self.services
-            .db
-            .run(|tx| async move {
-                check_team_permission(&tx, tenant, caller, team_id, system::READ_MEMBERS).await?;
-                teams::list_members(&tx, tenant.tenant_id(), team_id).await
-            })
-            .await
+        let tenant_id = tenant.tenant_id();
+        let policy = Policy::TeamPermission {
+            team_id,
+            permission: system::READ_MEMBERS,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::list_members(&tx, tenant_id, team_id).await
+        })
+        .await
     }
 
     /// Adds a member directly (server and operator only; clients use invitations).
@@ -248,20 +216,20 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let user_id = super::parse_id("user_id", user_id)?;
         let leaving_self = caller.acting_user()? == Some(user_id);
-        let services = &self.services;
-        let tenant = &tenant;
-        services
-            .db
-            .run(|tx| async move {
-                if !leaving_self {
-                    check_team_permission(&tx, tenant, caller, team_id, system::REMOVE_MEMBERS)
-                        .await?;
-                }
-                let context = &services.context;
-                teams::changes::remove_member(&tx, context, tenant.tenant_id(), team_id, user_id)
-                    .await
-            })
-            .await
+        // A member may always leave; removing someone else takes the team permission.
+        let policy = if leaving_self {
+            Policy::Open
+        } else {
+            Policy::TeamPermission {
+                team_id,
+                permission: system::REMOVE_MEMBERS,
+            }
+        };
+        let (context, tenant_id) = (&self.services.context, tenant.tenant_id());
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::changes::remove_member(&tx, context, tenant_id, team_id, user_id).await
+        })
+        .await
     }
 
     /// Sets the caller's (client) or a user's (server) selected team; empty clears it.
@@ -303,16 +271,15 @@ impl Gatehouse {
         let team_id = super::parse_id("team_id", team_id)?;
         let email = parse_email(email)?;
         let invited_by = caller.acting_user()?;
-        let services = &self.services;
-        let (tenant, email) = (&tenant, &email);
-        services
-            .db
-            .run(|tx| async move {
-                check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;
-                let (context, tenant_id) = (&services.context, tenant.tenant_id());
-                teams::changes::invite(&tx, context, tenant_id, team_id, email, invited_by).await
-            })
-            .await
+        let (context, tenant_id, email) = (&self.services.context, tenant.tenant_id(), &email);
+        let policy = Policy::TeamPermission {
+            team_id,
+            permission: system::INVITE_MEMBERS,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::changes::invite(&tx, context, tenant_id, team_id, email, invited_by).await
+        })
+        .await
     }
 
     /// Accepts an invitation: the signed-in client user, or `user_id` for servers.
@@ -348,24 +315,16 @@ impl Gatehouse {
     ) -> DomainResult<()> {
         let tenant = self.team_tenant(caller)?;
         let invitation_id = super::parse_id("invitation_id", invitation_id)?;
-        let tenant = &tenant;
-        self.services
-            .db
-            .run(|tx| async move {
-                let invitation =
-                    teams::read_invitation(&tx, tenant.tenant_id(), invitation_id).await?;
-                check_team_permission(
-                    &tx,
-                    tenant,
-                    caller,
-                    invitation.team_id,
-                    system::INVITE_MEMBERS,
-                )
-                .await?;
-                teams::revoke_invitation(&tx, tenant.tenant_id(), invitation_id).await?;
-                Ok(())
-            })
-            .await
+        let tenant_id = tenant.tenant_id();
+        let policy = Policy::InvitationTeamPermission {
+            invitation_id,
+            permission: system::INVITE_MEMBERS,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::revoke_invitation(&tx, tenant_id, invitation_id).await
+        })
+        .await
+        .map(|_| ())
     }
 
     /// Invitations of a team (clients need `$invite_members`).
@@ -376,13 +335,14 @@ impl Gatehouse {
     ) -> DomainResult<Vec<InvitationRecord>> {
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", team_id)?;
-        let tenant = &tenant;
-        self.services
-            .db
-            .run(|tx| async move {
-                check_team_permission(&tx, tenant, caller, team_id, system::INVITE_MEMBERS).await?;
-                teams::list_invitations(&tx, tenant.tenant_id(), team_id).await
-            })
-            .await
+        let tenant_id = tenant.tenant_id();
+        let policy = Policy::TeamPermission {
+            team_id,
+            permission: system::INVITE_MEMBERS,
+        };
+        self.transact(&tenant, caller, policy, |tx| async move {
+            teams::list_invitations(&tx, tenant_id, team_id).await
+        })
+        .await
     }
 }
