@@ -81,6 +81,35 @@ enum AdminCommand {
 enum ClusterCommand {
     /// Members, status, generation, addresses and actors per kind, as the node sees them.
     Status,
+    /// Which node owns an actor (a tenant, or one of its sessions or shares), as the node
+    /// sees it.
+    Owner {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        /// The actor's kind.
+        #[arg(long, value_enum)]
+        kind: OwnedKind,
+        /// The session or share id (not given for a tenant).
+        entity_id: Option<String>,
+    },
+}
+
+/// Kinds of actor a node can own.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum OwnedKind {
+    Tenant,
+    Session,
+    Share,
+}
+
+impl From<OwnedKind> for v1::ActorKind {
+    fn from(kind: OwnedKind) -> v1::ActorKind {
+        match kind {
+            OwnedKind::Tenant => v1::ActorKind::Tenant,
+            OwnedKind::Session => v1::ActorKind::Session,
+            OwnedKind::Share => v1::ActorKind::Share,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -324,6 +353,20 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
         AdminCommand::Cluster(ClusterCommand::Status) => {
             let status = client.cluster_status().await?;
             out.cluster(&status);
+        }
+        AdminCommand::Cluster(ClusterCommand::Owner {
+            tenant,
+            kind,
+            entity_id,
+        }) => {
+            let owner = client
+                .get_owner(
+                    kind.into(),
+                    &tenant.tenant,
+                    entity_id.as_deref().unwrap_or_default(),
+                )
+                .await?;
+            out.owner(&owner);
         }
         AdminCommand::Key(KeyCommand::Rotate { tenant }) => {
             let key = client.rotate_signing_key(&tenant.tenant).await?;

@@ -296,6 +296,35 @@ impl Output {
         println!("{out}");
     }
 
+    /// The node owning an actor.
+    pub fn owner(&self, owner: &v1::ActorOwner) {
+        if self.json {
+            self.print_json(&json!({
+                "key": owner.key,
+                "node_id": owner.node_id,
+                "generation": owner.generation,
+                "grpc_addr": owner.grpc_addr,
+                "http_addr": owner.http_addr,
+                "is_self": owner.is_self,
+            }));
+            return;
+        }
+        let mut out = table(&["actor", "owner", "generation", "grpc", "http"]);
+        let name = if owner.is_self {
+            format!("{} (this node)", owner.node_id)
+        } else {
+            owner.node_id.clone()
+        };
+        out.add_row(vec![
+            owner.key.clone(),
+            name,
+            owner.generation.to_string(),
+            owner.grpc_addr.clone(),
+            owner.http_addr.clone(),
+        ]);
+        println!("{out}");
+    }
+
     /// A signing key.
     pub fn signing_key(&self, key: &v1::SigningKey) {
         if self.json {

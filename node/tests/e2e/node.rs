@@ -186,6 +186,31 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let (ok, stdout, stderr) = admin(
         &node,
         &[
+            "cluster", "owner", "--tenant", &tenant_id, "--kind", "tenant", "--json",
+        ],
+    );
+    assert!(ok, "{stderr}");
+    let owner: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(owner["key"], tenant_id.as_str());
+    assert_eq!(owner["is_self"], true);
+    assert_eq!(owner["grpc_addr"], node.grpc.to_string());
+    let (ok, _, stderr) = admin(
+        &node,
+        &[
+            "cluster",
+            "owner",
+            "--tenant",
+            &tenant_id,
+            "--kind",
+            "session",
+            "not-an-id",
+        ],
+    );
+    assert!(!ok);
+    assert!(stderr.contains("entity_id"), "{stderr}");
+    let (ok, stdout, stderr) = admin(
+        &node,
+        &[
             "team",
             "create",
             "--tenant",
