@@ -84,9 +84,22 @@ impl OwnerOperation for RefreshSession {
         }
         let services = &session.services;
         let (tenant, token) = (session.tenant.as_str(), &self.token);
-        let outcome = services
+        let tenant_state = services.tenant(tenant).await?;
+        let state = &tenant_state;
+        // The `perms` claim is read in the rotation's own transaction, so the new token
+        // carries the grants as of the rotation and a refresh stays one transaction.
+        let (outcome, perms) = services
             .db
-            .run(|tx| async move { sessions::refresh(&tx, &services.context, tenant, token).await })
+            .run(|tx| async move {
+                let outcome = sessions::refresh(&tx, &services.context, tenant, token).await?;
+                let perms = match &outcome {
+                    RefreshOutcome::Rotated { session, .. } => {
+                        token_permissions(&tx, state, session.user_id).await?
+                    }
+                    RefreshOutcome::Reused => None,
+                };
+                Ok::<_, DomainError>((outcome, perms))
+            })
             .await?;
         let (session, refresh_token) = match outcome {
             RefreshOutcome::Reused => return Err(DomainError::RefreshTokenReused),
@@ -95,22 +108,8 @@ impl OwnerOperation for RefreshSession {
                 refresh_token,
             } => (session, refresh_token),
         };
-        let tenant_state = services.tenant(tenant).await?;
-        let perms = if tenant_state.record.settings.permission_claims_in_token {
-            let (state, user_id) = (&tenant_state, session.user_id);
-            services
-                .db
-                .run(|tx| async move { token_permissions(&tx, state, user_id).await })
-                .await?
-        } else {
-            None
-        };
-        let access = services.issue_access_token(
-            &tenant_state,
-            session.user_id,
-            session.session_id,
-            perms,
-        )?;
+        let access =
+            services.issue_access_token(state, session.user_id, session.session_id, perms)?;
         Ok(Refreshed {
             session: *session,
             access_token: access.token,
