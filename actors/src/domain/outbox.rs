@@ -108,29 +108,16 @@ impl EventType {
     }
 }
 
-/// Every event type Gatehouse emits, for endpoint filters.
-pub const EVENT_TYPES: &[&str] = &[
-    EventType::UserCreated.as_str(),
-    EventType::UserUpdated.as_str(),
-    EventType::UserDeleted.as_str(),
-    EventType::SessionCreated.as_str(),
-    EventType::SessionRevoked.as_str(),
-    EventType::TeamCreated.as_str(),
-    EventType::TeamUpdated.as_str(),
-    EventType::TeamDeleted.as_str(),
-    EventType::TeamMembershipCreated.as_str(),
-    EventType::TeamMembershipDeleted.as_str(),
-    EventType::TeamInvitationCreated.as_str(),
-    EventType::TeamInvitationAccepted.as_str(),
-    EventType::PermissionGranted.as_str(),
-    EventType::PermissionRevoked.as_str(),
-    EventType::PermissionDefinitionChanged.as_str(),
-    EventType::ShareCreated.as_str(),
-    EventType::ShareUsed.as_str(),
-    EventType::ShareRevoked.as_str(),
-    EventType::ShareProposalCreated.as_str(),
-    EventType::ShareProposalDecided.as_str(),
-];
+/// Every event type Gatehouse emits, by name, for endpoint filters.
+pub const EVENT_TYPES: [&str; EventType::ALL.len()] = {
+    let mut names = [""; EventType::ALL.len()];
+    let mut index = 0;
+    while index < names.len() {
+        names[index] = EventType::ALL[index].as_str();
+        index += 1;
+    }
+    names
+};
 
 /// One event waiting in the outbox.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -310,7 +310,7 @@ pub async fn refresh(
         });
         session.version += 1;
         write_session(tx, tenant, &session)?;
-        let data = session.revoked_event_data(RevocationReason::RefreshTokenReused.as_str());
+        let data = session.revoked_event_data(RevocationReason::RefreshTokenReused);
         let event = audit::AuditOrigin::system().event(
             AuditAction::SessionRevoke,
             format!("session:{}", session.session_id),
@@ -358,7 +358,6 @@ pub async fn revoke_session(
     session_id: Uuid,
     reason: RevocationReason,
 ) -> DomainResult<bool> {
-    let reason = reason.as_str();
     let mut session = find_session(tx, tenant, session_id)
         .await?
         .ok_or(DomainError::SessionNotFound)?;
@@ -367,7 +366,7 @@ pub async fn revoke_session(
     }
     session.revoked = Some(Revocation {
         at: context.now(),
-        reason: reason.to_owned(),
+        reason: reason.as_str().to_owned(),
     });
     session.version += 1;
     write_session(tx, tenant, &session)?;
@@ -555,11 +554,11 @@ impl SessionRecord {
     }
 
     /// `data` of `session.revoked`.
-    pub fn revoked_event_data(&self, reason: &str) -> serde_json::Value {
+    pub fn revoked_event_data(&self, reason: RevocationReason) -> serde_json::Value {
         serde_json::json!({
             "session_id": self.session_id,
             "user_id": self.user_id,
-            "reason": reason,
+            "reason": reason.as_str(),
         })
     }
 }
