@@ -8,7 +8,8 @@ use std::time::Instant;
 use gatehouse_actors::sessions::ClientInfo;
 use gatehouse_actors::{Caller, Credentials, DomainError, Gatehouse};
 use gatehouse_protocol::metadata::{
-    AUTHORIZATION_HEADER, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER, TENANT_HEADER,
+    AUTHORIZATION_HEADER, BEARER_PREFIX, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER,
+    TENANT_HEADER,
 };
 use gatehouse_protocol::{ErrorCode, error_status};
 use tonic::metadata::MetadataMap;
@@ -168,9 +169,11 @@ fn credentials(metadata: &MetadataMap) -> Result<Credentials, RpcError> {
     let access_token = match header(metadata, AUTHORIZATION_HEADER)? {
         None => None,
         Some(value) => {
+            // The scheme is case-insensitive (RFC 9110 §11.1).
             let token = value
-                .strip_prefix("Bearer ")
-                .or_else(|| value.strip_prefix("bearer "))
+                .get(..BEARER_PREFIX.len())
+                .filter(|scheme| scheme.eq_ignore_ascii_case(BEARER_PREFIX))
+                .map(|_| &value[BEARER_PREFIX.len()..])
                 .ok_or_else(|| {
                     RpcError::wire(
                         ErrorCode::InvalidAccessToken,
@@ -249,6 +252,10 @@ mod tests {
         assert_eq!(credentials.access_token.as_deref(), Some("abc"));
         assert_eq!(credentials.tenant.as_deref(), Some("acme"));
         assert_eq!(credentials.server_key, None);
+        let mut metadata = MetadataMap::new();
+        metadata.insert(AUTHORIZATION_HEADER, "BEARER xyz".parse().unwrap());
+        let credentials = super::credentials(&metadata).unwrap();
+        assert_eq!(credentials.access_token.as_deref(), Some("xyz"));
     }
 
     #[test]
