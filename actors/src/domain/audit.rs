@@ -67,6 +67,18 @@ pub enum AuditAction {
     PermissionDefine,
     /// `permission.delete`.
     PermissionDelete,
+    /// `email_template.set`.
+    EmailTemplateSet,
+    /// `email_template.reset`.
+    EmailTemplateReset,
+    /// `user.verify_email`.
+    UserVerifyEmail,
+    /// `user.reset_password`.
+    UserResetPassword,
+    /// `user.change_password`.
+    UserChangePassword,
+    /// `user.sign_in_code`: a user signed in (or up) with an emailed code or link.
+    UserSignInCode,
 }
 
 impl AuditAction {
@@ -99,6 +111,12 @@ impl AuditAction {
             AuditAction::PermissionRevoke => "permission.revoke",
             AuditAction::PermissionDefine => "permission.define",
             AuditAction::PermissionDelete => "permission.delete",
+            AuditAction::EmailTemplateSet => "email_template.set",
+            AuditAction::EmailTemplateReset => "email_template.reset",
+            AuditAction::UserVerifyEmail => "user.verify_email",
+            AuditAction::UserResetPassword => "user.reset_password",
+            AuditAction::UserChangePassword => "user.change_password",
+            AuditAction::UserSignInCode => "user.sign_in_code",
         }
     }
 }

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod change;
 pub mod crypto;
+pub mod email;
 pub mod keyspace;
 pub mod outbox;
 pub mod passwords;
