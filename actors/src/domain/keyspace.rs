@@ -17,6 +17,14 @@
 //! ("t", tenant, "wh_due", at_millis, delivery_id)  deliveries by next attempt (value: empty)
 //! ("t", tenant, "wh_log", endpoint_id, delivery_id)  an endpoint's deliveries (value: empty)
 //! ("sys", "webhook_work", tenant)            tenants with outbox events or pending deliveries
+//! ("t", tenant, "email_tpl", kind)           a tenant's own template of one message kind
+//! ("t", tenant, "email_delivery", message_id)  one message's delivery record and attempts
+//! ("t", tenant, "email_body", message_id)    the rendered message, sealed
+//! ("t", tenant, "email_due", at_millis, message_id)  messages by next attempt (value: empty)
+//! ("sys", "email_work", tenant)              tenants with messages waiting to be sent
+//! ("t", tenant, "email_code", purpose, address)  the live single-use code of a flow
+//! ("t", tenant, "email_link", token_hash)    a flow's link token → its code record
+//! ("t", tenant, "email_limit", scope, value) send window per address or source
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -150,6 +158,61 @@ pub fn webhook_log(tenant: &str, endpoint_id: Uuid, delivery_id: Uuid) -> Vec<u8
 /// An endpoint's delivery log, oldest first.
 pub fn webhook_log_subspace(tenant: &str, endpoint_id: Uuid) -> Subspace {
     Subspace::from(&("t", tenant, "wh_log", endpoint_id))
+}
+
+/// A tenant's own template of one message kind.
+pub fn email_template(tenant: &str, kind: &str) -> Vec<u8> {
+    pack(&("t", tenant, "email_tpl", kind))
+}
+
+/// A message's delivery record.
+pub fn email_delivery(tenant: &str, message_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "email_delivery", message_id))
+}
+
+/// A tenant's delivery records, oldest first (message ids are time-ordered).
+pub fn email_deliveries_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "email_delivery"))
+}
+
+/// A message's sealed rendering.
+pub fn email_body(tenant: &str, message_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "email_body", message_id))
+}
+
+/// Due-queue entry: the message's next attempt is at `at`.
+pub fn email_due(tenant: &str, at: crate::context::Timestamp, message_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "email_due", at.0, message_id))
+}
+
+/// The email due queue of a tenant, ordered by time.
+pub fn email_due_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "email_due"))
+}
+
+/// Marks a tenant with messages waiting for its email dispatcher.
+pub fn email_work(tenant: &str) -> Vec<u8> {
+    pack(&("sys", "email_work", tenant))
+}
+
+/// Every tenant marked for its email dispatcher.
+pub fn email_work_subspace() -> Subspace {
+    Subspace::from(&("sys", "email_work"))
+}
+
+/// The live code of one flow (`purpose`) for one normalised address.
+pub fn email_code(tenant: &str, purpose: &str, address: &str) -> Vec<u8> {
+    pack(&("t", tenant, "email_code", purpose, address))
+}
+
+/// A link token's pointer to its code record.
+pub fn email_link(tenant: &str, token_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "email_link", token_hash))
+}
+
+/// A send-limit window (`scope` is `address` or `source`).
+pub fn email_limit(tenant: &str, scope: &str, value: &str) -> Vec<u8> {
+    pack(&("t", tenant, "email_limit", scope, value))
 }
 
 /// Head (last sequence and hash) of a tenant's audit ledger.
