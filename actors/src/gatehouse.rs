@@ -10,7 +10,8 @@ use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_ke
 use crate::context::Context;
 use crate::domain::crypto::{MasterKey, random_token, sha256};
 use crate::domain::keyspace;
-use crate::domain::passwords::PasswordHasher;
+use crate::domain::email::EmailSettings;
+use crate::domain::passwords::{Argon2Params, PasswordHasher};
 use crate::domain::tenants::{ApiKeyKind, TenantCache};
 use crate::domain::webhooks::WebhookSettings;
 use crate::error::{DomainError, DomainResult};
@@ -98,6 +99,10 @@ pub struct GatehouseOptions {
     pub cluster: Option<ClusterWiring>,
     /// Webhook sender and delivery settings.
     pub webhooks: WebhookSettings,
+    /// SMTP sender and email delivery settings.
+    pub email: EmailSettings,
+    /// The argon2id cost of new password hashes.
+    pub argon2: Argon2Params,
 }
 
 impl Default for GatehouseOptions {
@@ -110,6 +115,8 @@ impl Default for GatehouseOptions {
             tenant_epoch_poll: Duration::from_millis(500),
             cluster: None,
             webhooks: WebhookSettings::default(),
+            email: EmailSettings::default(),
+            argon2: Argon2Params::default(),
         }
     }
 }

@@ -21,6 +21,28 @@ pub const ARGON2_ITERATIONS: u32 = 2;
 /// Argon2 lanes.
 pub const ARGON2_PARALLELISM: u32 = 1;
 
+/// The argon2id cost of new hashes; a stored hash with other parameters is rehashed with
+/// these at its next successful sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    /// Memory in KiB.
+    pub memory_kib: u32,
+    /// Iterations.
+    pub iterations: u32,
+    /// Lanes.
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Argon2Params {
+            memory_kib: ARGON2_MEMORY_KIB,
+            iterations: ARGON2_ITERATIONS,
+            parallelism: ARGON2_PARALLELISM,
+        }
+    }
+}
+
 /// Shortest accepted new password, in characters.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 /// Longest accepted password, in bytes; longer input is malformed, not a weak password.
