@@ -116,6 +116,12 @@ pub enum DomainError {
     /// Too many attempts; retry later.
     #[error("too many requests, retry later")]
     RateLimited,
+    /// An emailed code or link token is wrong, used, expired or unknown (deliberately the same).
+    #[error("the code is invalid or has expired")]
+    InvalidCode,
+    /// The user must verify their email address first.
+    #[error("the email address must be verified first")]
+    EmailNotVerified,
     /// The node cannot serve this now (hash pool saturated, actor stopping, shutting down).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -176,6 +182,8 @@ impl DomainError {
             DomainError::WebhookEndpointLimitReached(_) => ErrorCode::WebhookEndpointLimitReached,
             DomainError::WebhookEventNotFound => ErrorCode::WebhookEventNotFound,
             DomainError::RateLimited => ErrorCode::RateLimited,
+            DomainError::InvalidCode => ErrorCode::InvalidCode,
+            DomainError::EmailNotVerified => ErrorCode::EmailNotVerified,
             DomainError::Unavailable(_) => ErrorCode::Unavailable,
             DomainError::Remote { code, .. } => *code,
             DomainError::Storage(error) if error.is_retryable() => ErrorCode::Conflict,

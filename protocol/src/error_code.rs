@@ -129,6 +129,11 @@ error_codes! {
     /// Too many requests for this account or source; retry later.
 
     RateLimited => "RATE_LIMITED", ResourceExhausted, 429;
+    /// An emailed code or link token is wrong, already used, expired or unknown; which of
+    /// these is deliberately not said.
+    InvalidCode => "INVALID_CODE", Unauthenticated, 401;
+    /// The tenant requires a verified email address and the user has not verified theirs.
+    EmailNotVerified => "EMAIL_NOT_VERIFIED", PermissionDenied, 403;
     /// A concurrent change won; the request may be retried.
     Conflict => "CONFLICT", Aborted, 409;
     /// The node cannot serve the request right now (draining, storage down); retry.

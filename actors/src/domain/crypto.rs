@@ -5,6 +5,7 @@ use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -39,6 +40,8 @@ pub fn random_token(context: &Context, prefix: &str) -> String {
 /// The node master key that seals secrets at rest with AES-256-GCM.
 pub struct MasterKey {
     cipher: Aes256Gcm,
+    /// HMAC key derived from the master key, for secrets too short to store as a bare hash.
+    mac_key: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKey {
@@ -53,8 +56,12 @@ const NONCE_LEN: usize = 12;
 impl MasterKey {
     /// A master key from its 32 raw bytes.
     pub fn from_bytes(bytes: &[u8; 32]) -> MasterKey {
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(bytes)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        derive.update(b"gatehouse mac key v1");
         MasterKey {
             cipher: Aes256Gcm::new(bytes.into()),
+            mac_key: derive.finalize().into_bytes().into(),
         }
     }
 
@@ -91,6 +98,18 @@ impl MasterKey {
         sealed.extend_from_slice(&nonce_bytes);
         sealed.extend_from_slice(&ciphertext);
         Ok(sealed)
+    }
+
+    /// HMAC-SHA256 of `data` under a key derived from the master key, bound to `label`: how
+    /// short secrets (six-digit codes) are stored, so a copy of the database alone cannot be
+    /// searched for them.
+    pub fn mac(&self, label: &[u8], data: &[u8]) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.mac_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(&u64::try_from(label.len()).unwrap_or(u64::MAX).to_le_bytes());
+        mac.update(label);
+        mac.update(data);
+        mac.finalize().into_bytes().into()
     }
 
     /// Decrypts a value sealed with the same key and label.

@@ -434,7 +434,8 @@ pub async fn sign_out(
     .await
 }
 
-async fn user_session_ids(
+/// The ids of every session of a user, live or not.
+pub async fn user_session_ids(
     tx: &Transaction,
     tenant: &str,
     user_id: Uuid,

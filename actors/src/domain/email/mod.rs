@@ -9,7 +9,11 @@
 //! with a lease before each attempt and its outcome recorded after it, so when the sending
 //! node dies the lease runs out and the tenant's next owner sends it again.
 
+pub mod codes;
+pub mod flows;
+pub mod outbox;
 pub mod sending;
+pub mod template_store;
 pub mod templates;
 
 use serde::{Deserialize, Serialize};

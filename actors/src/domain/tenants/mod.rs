@@ -2,6 +2,10 @@
 //! decoded tenant state that every request reads.
 
 pub mod changes;
+pub mod redirects;
+pub mod settings;
+
+pub use settings::{EmailSettingsChanges, SettingsChanges, TenantEmailSettings, TenantSettings};
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -21,43 +25,6 @@ use crate::error::{DomainError, DomainResult};
 pub const CLIENT_KEY_PREFIX: &str = "pck_";
 /// Prefix of secret server keys.
 pub const SERVER_KEY_PREFIX: &str = "ssk_";
-
-/// Per-tenant settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct TenantSettings {
-    /// Access-token lifetime.
-    pub access_token_ttl_seconds: u32,
-    /// Absolute session lifetime.
-    pub session_absolute_ttl_seconds: u32,
-    /// Idle session lifetime.
-    pub session_idle_ttl_seconds: u32,
-    /// Whether client keys may sign users up with a password.
-    pub password_sign_up_enabled: bool,
-    /// Whether signed-in users may create teams from a client.
-    pub client_team_creation_enabled: bool,
-    /// Team permissions a team's creator receives.
-    pub team_creator_default_permissions: Vec<String>,
-    /// Team permissions a member receives on joining.
-    pub team_member_default_permissions: Vec<String>,
-    /// Whether access tokens carry the user's tenant-wide permissions in a `perms` claim.
-    pub permission_claims_in_token: bool,
-}
-
-impl Default for TenantSettings {
-    fn default() -> Self {
-        TenantSettings {
-            access_token_ttl_seconds: 600,
-            session_absolute_ttl_seconds: 30 * 24 * 3600,
-            session_idle_ttl_seconds: 7 * 24 * 3600,
-            password_sign_up_enabled: true,
-            client_team_creation_enabled: true,
-            team_creator_default_permissions: vec![permissions::TEAM_ADMIN.to_owned()],
-            team_member_default_permissions: vec![permissions::TEAM_MEMBER.to_owned()],
-            permission_claims_in_token: false,
-        }
-    }
-}
 
 /// Client keys are public; server keys are secret and kept only as a hash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -214,7 +181,7 @@ pub async fn create_tenant(
     })
 }
 
-fn write_tenant(tx: &Transaction, record: &TenantRecord) -> DomainResult<()> {
+pub(crate) fn write_tenant(tx: &Transaction, record: &TenantRecord) -> DomainResult<()> {
     tx.set(
         &keyspace::tenant_config(&record.tenant_id),
         &codec::encode(record)?,
@@ -265,116 +232,6 @@ pub async fn list_tenants(
         tenants.push(read_tenant(tx, &tenant_id).await?);
     }
     Ok((tenants, more))
-}
-
-/// Requested changes to tenant settings; `None` leaves a setting alone.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct SettingsChanges {
-    /// Access-token lifetime (60..=86400 s).
-    pub access_token_ttl_seconds: Option<u32>,
-    /// Absolute session lifetime (300 s..=1 year).
-    pub session_absolute_ttl_seconds: Option<u32>,
-    /// Idle session lifetime (300 s..=1 year).
-    pub session_idle_ttl_seconds: Option<u32>,
-    /// Client password sign-up.
-    pub password_sign_up_enabled: Option<bool>,
-    /// Client team creation.
-    pub client_team_creation_enabled: Option<bool>,
-    /// Permissions in tokens.
-    pub permission_claims_in_token: Option<bool>,
-    /// Team creator defaults.
-    pub team_creator_default_permissions: Option<Vec<String>>,
-    /// Team member defaults.
-    pub team_member_default_permissions: Option<Vec<String>>,
-}
-
-fn bounded(
-    field: &'static str,
-    value: Option<u32>,
-    range: std::ops::RangeInclusive<u32>,
-) -> DomainResult<()> {
-    match value {
-        Some(value) if !range.contains(&value) => Err(DomainError::invalid(
-            field,
-            format!("must be between {} and {}", range.start(), range.end()),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Applies `changes` to the tenant's settings, validated against its permission graph.
-pub async fn update_settings(
-    tx: &Transaction,
-    tenant_id: &str,
-    graph: &PermissionGraph,
-    changes: &SettingsChanges,
-) -> DomainResult<TenantRecord> {
-    const YEAR: u32 = 365 * 24 * 3600;
-    bounded(
-        "access_token_ttl_seconds",
-        changes.access_token_ttl_seconds,
-        60..=86_400,
-    )?;
-    bounded(
-        "session_absolute_ttl_seconds",
-        changes.session_absolute_ttl_seconds,
-        300..=YEAR,
-    )?;
-    bounded(
-        "session_idle_ttl_seconds",
-        changes.session_idle_ttl_seconds,
-        300..=YEAR,
-    )?;
-    for (field, list) in [
-        (
-            "team_creator_default_permissions",
-            &changes.team_creator_default_permissions,
-        ),
-        (
-            "team_member_default_permissions",
-            &changes.team_member_default_permissions,
-        ),
-    ] {
-        if let Some(unknown) = list.iter().flatten().find(|permission| {
-            graph
-                .get(permission)
-                .is_none_or(|definition| definition.scope != permissions::PermissionScope::Team)
-        }) {
-            return Err(DomainError::invalid(
-                field,
-                format!("{unknown} is not a team permission"),
-            ));
-        }
-    }
-    let mut record = read_tenant(tx, tenant_id).await?;
-    let settings = &mut record.settings;
-    if let Some(value) = changes.access_token_ttl_seconds {
-        settings.access_token_ttl_seconds = value;
-    }
-    if let Some(value) = changes.session_absolute_ttl_seconds {
-        settings.session_absolute_ttl_seconds = value;
-    }
-    if let Some(value) = changes.session_idle_ttl_seconds {
-        settings.session_idle_ttl_seconds = value;
-    }
-    if let Some(value) = changes.password_sign_up_enabled {
-        settings.password_sign_up_enabled = value;
-    }
-    if let Some(value) = changes.client_team_creation_enabled {
-        settings.client_team_creation_enabled = value;
-    }
-    if let Some(value) = changes.permission_claims_in_token {
-        settings.permission_claims_in_token = value;
-    }
-    if let Some(value) = &changes.team_creator_default_permissions {
-        settings.team_creator_default_permissions = value.clone();
-    }
-    if let Some(value) = &changes.team_member_default_permissions {
-        settings.team_member_default_permissions = value.clone();
-    }
-    record.version += 1;
-    write_tenant(tx, &record)?;
-    Ok(record)
 }
 
 /// Retires the active signing key and creates a new one. Keys retired longer ago than the
