@@ -89,8 +89,19 @@ impl Caller {
         }
     }
 
-    /// The signed-in user of a client call.
+    /// The signed-in user of a client call; a restricted user (the tenant requires a
+    /// verified email they have not verified) is refused with `EMAIL_NOT_VERIFIED`.
     pub fn require_user(&self) -> DomainResult<(&Arc<TenantState>, &AccessClaims)> {
+        let (tenant, claims) = self.require_user_even_restricted()?;
+        if claims.is_restricted {
+            return Err(DomainError::EmailNotVerified);
+        }
+        Ok((tenant, claims))
+    }
+
+    /// Like [`Caller::require_user`], but also lets through a restricted user (one who must
+    /// still verify their email): for verifying it, reading themselves and signing out.
+    pub fn require_user_even_restricted(&self) -> DomainResult<(&Arc<TenantState>, &AccessClaims)> {
         match self {
             Caller::Client {
                 tenant,

@@ -189,6 +189,15 @@ impl Gatehouse {
                 .map(|cluster| cluster.membership.clone()),
             Arc::downgrade(&gatehouse.alive),
         );
+        crate::runtime::email_dispatch::spawn(
+            gatehouse.services.clone(),
+            options.email.clone(),
+            gatehouse
+                .cluster
+                .as_ref()
+                .map(|cluster| cluster.membership.clone()),
+            Arc::downgrade(&gatehouse.alive),
+        );
         if let Some(cluster) = &gatehouse.cluster {
             spawn_ownership_watcher(Arc::downgrade(&gatehouse), cluster.membership.clone());
         }

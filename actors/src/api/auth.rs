@@ -123,6 +123,7 @@ impl Gatehouse {
             return Err(DomainError::UserSuspended);
         }
         let new_hash = if verification.needs_rehash {
+            metrics::counter!("gatehouse_password_rehashes_total").increment(1);
             Some(services.hasher.hash(password).await?)
         } else {
             None
@@ -142,7 +143,11 @@ impl Gatehouse {
     }
 
     /// Signs the first access token of a new session.
-    fn signed_in(&self, tenant: &TenantState, new: NewSession) -> DomainResult<SignedIn> {
+    pub(crate) fn signed_in(
+        &self,
+        tenant: &TenantState,
+        new: NewSession,
+    ) -> DomainResult<SignedIn> {
         let NewSession {
             user,
             session,
@@ -154,6 +159,7 @@ impl Gatehouse {
             user.user_id,
             session.session_id,
             permissions,
+            user.email_verified,
         )?;
         Ok(SignedIn {
             user,
@@ -194,7 +200,7 @@ impl Gatehouse {
                 (caller.tenant()?, Some(token), session_id)
             }
             None => {
-                let (tenant, claims) = caller.require_user()?;
+                let (tenant, claims) = caller.require_user_even_restricted()?;
                 (tenant, None, super::parse_id("sid", &claims.sid)?)
             }
         };

@@ -2,6 +2,7 @@
 
 pub mod audit;
 mod auth;
+pub mod email;
 pub mod permissions;
 mod policy;
 mod sessions;

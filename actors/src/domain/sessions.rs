@@ -261,6 +261,8 @@ pub enum RefreshOutcome {
         session: Box<SessionRecord>,
         /// The new refresh token.
         refresh_token: String,
+        /// Whether the user's email is verified (for the `is_restricted` claim).
+        email_verified: bool,
     },
     /// The token was already spent: the session is now revoked. Commit, then report
     /// `REFRESH_TOKEN_REUSED`.
@@ -347,6 +349,7 @@ pub async fn refresh(
     Ok(RefreshOutcome::Rotated {
         session: Box::new(session),
         refresh_token,
+        email_verified: user.email_verified,
     })
 }
 

@@ -71,13 +71,15 @@ impl NodeServices {
         Ok(self.tenants.put(Arc::new(state)))
     }
 
-    /// Signs an access token for a session of `user_id`.
+    /// Signs an access token for a session of `user_id`. The token is restricted
+    /// (`is_restricted`) while the tenant requires verified emails and this one is not.
     pub fn issue_access_token(
         &self,
         tenant: &TenantState,
         user_id: Uuid,
         session_id: Uuid,
         perms: Option<Vec<String>>,
+        email_verified: bool,
     ) -> DomainResult<AccessToken> {
         let now = self.context.now();
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
@@ -91,7 +93,7 @@ impl NodeServices {
             sid: session_id.to_string(),
             tid: tenant.tenant_id().to_owned(),
             role: "authenticated".to_owned(),
-            is_restricted: false,
+            is_restricted: tenant.record.settings.email.verification_required && !email_verified,
             perms,
         };
         Ok(AccessToken {

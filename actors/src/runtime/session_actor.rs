@@ -101,15 +101,21 @@ impl OwnerOperation for RefreshSession {
                 Ok::<_, DomainError>((outcome, perms))
             })
             .await?;
-        let (session, refresh_token) = match outcome {
+        let (session, refresh_token, email_verified) = match outcome {
             RefreshOutcome::Reused => return Err(DomainError::RefreshTokenReused),
             RefreshOutcome::Rotated {
                 session,
                 refresh_token,
-            } => (session, refresh_token),
+                email_verified,
+            } => (session, refresh_token, email_verified),
         };
-        let access =
-            services.issue_access_token(state, session.user_id, session.session_id, perms)?;
+        let access = services.issue_access_token(
+            state,
+            session.user_id,
+            session.session_id,
+            perms,
+            email_verified,
+        )?;
         Ok(Refreshed {
             session: *session,
             access_token: access.token,

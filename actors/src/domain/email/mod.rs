@@ -15,6 +15,8 @@ pub mod outbox;
 pub mod sending;
 pub mod template_store;
 pub mod templates;
+#[cfg(test)]
+mod tests;
 
 use serde::{Deserialize, Serialize};
 

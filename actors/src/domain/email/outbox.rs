@@ -296,6 +296,7 @@ pub async fn claim(
 /// Records an attempt's outcome: accepted sends, a 5xx fails for good, anything else retries
 /// with backoff until `give_up_after` past the first attempt. The sealed body is dropped once
 /// the message is sent or failed.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_attempt(
     tx: &Transaction,
     context: &Context,
