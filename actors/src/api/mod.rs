@@ -3,6 +3,7 @@
 pub mod audit;
 mod auth;
 pub mod email;
+mod email_templates;
 pub mod permissions;
 mod policy;
 mod sessions;

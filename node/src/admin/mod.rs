@@ -1,6 +1,7 @@
 //! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
 
 mod audit;
+mod email;
 mod output;
 mod shares;
 mod teams;
@@ -75,6 +76,9 @@ enum AdminCommand {
     /// The hash-chained audit ledger: verify, export, list.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Email: the delivery log and the message templates.
+    #[command(subcommand)]
+    Email(email::EmailCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -152,6 +156,8 @@ enum TenantCommand {
         /// Put tenant-wide permissions in access tokens.
         #[arg(long)]
         permission_claims: Option<bool>,
+        #[command(flatten)]
+        email: email::EmailConfigFlags,
     },
 }
 
@@ -308,19 +314,20 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                 password_sign_up,
                 client_team_creation,
                 permission_claims,
+                email,
             } => {
-                let tenant = client
-                    .update_tenant_config(v1::UpdateTenantConfigRequest {
-                        tenant_id,
-                        access_token_ttl_seconds: access_token_ttl,
-                        session_absolute_ttl_seconds: session_absolute_ttl,
-                        session_idle_ttl_seconds: session_idle_ttl,
-                        password_sign_up_enabled: password_sign_up,
-                        client_team_creation_enabled: client_team_creation,
-                        permission_claims_in_token: permission_claims,
-                        ..v1::UpdateTenantConfigRequest::default()
-                    })
-                    .await?;
+                let mut request = v1::UpdateTenantConfigRequest {
+                    tenant_id,
+                    access_token_ttl_seconds: access_token_ttl,
+                    session_absolute_ttl_seconds: session_absolute_ttl,
+                    session_idle_ttl_seconds: session_idle_ttl,
+                    password_sign_up_enabled: password_sign_up,
+                    client_team_creation_enabled: client_team_creation,
+                    permission_claims_in_token: permission_claims,
+                    ..v1::UpdateTenantConfigRequest::default()
+                };
+                email.apply(&mut request);
+                let tenant = client.update_tenant_config(request).await?;
                 out.tenant(&tenant);
             }
             TenantCommand::Get { tenant_id } => {
@@ -348,6 +355,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
         AdminCommand::Share(command) => shares::run_share(&client, &out, command).await?,
         AdminCommand::Webhook(command) => webhooks::run_webhook(&client, &out, command).await?,
         AdminCommand::Audit(command) => audit::run_audit(&client, &out, command).await?,
+        AdminCommand::Email(command) => email::run_email(&client, &out, command).await?,
         AdminCommand::Team(command) => teams::run_team(&client, &out, command).await?,
         AdminCommand::Permission(command) => teams::run_permission(&client, &out, command).await?,
         AdminCommand::Cluster(ClusterCommand::Status) => {

@@ -2,6 +2,7 @@
 
 use gatehouse_actors::Caller;
 use gatehouse_actors::api::SignedIn;
+use gatehouse_actors::api::email::ProofInput;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::auth_server::Auth;
 use tonic::{Request, Response, Status};
@@ -100,6 +101,129 @@ impl Auth for Api {
                 .sign_out(&call.caller, (!token.is_empty()).then_some(token))
                 .await?;
             Ok(v1::SignOutReply {})
+        })
+        .await
+    }
+
+    async fn send_email_verification(
+        &self,
+        request: Request<v1::SendEmailVerificationRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        self.rpc("Auth/SendEmailVerification", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            self.gatehouse
+                .send_email_verification(&call.caller, &body.email, &body.redirect_url, &client)
+                .await?;
+            Ok(v1::SendEmailReply {})
+        })
+        .await
+    }
+
+    async fn verify_email(
+        &self,
+        request: Request<v1::VerifyEmailRequest>,
+    ) -> Result<Response<v1::VerifyEmailReply>, Status> {
+        self.rpc("Auth/VerifyEmail", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            let input = ProofInput {
+                email: &body.email,
+                code: &body.code,
+                token: &body.token,
+            };
+            let user = self
+                .gatehouse
+                .verify_email(&call.caller, input, &client)
+                .await?;
+            Ok(v1::VerifyEmailReply {
+                user: Some(convert::user(&user, &call.caller)),
+            })
+        })
+        .await
+    }
+
+    async fn send_password_reset(
+        &self,
+        request: Request<v1::SendPasswordResetRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        self.rpc("Auth/SendPasswordReset", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            self.gatehouse
+                .send_password_reset(&call.caller, &body.email, &body.redirect_url, &client)
+                .await?;
+            Ok(v1::SendEmailReply {})
+        })
+        .await
+    }
+
+    async fn reset_password(
+        &self,
+        request: Request<v1::ResetPasswordRequest>,
+    ) -> Result<Response<v1::ResetPasswordReply>, Status> {
+        self.rpc("Auth/ResetPassword", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            let input = ProofInput {
+                email: &body.email,
+                code: &body.code,
+                token: &body.token,
+            };
+            self.gatehouse
+                .reset_password(&call.caller, input, &body.new_password, &client)
+                .await?;
+            Ok(v1::ResetPasswordReply {})
+        })
+        .await
+    }
+
+    async fn send_sign_in_code(
+        &self,
+        request: Request<v1::SendSignInCodeRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        self.rpc("Auth/SendSignInCode", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            self.gatehouse
+                .send_sign_in_code(&call.caller, &body.email, &body.redirect_url, &client)
+                .await?;
+            Ok(v1::SendEmailReply {})
+        })
+        .await
+    }
+
+    async fn sign_in_with_code(
+        &self,
+        request: Request<v1::SignInWithCodeRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        self.rpc("Auth/SignInWithCode", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            let input = ProofInput {
+                email: &body.email,
+                code: &body.code,
+                token: &body.token,
+            };
+            let signed_in = self
+                .gatehouse
+                .sign_in_with_code(&call.caller, input, &client)
+                .await?;
+            Ok(sign_in_reply(&signed_in, &call.caller))
+        })
+        .await
+    }
+
+    async fn change_password(
+        &self,
+        request: Request<v1::ChangePasswordRequest>,
+    ) -> Result<Response<v1::ChangePasswordReply>, Status> {
+        self.rpc("Auth/ChangePassword", request, |call| async move {
+            let (client, body) = (call.client_info(), call.body());
+            let revoked_sessions = self
+                .gatehouse
+                .change_password(
+                    &call.caller,
+                    &body.current_password,
+                    &body.new_password,
+                    &client,
+                )
+                .await?;
+            Ok(v1::ChangePasswordReply { revoked_sessions })
         })
         .await
     }

@@ -5,11 +5,27 @@ use gatehouse_actors::Caller;
 use gatehouse_actors::context::Timestamp;
 use gatehouse_actors::sessions::SessionRecord;
 use gatehouse_actors::signing::SigningKeyRecord;
-use gatehouse_actors::tenants::{ApiKeyKind, TenantRecord};
+use gatehouse_actors::tenants::{ApiKeyKind, TenantEmailSettings, TenantRecord};
 use gatehouse_actors::users::{UserRecord, UserState};
 use gatehouse_protocol::v1;
 
-/// A domain timestamp as a protobuf timestamp.
+fn tenant_email(email: &TenantEmailSettings) -> v1::TenantEmailConfig {
+    v1::TenantEmailConfig {
+        from_address: email.from_address.clone(),
+        from_name: email.from_name.clone(),
+        reply_to: email.reply_to.clone(),
+        verification_required: email.verification_required,
+        code_ttl_seconds: email.code_ttl_seconds,
+        code_max_attempts: email.code_max_attempts,
+        sends_per_address: email.sends_per_address,
+        sends_per_source: email.sends_per_source,
+        send_window_seconds: email.send_window_seconds,
+        sign_in_code_enabled: email.sign_in_code_enabled,
+        sign_up_with_code_enabled: email.sign_up_with_code_enabled,
+    }
+}
+
+/// A domain timestamp as a protobuf one.
 pub fn timestamp(at: Timestamp) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: at.0.div_euclid(1000),
@@ -106,6 +122,8 @@ pub fn tenant(record: &TenantRecord) -> v1::Tenant {
                 .settings
                 .team_member_default_permissions
                 .clone(),
+            trusted_domains: record.settings.trusted_domains.clone(),
+            email: Some(tenant_email(&record.settings.email)),
         }),
     }
 }

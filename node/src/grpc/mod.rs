@@ -6,6 +6,7 @@ mod auth;
 mod cluster;
 mod convert;
 mod edge;
+mod email;
 mod origin;
 mod permissions;
 mod sessions;
@@ -23,6 +24,7 @@ use gatehouse_protocol::internal::v1::internal_server::InternalServer;
 use gatehouse_protocol::v1::audit_server::AuditServer;
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
+use gatehouse_protocol::v1::email_server::EmailServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
 use gatehouse_protocol::v1::shares_server::SharesServer;
@@ -117,6 +119,7 @@ pub async fn serve(
         .add_service(TeamsServer::new(api.clone()))
         .add_service(PermissionsServer::new(api.clone()))
         .add_service(SharesServer::new(api.clone()))
+        .add_service(EmailServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(
@@ -137,7 +140,7 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> 
 }
 
 /// Every public service's full name, as health checks and reflection clients name it.
-pub const PUBLIC_SERVICES: [&str; 10] = [
+pub const PUBLIC_SERVICES: [&str; 11] = [
     <AuthServer<Api> as NamedService>::NAME,
     <UsersServer<Api> as NamedService>::NAME,
     <SessionsServer<Api> as NamedService>::NAME,
@@ -148,6 +151,7 @@ pub const PUBLIC_SERVICES: [&str; 10] = [
     <AuditServer<Api> as NamedService>::NAME,
     <TenantsServer<Api> as NamedService>::NAME,
     <ClusterServer<Api> as NamedService>::NAME,
+    <EmailServer<Api> as NamedService>::NAME,
 ];
 
 /// Reports every public service to the gRPC health service as `status`.

@@ -1,6 +1,6 @@
 //! `gatehouse.v1.Tenants` (operator only).
 
-use gatehouse_actors::tenants::SettingsChanges;
+use gatehouse_actors::tenants::{EmailSettingsChanges, SettingsChanges};
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::tenants_server::Tenants;
 use tonic::{Request, Response, Status};
@@ -93,6 +93,20 @@ impl Tenants for Api {
                 team_member_default_permissions: body
                     .set_team_member_default_permissions
                     .then_some(body.team_member_default_permissions),
+                trusted_domains: body.set_trusted_domains.then_some(body.trusted_domains),
+                email: EmailSettingsChanges {
+                    from_address: body.email_from_address,
+                    from_name: body.email_from_name,
+                    reply_to: body.email_reply_to,
+                    verification_required: body.email_verification_required,
+                    code_ttl_seconds: body.email_code_ttl_seconds,
+                    code_max_attempts: body.email_code_max_attempts,
+                    sends_per_address: body.email_sends_per_address,
+                    sends_per_source: body.email_sends_per_source,
+                    send_window_seconds: body.email_send_window_seconds,
+                    sign_in_code_enabled: body.sign_in_code_enabled,
+                    sign_up_with_code_enabled: body.sign_up_with_code_enabled,
+                },
             };
             let record = self
                 .gatehouse

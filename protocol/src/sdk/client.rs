@@ -240,6 +240,11 @@ impl Client {
         )
     }
 
+    /// The raw `Email` client with this client's metadata.
+    pub fn email(&self) -> v1::email_client::EmailClient<AuthedChannel> {
+        v1::email_client::EmailClient::with_interceptor(self.channel.clone(), self.metadata.clone())
+    }
+
     /// The raw `Audit` client with this client's metadata.
     pub fn audit(&self) -> v1::audit_client::AuditClient<AuthedChannel> {
         v1::audit_client::AuditClient::with_interceptor(self.channel.clone(), self.metadata.clone())

@@ -17,6 +17,7 @@
 
 mod calls;
 mod client;
+mod email;
 mod metadata;
 mod session;
 mod teams;
@@ -27,5 +28,6 @@ mod webhooks;
 pub use client::{
     AuthedChannel, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
 };
+pub use email::EmailProof;
 pub use metadata::{Credentials, RequestMetadata};
 pub use session::{REFRESH_MARGIN, SPENT_REFRESH_TOKENS_REMEMBERED, SessionTokens, UserSession};
