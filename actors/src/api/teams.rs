@@ -7,11 +7,29 @@ use crate::access::Caller;
 use crate::api::policy::Policy;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::permissions::system;
+use crate::domain::email::EmailKind;
+use crate::domain::email::flows::{self, Keys};
+use crate::domain::email::templates::TemplateVars;
+use crate::domain::sessions::ClientInfo;
+use crate::domain::tenants::redirects::check_redirect;
 use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use crate::domain::tenants::{TenantState, validate_display_name};
 use crate::domain::users::{self, UserRecord, parse_email, validate_metadata};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
+
+/// A team invitation as a request carries it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvitationRequest<'a> {
+    /// The team.
+    pub team_id: &'a str,
+    /// The invited address.
+    pub email: &'a str,
+    /// Where the emailed link leads (trusted domains only), with `token=` added.
+    pub redirect_url: &'a str,
+    /// Servers and operators: also return the token.
+    pub return_token: bool,
+}
 
 impl Gatehouse {
     fn team_tenant(&self, caller: &Caller) -> DomainResult<Arc<TenantState>> {
@@ -259,27 +277,67 @@ impl Gatehouse {
             .await
     }
 
-    /// Invites an email address to a team (clients need `$invite_members`). The token is
-    /// returned to the caller, who delivers it (email sending is not built in yet).
+    /// Invites an email address to a team (clients need `$invite_members`) and emails the
+    /// invitation, in the same transaction, with a link to `redirect_url` carrying the token.
+    /// The token itself is returned only to a server or operator that asks for it
+    /// (`return_token`); a client never sees it. Without a link the token must be returned.
     pub async fn create_team_invitation(
         &self,
         caller: &Caller,
-        team_id: &str,
-        email: &str,
-    ) -> DomainResult<(InvitationRecord, String)> {
+        request: InvitationRequest<'_>,
+        client: &ClientInfo,
+    ) -> DomainResult<(InvitationRecord, Option<String>)> {
         let tenant = self.team_tenant(caller)?;
-        let team_id = super::parse_id("team_id", team_id)?;
-        let email = parse_email(email)?;
+        let team_id = super::parse_id("team_id", request.team_id)?;
+        let email = parse_email(request.email)?;
+        let return_token = request.return_token && caller.is_trusted();
+        let redirect = match request.redirect_url.trim() {
+            "" if return_token => None,
+            "" => {
+                return Err(DomainError::invalid(
+                    "redirect_url",
+                    "is required: the emailed invitation links to it",
+                ));
+            }
+            url => Some(check_redirect(&tenant.record.settings, "redirect_url", url)?),
+        };
         let invited_by = caller.acting_user()?;
-        let (context, tenant_id, email) = (&self.services.context, tenant.tenant_id(), &email);
+        let keys = Keys {
+            context: &self.services.context,
+            master_key: &self.services.master_key,
+        };
+        let (tenant_ref, email, redirect) = (&tenant, &email, &redirect);
         let policy = Policy::TeamPermission {
             team_id,
             permission: system::INVITE_MEMBERS,
         };
-        self.transact(&tenant, caller, policy, |tx| async move {
-            teams::changes::invite(&tx, context, tenant_id, team_id, email, invited_by).await
-        })
-        .await
+        let (invitation, token) = self
+            .transact(&tenant, caller, policy, |tx| async move {
+                let tenant_id = tenant_ref.tenant_id();
+                let (invitation, token) =
+                    teams::changes::invite(&tx, keys.context, tenant_id, team_id, email, invited_by)
+                        .await?;
+                if let Some(redirect) = redirect {
+                    let team = teams::read_team(&tx, tenant_id, team_id).await?;
+                    let inviter = match invited_by {
+                        Some(user_id) => users::find_user(&tx, tenant_id, user_id).await?,
+                        None => None,
+                    };
+                    let vars = TemplateVars {
+                        link: flows::link_with_token(redirect, &token),
+                        team_name: team.display_name,
+                        inviter_name: inviter
+                            .map(|user| if user.display_name.is_empty() { user.email } else { user.display_name })
+                            .unwrap_or_default(),
+                        ..flows::base_vars(tenant_ref, None, &email.display, client)
+                    };
+                    let kind = EmailKind::TeamInvitation;
+                    flows::compose(&tx, keys, tenant_ref, kind, &email.display, &vars).await?;
+                }
+                Ok((invitation, token))
+            })
+            .await?;
+        Ok((invitation, return_token.then_some(token)))
     }
 
     /// Accepts an invitation: the signed-in client user, or `user_id` for servers.

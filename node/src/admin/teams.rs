@@ -64,6 +64,10 @@ pub enum TeamCommand {
         tenant: TenantFlag,
         team_id: String,
         email: String,
+        /// Email the invitation with a link to this URL (trusted domains only); without it
+        /// the token is printed for you to deliver.
+        #[arg(long, default_value = "")]
+        redirect_url: String,
     },
 }
 
@@ -223,10 +227,17 @@ pub async fn run_team(client: &Client, out: &Output, command: TeamCommand) -> Re
             tenant,
             team_id,
             email,
+            redirect_url,
         } => {
+            let redirect_url_missing = redirect_url.is_empty();
             let reply = client
                 .with_tenant(&tenant.tenant)
-                .create_team_invitation(v1::CreateTeamInvitationRequest { team_id, email })
+                .create_team_invitation(v1::CreateTeamInvitationRequest {
+                    team_id,
+                    email,
+                    redirect_url,
+                    return_token: redirect_url_missing,
+                })
                 .await?;
             let invitation_id = reply
                 .invitation

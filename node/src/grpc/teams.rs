@@ -2,6 +2,7 @@
 
 use gatehouse_actors::Caller;
 use gatehouse_actors::teams::{InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
+use gatehouse_actors::api::teams::InvitationRequest;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::teams_server::Teams;
 use tonic::{Request, Response, Status};
@@ -199,14 +200,20 @@ impl Teams for Api {
         request: Request<v1::CreateTeamInvitationRequest>,
     ) -> Result<Response<v1::CreateTeamInvitationReply>, Status> {
         self.rpc("Teams/CreateTeamInvitation", request, |call| async move {
-            let body = call.body();
+            let (client, body) = (call.client_info(), call.body());
+            let request = InvitationRequest {
+                team_id: &body.team_id,
+                email: &body.email,
+                redirect_url: &body.redirect_url,
+                return_token: body.return_token,
+            };
             let (record, token) = self
                 .gatehouse
-                .create_team_invitation(&call.caller, &body.team_id, &body.email)
+                .create_team_invitation(&call.caller, request, &client)
                 .await?;
             Ok(v1::CreateTeamInvitationReply {
                 invitation: Some(invitation(&record)),
-                token,
+                token: token.unwrap_or_default(),
             })
         })
         .await

@@ -2,7 +2,6 @@
 //! `admin audit verify` passes on an untouched ledger and fails (non-zero exit) after one
 //! stored entry is edited, and `admin audit export` writes NDJSON.
 
-use std::process::Command;
 
 use gatehouse_protocol::v1::CreateUserRequest;
 use gatehouse_storage::Database;
@@ -10,28 +9,11 @@ use serde_json::Value;
 
 use crate::testkit::{TestNode, unique_email};
 
-fn admin(node: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("admin")
-        .arg("--endpoint")
-        .arg(node.endpoint())
-        .arg("--operator-key-file")
-        .arg(node.data_dir.join("operator.key"))
-        .args(args)
-        .env_remove("GATEHOUSE_OPERATOR_KEY")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verification() {
     let node = TestNode::start_with_env(&[crate::webhooks::ALLOW_PRIVATE]).await;
-    let (ok, stdout, stderr) = admin(&node, &["tenant", "create", "Ledger", "--json"]);
+    let (ok, stdout, stderr) = node.admin(&["tenant", "create", "Ledger", "--json"]);
     assert!(ok, "{stderr}");
     let tenant_id = serde_json::from_str::<Value>(&stdout).unwrap()["tenant_id"]
         .as_str()
@@ -45,15 +27,13 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
         })
         .await
         .unwrap();
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &["user", "suspend", "--tenant", &tenant_id, &user.user_id],
     );
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = admin(&node, &["key", "rotate", "--tenant", &tenant_id]);
+    let (ok, _, stderr) = node.admin(&["key", "rotate", "--tenant", &tenant_id]);
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &[
             "webhook",
             "create",
@@ -65,13 +45,12 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
     );
     assert!(ok, "{stderr}");
 
-    let (ok, stdout, stderr) = admin(&node, &["audit", "verify", "--tenant", &tenant_id]);
+    let (ok, stdout, stderr) = node.admin(&["audit", "verify", "--tenant", &tenant_id]);
     assert!(ok, "{stdout}{stderr}");
     assert!(stdout.contains("ok"), "{stdout}");
 
     let export = node.data_dir.join("audit.ndjson");
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &[
             "audit",
             "export",
@@ -129,8 +108,7 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
         tx.commit().await.unwrap();
     }
     let node = node.start_again().await;
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &["audit", "verify", "--tenant", &tenant_id, "--json"],
     );
     assert!(!ok, "verification of an edited ledger must fail: {stdout}");

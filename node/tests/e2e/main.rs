@@ -1,10 +1,13 @@
 //! End-to-end tests: real `gatehouse` processes driven through the SDK, HTTP and the CLI.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod mail;
 mod testkit;
 
 mod audit;
 mod auth;
+mod email;
+mod email_delivery;
 mod http;
 mod isolation;
 mod malformed;

@@ -1,7 +1,6 @@
 //! The node process: first start, restart durability, SIGTERM, and the operator CLI.
 
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 use gatehouse_protocol::ErrorCode;
 use gatehouse_protocol::v1::ListUsersRequest;
@@ -89,28 +88,11 @@ async fn users_and_sessions_survive_a_restart() {
     assert_eq!(tenants.tenants.len(), 1);
 }
 
-fn admin(node: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("admin")
-        .arg("--endpoint")
-        .arg(node.endpoint())
-        .arg("--operator-key-file")
-        .arg(node.data_dir.join("operator.key"))
-        .args(args)
-        .env_remove("GATEHOUSE_OPERATOR_KEY")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let node = TestNode::start().await;
-    let (ok, stdout, stderr) = admin(&node, &["tenant", "create", "Acme", "--json"]);
+    let (ok, stdout, stderr) = node.admin(&["tenant", "create", "Acme", "--json"]);
     assert!(ok, "{stderr}");
     let created: Value = serde_json::from_str(&stdout).unwrap();
     let tenant_id = created["tenant_id"].as_str().unwrap().to_owned();
@@ -127,11 +109,10 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
             .starts_with("ssk_")
     );
 
-    let (ok, stdout, _) = admin(&node, &["tenant", "list"]);
+    let (ok, stdout, _) = node.admin(&["tenant", "list"]);
     assert!(ok && stdout.contains(&tenant_id), "{stdout}");
 
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "user",
             "create",
@@ -146,10 +127,9 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let user: Value = serde_json::from_str(&stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_owned();
 
-    let (ok, stdout, _) = admin(&node, &["user", "list", "--tenant", &tenant_id]);
+    let (ok, stdout, _) = node.admin(&["user", "list", "--tenant", &tenant_id]);
     assert!(ok && stdout.contains("olga@example.com"), "{stdout}");
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "user", "suspend", "--tenant", &tenant_id, &user_id, "--json",
         ],
@@ -159,8 +139,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["state"],
         "suspended"
     );
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "session", "list", "--tenant", &tenant_id, "--user", &user_id, "--json",
         ],
@@ -170,21 +149,20 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["sessions"],
         serde_json::json!([])
     );
-    let (ok, stdout, _) = admin(&node, &["key", "rotate", "--tenant", &tenant_id, "--json"]);
+    let (ok, stdout, _) = node.admin(&["key", "rotate", "--tenant", &tenant_id, "--json"]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["active"],
         true
     );
-    let (ok, stdout, stderr) = admin(&node, &["cluster", "status", "--json"]);
+    let (ok, stdout, stderr) = node.admin(&["cluster", "status", "--json"]);
     assert!(ok, "{stderr}");
     let cluster: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(cluster["mode"], "single");
     assert_eq!(cluster["members"][0]["status"], "serving");
     assert_eq!(cluster["members"][0]["is_self"], true);
     assert_eq!(cluster["members"][0]["grpc_addr"], node.grpc.to_string());
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "cluster", "owner", "--tenant", &tenant_id, "--kind", "tenant", "--json",
         ],
@@ -194,8 +172,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     assert_eq!(owner["key"], tenant_id.as_str());
     assert_eq!(owner["is_self"], true);
     assert_eq!(owner["grpc_addr"], node.grpc.to_string());
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &[
             "cluster",
             "owner",
@@ -208,8 +185,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     );
     assert!(!ok);
     assert!(stderr.contains("entity_id"), "{stderr}");
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "team",
             "create",
@@ -224,8 +200,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     assert!(ok, "{stderr}");
     let team: Value = serde_json::from_str(&stdout).unwrap();
     let team_id = team["team_id"].as_str().unwrap().to_owned();
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &[
             "permission",
             "define",
@@ -236,8 +211,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         ],
     );
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &[
             "permission",
             "grant",
@@ -250,8 +224,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         ],
     );
     assert!(ok, "{stderr}");
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "permission",
             "check",
@@ -269,8 +242,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["granted"],
         true
     );
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "team", "members", "--tenant", &tenant_id, &team_id, "--json",
         ],
@@ -280,8 +252,7 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["members"][0],
         user_id.as_str()
     );
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "share",
             "create",
@@ -304,13 +275,11 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let share: Value = serde_json::from_str(&stdout).unwrap();
     let share_id = share["share_id"].as_str().unwrap().to_owned();
     assert!(share["share_token"].as_str().unwrap().starts_with("gsh_"));
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &["share", "revoke", "--tenant", &tenant_id, &share_id],
     );
     assert!(ok, "{stderr}");
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "share",
             "list",
@@ -327,17 +296,17 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
         serde_json::from_str::<Value>(&stdout).unwrap()["shares"][0]["revoked"],
         true
     );
-    let (ok, _, _) = admin(&node, &["user", "delete", "--tenant", &tenant_id, &user_id]);
+    let (ok, _, _) = node.admin(&["user", "delete", "--tenant", &tenant_id, &user_id]);
     assert!(ok);
 
     // Errors carry the stable code and a non-zero exit.
-    let (ok, _, stderr) = admin(&node, &["user", "get", "--tenant", &tenant_id, &user_id]);
+    let (ok, _, stderr) = node.admin(&["user", "get", "--tenant", &tenant_id, &user_id]);
     assert!(!ok);
     assert!(
         stderr.contains("user_not_found") || stderr.contains("USER_NOT_FOUND"),
         "{stderr}"
     );
-    let (ok, _, stderr) = admin(&node, &["tenant", "get", "missing-tenant"]);
+    let (ok, _, stderr) = node.admin(&["tenant", "get", "missing-tenant"]);
     assert!(
         !ok && stderr.to_lowercase().contains("tenant_not_found"),
         "{stderr}"

@@ -65,12 +65,15 @@ async fn a_team_grows_through_invitations_and_roles_limit_what_members_do() {
         "creator is admin"
     );
 
-    // Invitations: single use, for the invited address only.
-    let invite = owner
-        .client
+    // Invitations: single use, for the invited address only. (A client's invitation is only
+    // emailed; the server asks for the token to hand it over itself.)
+    let server = node.server(&tenant).await;
+    let invite = server
         .create_team_invitation(v1::CreateTeamInvitationRequest {
             team_id: team_id.clone(),
             email: invitee.email.to_uppercase(),
+            return_token: true,
+            ..v1::CreateTeamInvitationRequest::default()
         })
         .await
         .unwrap();
@@ -96,11 +99,12 @@ async fn a_team_grows_through_invitations_and_roles_limit_what_members_do() {
         denied(accept(&invitee.client, &invite.token).await),
         ErrorCode::InvitationInvalid
     );
-    let revoked = owner
-        .client
+    let revoked = server
         .create_team_invitation(v1::CreateTeamInvitationRequest {
             team_id: team_id.clone(),
             email: stranger.email.clone(),
+            return_token: true,
+            ..v1::CreateTeamInvitationRequest::default()
         })
         .await
         .unwrap();
@@ -126,14 +130,48 @@ async fn a_team_grows_through_invitations_and_roles_limit_what_members_do() {
         .unwrap();
     assert_eq!(members.members.len(), 2);
     assert!(!has(&invitee.client, "", "$invite_members", &team_id).await);
+    node.operator()
+        .await
+        .update_tenant_config(v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            trusted_domains: vec!["app.example.com".to_owned()],
+            set_trusted_domains: true,
+            ..v1::UpdateTenantConfigRequest::default()
+        })
+        .await
+        .unwrap();
     let invite_by_member = invitee
         .client
         .create_team_invitation(v1::CreateTeamInvitationRequest {
             team_id: team_id.clone(),
             email: unique_email("x"),
+            redirect_url: "https://app.example.com/join".to_owned(),
+            // A client asking for the token does not get it either way.
+            return_token: true,
         })
         .await;
     assert_eq!(denied(invite_by_member), ErrorCode::PermissionDenied);
+    let by_owner = owner
+        .client
+        .create_team_invitation(v1::CreateTeamInvitationRequest {
+            team_id: team_id.clone(),
+            email: unique_email("y"),
+            redirect_url: "https://app.example.com/join".to_owned(),
+            return_token: true,
+        })
+        .await
+        .unwrap();
+    assert!(by_owner.token.is_empty(), "a client caller must not see the token");
+    let untrusted = owner
+        .client
+        .create_team_invitation(v1::CreateTeamInvitationRequest {
+            team_id: team_id.clone(),
+            email: unique_email("z"),
+            redirect_url: "https://evil.example.net/join".to_owned(),
+            return_token: false,
+        })
+        .await;
+    assert_eq!(denied(untrusted), ErrorCode::InvalidArgument);
     let rename = invitee
         .client
         .update_team(v1::UpdateTeamRequest {
@@ -433,11 +471,14 @@ async fn every_cross_tenant_attempt_is_refused() {
         })
         .await
         .unwrap();
-    let b_invite = b_owner
-        .client
+    let b_invite = node
+        .server(&b)
+        .await
         .create_team_invitation(v1::CreateTeamInvitationRequest {
             team_id: b_team.team_id.clone(),
             email: "a-user@example.com".to_owned(),
+            return_token: true,
+            ..v1::CreateTeamInvitationRequest::default()
         })
         .await
         .unwrap();

@@ -152,6 +152,34 @@ impl TestNode {
             .unwrap_or_else(|error| panic!("stop the node: {error}"))
     }
 
+    /// Runs `gatehouse admin <args>` against this node with its operator key; returns
+    /// whether it succeeded, its stdout and its stderr.
+    pub fn admin(&self, args: &[&str]) -> (bool, String, String) {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_gatehouse"))
+            .arg("admin")
+            .arg("--endpoint")
+            .arg(self.endpoint())
+            .arg("--operator-key-file")
+            .arg(self.data_dir.join("operator.key"))
+            .args(args)
+            .env_remove("GATEHOUSE_OPERATOR_KEY")
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+
+    /// Sends SIGKILL: the process dies at once, mid-whatever it was doing.
+    pub async fn kill(&mut self) {
+        self.node
+            .kill()
+            .await
+            .unwrap_or_else(|error| panic!("kill the node: {error}"));
+    }
+
     /// Starts a new process on the same data directory after [`TestNode::stop`].
     pub async fn start_again(mut self) -> TestNode {
         self.node

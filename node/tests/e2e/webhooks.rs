@@ -4,7 +4,6 @@
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -216,23 +215,6 @@ async fn a_410_disables_the_endpoint() {
     assert_eq!(receiver.received().len(), 1);
 }
 
-fn admin(node: &TestNode, args: &[&str]) -> (bool, String, String) {
-    let output = Command::new(env!("CARGO_BIN_EXE_gatehouse"))
-        .arg("admin")
-        .arg("--endpoint")
-        .arg(node.endpoint())
-        .arg("--operator-key-file")
-        .arg(node.data_dir.join("operator.key"))
-        .args(args)
-        .env_remove("GATEHOUSE_OPERATOR_KEY")
-        .output()
-        .unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
 
 #[tokio::test]
 async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
@@ -240,8 +222,7 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     let tenant = node.tenant("Replay").await;
     let receiver = Receiver::start(&[]).await;
     let url = receiver.url();
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "webhook", "create", "--tenant", &tenant.id, "--url", &url, "--event", "user.*",
             "--json",
@@ -259,8 +240,7 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     let first = receiver.wait_for(1, Duration::from_secs(15)).await[0].clone();
     let event_id = first.id();
 
-    let (ok, stdout, stderr) = admin(
-        &node,
+    let (ok, stdout, stderr) = node.admin(
         &[
             "webhook",
             "replay",
@@ -280,8 +260,7 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     assert_eq!(seen[1].body, first.body);
     verify(&secret, &seen[1]);
 
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "webhook",
             "deliveries",
@@ -295,8 +274,7 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     let log: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(log["deliveries"].as_array().unwrap().len(), 2);
 
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "webhook",
             "rotate-secret",
@@ -309,8 +287,7 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     assert!(ok);
     let rotated: Value = serde_json::from_str(&stdout).unwrap();
     assert_ne!(rotated["secret"], created["secret"]);
-    let (ok, stdout, _) = admin(
-        &node,
+    let (ok, stdout, _) = node.admin(
         &[
             "webhook",
             "update",
@@ -326,15 +303,13 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
         serde_json::from_str::<Value>(&stdout).unwrap()["enabled"],
         false
     );
-    let (ok, stdout, _) = admin(&node, &["webhook", "list", "--tenant", &tenant.id]);
+    let (ok, stdout, _) = node.admin(&["webhook", "list", "--tenant", &tenant.id]);
     assert!(ok && stdout.contains(&endpoint_id), "{stdout}");
-    let (ok, _, _) = admin(
-        &node,
+    let (ok, _, _) = node.admin(
         &["webhook", "delete", "--tenant", &tenant.id, &endpoint_id],
     );
     assert!(ok);
-    let (ok, _, stderr) = admin(
-        &node,
+    let (ok, _, stderr) = node.admin(
         &["webhook", "get", "--tenant", &tenant.id, &endpoint_id],
     );
     assert!(
