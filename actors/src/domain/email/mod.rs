@@ -10,6 +10,7 @@
 //! node dies the lease runs out and the tenant's next owner sends it again.
 
 pub mod sending;
+pub mod template_store;
 pub mod templates;
 
 use serde::{Deserialize, Serialize};
