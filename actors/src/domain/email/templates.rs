@@ -99,7 +99,7 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ("code", "the one-time code"),
     (
         "link",
-        "the link that does what the code does, or opens the invitation",
+        "the link that does what the code does (may be empty: no link was asked for), or opens the invitation",
     ),
     (
         "expires_in_minutes",
@@ -132,18 +132,10 @@ pub const VARIABLES: &[(&str, &str)] = &[
 const COMMON: [&str; 3] = ["user_display_name", "user_email", "tenant_name"];
 
 /// The variables a message of `kind` fills; a template of that kind may use only these.
+/// Invitations carry no request details: the request is the inviter's, not the recipient's.
 pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
     match kind {
-        EmailKind::Verification => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
-            "code",
-            "link",
-            "expires_in_minutes",
-            "expires_in",
-        ],
-        EmailKind::PasswordReset | EmailKind::SignInCode => &[
+        EmailKind::Verification | EmailKind::PasswordReset | EmailKind::SignInCode => &[
             COMMON[0],
             COMMON[1],
             COMMON[2],
@@ -547,19 +539,25 @@ pub fn sample_vars(kind: EmailKind) -> TemplateVars {
 }
 
 /// Refuses a template that does not render, naming the failing part: it must render with
-/// the sample values and with the optional ones (display name, inviter, request details)
-/// left empty, and use no variable its kind does not fill, on any branch.
+/// the sample values and with the optional ones (display name, inviter, link, request
+/// details, expiry) left empty, and use no variable its kind does not fill, on any branch.
 pub fn validate(kind: EmailKind, template: &EmailTemplate) -> DomainResult<()> {
     let sample = sample_vars(kind);
     render(kind, template, &sample)?;
-    let sparse = TemplateVars {
+    render(kind, template, &sparse_vars(kind)).map(|_| ())
+}
+
+/// [`sample_vars`] with every value that may be missing left empty.
+fn sparse_vars(kind: EmailKind) -> TemplateVars {
+    TemplateVars {
         user_display_name: String::new(),
-        inviter_name: String::new(),
+        link: String::new(),
+        expires_in_minutes: 0,
         ip_address: String::new(),
         user_agent: String::new(),
-        ..sample
-    };
-    render(kind, template, &sparse).map(|_| ())
+        inviter_name: String::new(),
+        ..sample_vars(kind)
+    }
 }
 
 #[cfg(test)]
