@@ -373,3 +373,47 @@ fn variables_for_every_kind_are_documented() {
         assert!(filled.contains(name), "{name} is filled by no kind");
     }
 }
+
+/// The operator documentation, kept true by the test below.
+const DOCS: &str = include_str!("../../../../docs/email-templates.md");
+
+#[test]
+fn the_documentation_lists_every_kind_and_variable_and_who_fills_what() {
+    for kind in EmailKind::ALL {
+        assert!(DOCS.contains(&format!("| `{}` |", kind.as_str())));
+    }
+    for (name, description) in VARIABLES {
+        let row = format!("| `{name}` | {} |", description.replace('"', "`"));
+        assert!(DOCS.contains(&row), "{row}");
+    }
+    let mut lines = DOCS
+        .lines()
+        .skip_while(|line| !line.starts_with("| Kind | `code`"));
+    let header = lines.next().expect("the table of who fills what");
+    let cells = |line: &str| -> Vec<String> {
+        line.trim_matches('|')
+            .split('|')
+            .map(|cell| cell.trim().to_owned())
+            .collect()
+    };
+    let columns = cells(header);
+    let rows: Vec<Vec<String>> = lines
+        .skip(1)
+        .take_while(|line| line.starts_with('|'))
+        .map(cells)
+        .collect();
+    assert_eq!(rows.len(), EmailKind::ALL.len());
+    for row in rows {
+        let kind = EmailKind::parse("kind", row[0].trim_matches('`')).unwrap();
+        let mut documented: Vec<&str> = COMMON.to_vec();
+        for (column, mark) in columns.iter().zip(&row).skip(1) {
+            if mark == "✓" {
+                documented.extend(column.split(", ").map(|name| name.trim_matches('`')));
+            }
+        }
+        let mut filled = variables_for(kind).to_vec();
+        documented.sort_unstable();
+        filled.sort_unstable();
+        assert_eq!(documented, filled, "{}", kind.as_str());
+    }
+}
