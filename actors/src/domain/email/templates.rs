@@ -179,7 +179,10 @@ pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
     }
 }
 
+/// The shared HTML layout; `@@heading@@` and `@@message@@` mark where each kind's heading
+/// and message go (filled in as source, before the template is compiled).
 const LAYOUT_HTML: &str = include_str!("defaults/layout.html");
+/// The shared text layout, with the same marks.
 const LAYOUT_TEXT: &str = include_str!("defaults/layout.txt");
 
 /// The built-in subject, heading, HTML message and text message of `kind`.

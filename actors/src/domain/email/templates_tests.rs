@@ -72,6 +72,19 @@ fn every_default_renders_for_every_kind_with_what_the_kind_carries() {
 }
 
 #[test]
+fn the_layouts_mark_the_heading_and_message_once_where_they_go() {
+    assert_eq!(LAYOUT_HTML.matches("@@heading@@").count(), 2);
+    assert_eq!(LAYOUT_HTML.matches("@@message@@").count(), 1);
+    assert_eq!(LAYOUT_TEXT.matches("@@heading@@").count(), 1);
+    assert_eq!(LAYOUT_TEXT.matches("@@message@@").count(), 1);
+    for kind in EmailKind::ALL {
+        let template = default_template(kind);
+        assert!(!template.html.contains("@@"), "{}", kind.as_str());
+        assert!(!template.text.contains("@@"), "{}", kind.as_str());
+    }
+}
+
+#[test]
 fn the_sign_in_code_says_when_it_expires_in_minutes() {
     let kind = EmailKind::SignInCode;
     let email = render(kind, &default_template(kind), &sample_vars(kind)).unwrap();
