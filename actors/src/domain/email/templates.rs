@@ -19,6 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::EmailKind;
 use crate::error::{DomainError, DomainResult};
 
+#[path = "template_defaults.rs"]
+mod defaults;
+
+pub use defaults::default_template;
+
 /// Largest subject template source, in bytes.
 pub const MAX_SUBJECT_SOURCE_BYTES: usize = 1024;
 /// Largest HTML or text template source, in bytes.
@@ -27,6 +32,8 @@ pub const MAX_BODY_SOURCE_BYTES: usize = 64 * 1024;
 pub const MAX_SUBJECT_BYTES: usize = 998;
 /// Largest rendered HTML or text body, in bytes.
 pub const MAX_RENDERED_BODY_BYTES: usize = 1024 * 1024;
+/// Most a subject may write before it is collapsed onto one line.
+const MAX_RENDERED_SUBJECT_BYTES: usize = 16 * 1024;
 
 /// Instructions one part may execute; the built-in templates use well under a tenth of it.
 const RENDER_FUEL: u64 = 100_000;
@@ -128,17 +135,15 @@ pub const VARIABLES: &[(&str, &str)] = &[
     ),
 ];
 
-/// The variables every kind fills.
-const COMMON: [&str; 3] = ["user_display_name", "user_email", "tenant_name"];
-
 /// The variables a message of `kind` fills; a template of that kind may use only these.
-/// Invitations carry no request details: the request is the inviter's, not the recipient's.
+/// Every kind fills the recipient's name and address and the tenant's name. Invitations
+/// carry no request details: the request is the inviter's, not the recipient's.
 pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
     match kind {
         EmailKind::Verification | EmailKind::PasswordReset | EmailKind::SignInCode => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
+            "user_display_name",
+            "user_email",
+            "tenant_name",
             "code",
             "link",
             "expires_in_minutes",
@@ -147,9 +152,9 @@ pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
             "user_agent",
         ],
         EmailKind::TeamInvitation => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
+            "user_display_name",
+            "user_email",
+            "tenant_name",
             "link",
             "expires_in_minutes",
             "expires_in",
@@ -157,108 +162,29 @@ pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
             "inviter_name",
         ],
         EmailKind::ShareInvitation => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
+            "user_display_name",
+            "user_email",
+            "tenant_name",
             "link",
             "expires_in_minutes",
             "expires_in",
             "inviter_name",
         ],
-        EmailKind::NewSignIn | EmailKind::PasswordChanged => {
-            &[COMMON[0], COMMON[1], COMMON[2], "ip_address", "user_agent"]
-        }
+        EmailKind::NewSignIn | EmailKind::PasswordChanged => &[
+            "user_display_name",
+            "user_email",
+            "tenant_name",
+            "ip_address",
+            "user_agent",
+        ],
         EmailKind::FactorAdded | EmailKind::FactorRemoved => &[
-            COMMON[0],
-            COMMON[1],
-            COMMON[2],
+            "user_display_name",
+            "user_email",
+            "tenant_name",
             "factor_name",
             "ip_address",
             "user_agent",
         ],
-    }
-}
-
-/// The shared HTML layout; `@@heading@@` and `@@message@@` mark where each kind's heading
-/// and message go (filled in as source, before the template is compiled).
-const LAYOUT_HTML: &str = include_str!("defaults/layout.html");
-/// The shared text layout, with the same marks.
-const LAYOUT_TEXT: &str = include_str!("defaults/layout.txt");
-
-/// The built-in subject, heading, HTML message and text message of `kind`.
-fn default_parts(kind: EmailKind) -> (&'static str, &'static str, &'static str, &'static str) {
-    match kind {
-        EmailKind::Verification => (
-            "Verify your email address for {{ tenant_name }}",
-            "Verify your email address",
-            include_str!("defaults/verification.html"),
-            include_str!("defaults/verification.txt"),
-        ),
-        EmailKind::PasswordReset => (
-            "Reset your {{ tenant_name }} password",
-            "Reset your password",
-            include_str!("defaults/password_reset.html"),
-            include_str!("defaults/password_reset.txt"),
-        ),
-        EmailKind::SignInCode => (
-            "{{ code }} is your {{ tenant_name }} sign-in code",
-            "Your sign-in code",
-            include_str!("defaults/sign_in_code.html"),
-            include_str!("defaults/sign_in_code.txt"),
-        ),
-        EmailKind::TeamInvitation => (
-            "You are invited to join {{ team_name }} on {{ tenant_name }}",
-            "Join {{ team_name }}",
-            include_str!("defaults/team_invitation.html"),
-            include_str!("defaults/team_invitation.txt"),
-        ),
-        EmailKind::ShareInvitation => (
-            "{% if inviter_name %}{{ inviter_name }} shared something with you\
-             {% else %}Something was shared with you{% endif %} on {{ tenant_name }}",
-            "Something was shared with you",
-            include_str!("defaults/share_invitation.html"),
-            include_str!("defaults/share_invitation.txt"),
-        ),
-        EmailKind::NewSignIn => (
-            "New sign-in to your {{ tenant_name }} account",
-            "New sign-in to your account",
-            include_str!("defaults/new_sign_in.html"),
-            include_str!("defaults/new_sign_in.txt"),
-        ),
-        EmailKind::PasswordChanged => (
-            "Your {{ tenant_name }} password was changed",
-            "Your password was changed",
-            include_str!("defaults/password_changed.html"),
-            include_str!("defaults/password_changed.txt"),
-        ),
-        EmailKind::FactorAdded => (
-            "A sign-in method was added to your {{ tenant_name }} account",
-            "A sign-in method was added",
-            include_str!("defaults/factor_added.html"),
-            include_str!("defaults/factor_added.txt"),
-        ),
-        EmailKind::FactorRemoved => (
-            "A sign-in method was removed from your {{ tenant_name }} account",
-            "A sign-in method was removed",
-            include_str!("defaults/factor_removed.html"),
-            include_str!("defaults/factor_removed.txt"),
-        ),
-    }
-}
-
-/// The built-in template of `kind`: the shared layout with the kind's message in it, one
-/// self-contained template per part that an operator can fetch, edit and set.
-pub fn default_template(kind: EmailKind) -> EmailTemplate {
-    let (subject, heading, html, text) = default_parts(kind);
-    let fill = |layout: &str, message: &str| {
-        layout
-            .replace("@@heading@@", heading)
-            .replace("@@message@@", message.trim_end())
-    };
-    EmailTemplate {
-        subject: subject.to_owned(),
-        html: fill(LAYOUT_HTML, html),
-        text: fill(LAYOUT_TEXT, text),
     }
 }
 
@@ -284,6 +210,15 @@ impl Part {
             Part::Subject => "template.subject",
             Part::Html => "template.html",
             Part::Text => "template.text",
+        }
+    }
+
+    /// The most a part may write while it renders (a subject is checked again, against
+    /// [`MAX_SUBJECT_BYTES`], once it is on one line).
+    fn max_rendered_bytes(self) -> usize {
+        match self {
+            Part::Subject => MAX_RENDERED_SUBJECT_BYTES,
+            Part::Html | Part::Text => MAX_RENDERED_BODY_BYTES,
         }
     }
 
@@ -461,16 +396,45 @@ fn render_part(
         .template_from_named_str(part.name(), source)
         .map_err(|error| template_error(part, &error))?;
     check_variables(kind, part, source, &template)?;
-    let rendered = template
-        .render(context)
-        .map_err(|error| template_error(part, &error))?;
-    if part != Part::Subject && rendered.len() > MAX_RENDERED_BODY_BYTES {
-        return Err(DomainError::invalid(
-            part.field(),
-            format!("renders to more than {MAX_RENDERED_BODY_BYTES} bytes"),
-        ));
+    let limit = part.max_rendered_bytes();
+    let mut output = BoundedOutput {
+        bytes: Vec::new(),
+        limit,
+        exceeded: false,
+    };
+    if let Err(error) = template.render_captured_to(context, &mut output) {
+        return Err(if output.exceeded {
+            DomainError::invalid(part.field(), format!("renders to more than {limit} bytes"))
+        } else {
+            template_error(part, &error)
+        });
     }
-    Ok(rendered)
+    String::from_utf8(output.bytes).map_err(|error| {
+        DomainError::Internal(format!("rendered {} is not UTF-8: {error}", part.name()))
+    })
+}
+
+/// Rendered output that stops growing at `limit` bytes, so a template cannot fill memory
+/// by writing.
+struct BoundedOutput {
+    bytes: Vec<u8>,
+    limit: usize,
+    exceeded: bool,
+}
+
+impl std::io::Write for BoundedOutput {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.bytes.len().saturating_add(buf.len()) > self.limit {
+            self.exceeded = true;
+            return Err(std::io::Error::other("rendered output is too large"));
+        }
+        self.bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// `text` on one line: runs of whitespace (line breaks included) become one space, and other

@@ -1,6 +1,7 @@
 //! Unit tests of the built-in templates, escaping, variable checks and limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::defaults::{LAYOUT_HTML, LAYOUT_TEXT};
 use super::*;
 
 fn field_and_reason(error: DomainError) -> (&'static str, String) {
@@ -326,20 +327,27 @@ fn oversize_parts_are_refused() {
         ..default_template(kind)
     };
     let huge_body = with_html(kind, "{{ 'x' * 2000000 }}");
+    let many_writes = with_html(
+        kind,
+        "{% for i in range(100) %}{{ 'x' * 100000 }}{% endfor %}",
+    );
     let endless = with_html(
         kind,
         "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
     );
-    for (template, expected) in [
-        (big_subject, "template.subject"),
-        (big_html, "template.html"),
-        (big_text, "template.text"),
-        (long_subject, "template.subject"),
-        (huge_body, "template.html"),
-        (endless, "template.html"),
+    for (template, expected, why) in [
+        (big_subject, "template.subject", "at most 1024"),
+        (big_html, "template.html", "at most 65536"),
+        (big_text, "template.text", "at most 65536"),
+        (long_subject, "template.subject", "at most 998"),
+        (huge_body, "template.html", "more than 1048576"),
+        (many_writes, "template.html", "more than 1048576"),
+        (endless, "template.html", "fuel"),
     ] {
         let refused = validate(kind, &template).expect_err(expected);
-        assert_eq!(field_and_reason(refused).0, expected);
+        let (field, reason) = field_and_reason(refused);
+        assert_eq!(field, expected, "{reason}");
+        assert!(reason.contains(why), "{expected}: {reason}");
     }
     let at_limit = EmailTemplate {
         subject: "x".repeat(MAX_SUBJECT_SOURCE_BYTES - 1),
@@ -418,7 +426,7 @@ fn the_documentation_lists_every_kind_and_variable_and_who_fills_what() {
     assert_eq!(rows.len(), EmailKind::ALL.len());
     for row in rows {
         let kind = EmailKind::parse("kind", row[0].trim_matches('`')).unwrap();
-        let mut documented: Vec<&str> = COMMON.to_vec();
+        let mut documented = vec!["user_display_name", "user_email", "tenant_name"];
         for (column, mark) in columns.iter().zip(&row).skip(1) {
             if mark == "✓" {
                 documented.extend(column.split(", ").map(|name| name.trim_matches('`')));
