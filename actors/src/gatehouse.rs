@@ -9,8 +9,8 @@ use gatehouse_storage::Database;
 use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
 use crate::context::Context;
 use crate::domain::crypto::{MasterKey, random_token, sha256};
-use crate::domain::keyspace;
 use crate::domain::email::EmailSettings;
+use crate::domain::keyspace;
 use crate::domain::passwords::{Argon2Params, PasswordHasher};
 use crate::domain::tenants::{ApiKeyKind, TenantCache};
 use crate::domain::webhooks::WebhookSettings;
@@ -153,6 +153,7 @@ impl Gatehouse {
             context.clone(),
             options.password_hash_threads,
             options.password_hash_queue,
+            options.argon2,
         )?;
         let services = Arc::new(NodeServices {
             db,

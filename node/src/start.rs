@@ -11,6 +11,7 @@ use std::time::Duration;
 use gatehouse_actors::cluster::{MemberStatus, Membership, MembershipView};
 use gatehouse_actors::context::Context;
 use gatehouse_actors::crypto::MasterKey;
+use gatehouse_actors::passwords::Argon2Params;
 use gatehouse_actors::routing::ClusterWiring;
 use gatehouse_actors::webhooks::WebhookSettings;
 use gatehouse_actors::{Gatehouse, GatehouseOptions};
@@ -104,6 +105,11 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
             password_hash_queue: config.auth.password_hash_queue as usize,
             cluster,
             webhooks: webhook_settings(&config)?,
+            argon2: Argon2Params {
+                memory_kib: config.auth.argon2_memory_kib,
+                iterations: config.auth.argon2_iterations,
+                parallelism: config.auth.argon2_parallelism,
+            },
             ..GatehouseOptions::default()
         },
     )
