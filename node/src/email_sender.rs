@@ -93,13 +93,13 @@ impl EmailSender for SmtpSender {
 /// message that cannot be built (an address lettre cannot parse) will never be deliverable.
 fn build_message(email: &OutgoingEmail) -> Result<Message, SmtpOutcome> {
     let from = Mailbox::new(
-        (!email.from_name.is_empty()).then(|| email.from_name.clone()),
+        (!email.from_name.is_empty()).then(|| single_line(&email.from_name)),
         parse_address("from", &email.from_address)?,
     );
     let mut builder = Message::builder()
         .from(from)
         .to(Mailbox::new(None, parse_address("to", &email.to)?))
-        .subject(email.subject.as_str())
+        .subject(single_line(&email.subject))
         .message_id(Some(message_id_header(&email.message_id)?));
     if !email.reply_to.is_empty() {
         builder = builder.reply_to(Mailbox::new(
@@ -113,6 +113,14 @@ fn build_message(email: &OutgoingEmail) -> Result<Message, SmtpOutcome> {
             email.html.clone(),
         ))
         .map_err(|error| undeliverable(format!("cannot build the message: {error}")))
+}
+
+/// lettre encodes header text, so a line break can never start a header; it is still
+/// replaced, so that no client shows a subject or name broken over lines.
+fn single_line(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 fn parse_address(field: &str, text: &str) -> Result<Address, SmtpOutcome> {
