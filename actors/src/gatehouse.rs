@@ -153,6 +153,7 @@ impl Gatehouse {
             context.clone(),
             options.password_hash_threads,
             options.password_hash_queue,
+            options.argon2,
         )?;
         let services = Arc::new(NodeServices {
             db,

@@ -90,6 +90,26 @@ pub enum SandboxError {
     /// A node answered a sandbox request with an error.
     #[error("node api: {0}")]
     Api(#[from] ApiError),
+    /// The test SMTP server's interpreter cannot import `aiosmtpd`.
+    #[error(
+        "the test SMTP server needs aiosmtpd, which {} cannot import: run \
+         `python3 -m venv .venv-test && .venv-test/bin/pip install -r \
+         cluster-tests/smtp/requirements.txt` in the workspace root, or set \
+         GATEHOUSE_TEST_PYTHON to an interpreter that has it",
+        python.display()
+    )]
+    AiosmtpdMissing {
+        /// The interpreter that was tried.
+        python: PathBuf,
+    },
+    /// The test SMTP server did not start.
+    #[error("the test SMTP server did not start: {reason}; end of its stderr:\n{stderr}")]
+    SmtpServer {
+        /// What went wrong.
+        reason: String,
+        /// The last lines it wrote on stderr.
+        stderr: String,
+    },
 }
 
 impl SandboxError {

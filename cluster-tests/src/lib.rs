@@ -8,6 +8,9 @@
 //!   [`SandboxNode::builder`] starts a standalone one.
 //! - [`ClusterSandbox`] runs several of them on 127.0.0.1 sharing one PostgreSQL database,
 //!   with gossip between them, and hands out SDK clients per node.
+//! - [`SmtpServer`] is a real SMTP server (aiosmtpd) on a free loopback port that records
+//!   what it accepts as [`ReceivedEmail`]s, and refuses `reject…@` and `tempfail…@`
+//!   recipients with 550 and 451.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), gatehouse_cluster_tests::SandboxError> {
@@ -35,6 +38,7 @@ mod error;
 mod eventually;
 mod node;
 mod sandbox;
+mod smtp;
 mod store;
 
 pub use binary::locate_binary;
@@ -42,3 +46,4 @@ pub use error::SandboxError;
 pub use eventually::{POLL_INTERVAL, StillFailing, eventually};
 pub use node::{NodeBuilder, NodeExit, READY_PREFIX, ReadyLine, SandboxNode, SandboxTenant};
 pub use sandbox::{ClusterSandbox, ClusterSandboxBuilder, DEFAULT_PUBLIC_URL, SandboxStorage};
+pub use smtp::{ReceivedEmail, SMTP_READY_PREFIX, SmtpServer};

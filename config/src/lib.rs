@@ -5,6 +5,7 @@
 //! `config/gatehouse.example.toml`.
 #![warn(missing_docs)]
 
+mod email;
 mod env;
 
 use std::collections::BTreeMap;
@@ -13,6 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use email::{EmailPasswordSource, EmailSection, EmailTls};
 pub use env::ENV_PREFIX;
 
 /// The whole user-facing configuration of one node.
@@ -29,6 +31,8 @@ pub struct Config {
     pub cluster: ClusterSection,
     /// Outgoing webhook deliveries.
     pub webhooks: WebhooksSection,
+    /// Outgoing email over SMTP.
+    pub email: EmailSection,
 }
 
 /// `[node]`: where the node listens and keeps its files.
@@ -100,6 +104,12 @@ pub struct AuthSection {
     pub master_key_file: String,
     /// Where the operator key is written on first start. Empty means `<data_dir>/operator.key`.
     pub operator_key_file: String,
+    /// Argon2id memory per password hash, in KiB.
+    pub argon2_memory_kib: u32,
+    /// Argon2id passes over that memory.
+    pub argon2_iterations: u32,
+    /// Argon2id lanes.
+    pub argon2_parallelism: u32,
 }
 
 impl Default for AuthSection {
@@ -109,6 +119,9 @@ impl Default for AuthSection {
             password_hash_queue: 4096,
             master_key_file: String::new(),
             operator_key_file: String::new(),
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
         }
     }
 }
@@ -198,6 +211,9 @@ pub enum ConfigError {
     },
 }
 
+/// Largest accepted `auth.argon2_memory_kib`: 4 GiB.
+pub const ARGON2_MAX_MEMORY_KIB: u32 = 4 * 1024 * 1024;
+
 /// The storage backend a node runs on, validated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StorageBackendKind {
@@ -251,10 +267,17 @@ impl Config {
             })?,
             None => Config::default(),
         };
-        let overrides: BTreeMap<String, String> = vars
+        let mut overrides: BTreeMap<String, String> = vars
             .into_iter()
             .filter(|(name, _)| name.starts_with(ENV_PREFIX))
             .collect();
+        // The variable that holds the SMTP password is not a config key, even when its
+        // name has the prefix.
+        let password_env = overrides
+            .get("GATEHOUSE_EMAIL_PASSWORD_ENV")
+            .unwrap_or(&config.email.password_env)
+            .clone();
+        overrides.remove(&password_env);
         env::apply_overrides(config, &overrides)
     }
 
@@ -293,6 +316,7 @@ impl Config {
         if self.auth.password_hash_queue == 0 {
             return Err(invalid("auth.password_hash_queue", "must be at least 1"));
         }
+        self.validate_argon2()?;
         if !self.cluster.gossip_addr.is_empty() {
             parse_socket_addr("cluster.gossip_addr", &self.cluster.gossip_addr)?;
             if self.node.public_url.is_empty() {
@@ -316,6 +340,34 @@ impl Config {
             return Err(invalid(
                 "webhooks.attempt_timeout_seconds",
                 "must be between 1 and 300",
+            ));
+        }
+        self.email.validate()?;
+        Ok(())
+    }
+
+    fn validate_argon2(&self) -> Result<(), ConfigError> {
+        let auth = &self.auth;
+        if !(1..=16).contains(&auth.argon2_parallelism) {
+            return Err(invalid(
+                "auth.argon2_parallelism",
+                "must be between 1 and 16",
+            ));
+        }
+        if !(1..=10).contains(&auth.argon2_iterations) {
+            return Err(invalid(
+                "auth.argon2_iterations",
+                "must be between 1 and 10",
+            ));
+        }
+        // Argon2 needs 8 KiB per lane; 4 GiB is far beyond any sane per-hash cost.
+        let least = 8 * auth.argon2_parallelism;
+        if !(least..=ARGON2_MAX_MEMORY_KIB).contains(&auth.argon2_memory_kib) {
+            return Err(invalid(
+                "auth.argon2_memory_kib",
+                &format!(
+                    "must be between {least} (8 per lane) and {ARGON2_MAX_MEMORY_KIB} (4 GiB)"
+                ),
             ));
         }
         Ok(())
@@ -377,7 +429,7 @@ fn parse_socket_addr(key: &str, text: &str) -> Result<SocketAddr, ConfigError> {
         .map_err(|_| invalid(key, &format!("`{text}` is not an ip:port address")))
 }
 
-fn invalid(key: &str, message: &str) -> ConfigError {
+pub(crate) fn invalid(key: &str, message: &str) -> ConfigError {
     ConfigError::Invalid {
         key: key.to_owned(),
         message: message.to_owned(),

@@ -179,3 +179,216 @@ fn missing_file_is_a_read_error() {
         Config::load(Some(Path::new("/nonexistent/gatehouse.toml")), vars(&[])).unwrap_err();
     assert!(matches!(error, ConfigError::Read { .. }));
 }
+
+#[test]
+fn email_and_argon2_defaults() {
+    let config = Config::load(None, vars(&[])).unwrap();
+    let email = &config.email;
+    assert!(!email.enabled(), "no host means no email is sent");
+    assert_eq!(email.port_number().unwrap(), 587);
+    assert_eq!(email.tls_mode().unwrap(), EmailTls::StartTls);
+    assert_eq!(email.password_source().unwrap(), EmailPasswordSource::None);
+    assert!(email.username.is_empty() && email.hello_name.is_empty());
+    assert_eq!(email.timeout_seconds, 30);
+    assert_eq!(email.attempt_concurrency, 16);
+    assert_eq!(email.poll_interval_ms, 200);
+    assert_eq!(config.auth.argon2_memory_kib, 19456);
+    assert_eq!(config.auth.argon2_iterations, 2);
+    assert_eq!(config.auth.argon2_parallelism, 1);
+}
+
+#[test]
+fn email_and_argon2_file_values_are_read() {
+    let text = "[auth]\nargon2_memory_kib = 65536\nargon2_iterations = 3\nargon2_parallelism = 4\n\
+                [email]\nhost = \"smtp.example.com\"\nport = 465\ntls = \"tls\"\n\
+                username = \"gatehouse\"\npassword_file = \"/run/secrets/smtp\"\n\
+                hello_name = \"auth.example.com\"\ntimeout_seconds = 10\n\
+                attempt_concurrency = 4\npoll_interval_ms = 500\n";
+    let config = Config::from_parts(Some(text), None, vars(&[])).unwrap();
+    config.validate().unwrap();
+    let email = &config.email;
+    assert!(email.enabled());
+    assert_eq!(email.host, "smtp.example.com");
+    assert_eq!(email.port_number().unwrap(), 465);
+    assert_eq!(email.tls_mode().unwrap(), EmailTls::Tls);
+    assert_eq!(email.username, "gatehouse");
+    assert_eq!(
+        email.password_source().unwrap(),
+        EmailPasswordSource::File("/run/secrets/smtp".to_owned())
+    );
+    assert_eq!(email.hello_name, "auth.example.com");
+    assert_eq!(
+        (
+            email.timeout_seconds,
+            email.attempt_concurrency,
+            email.poll_interval_ms
+        ),
+        (10, 4, 500)
+    );
+    assert_eq!(
+        (
+            config.auth.argon2_memory_kib,
+            config.auth.argon2_iterations,
+            config.auth.argon2_parallelism
+        ),
+        (65536, 3, 4)
+    );
+}
+
+#[test]
+fn email_and_argon2_environment_overrides() {
+    let text = "[email]\nhost = \"smtp.example.com\"\n";
+    let config = Config::load_text_for_tests(
+        text,
+        &[
+            ("GATEHOUSE_EMAIL_HOST", "127.0.0.1"),
+            ("GATEHOUSE_EMAIL_PORT", "2525"),
+            ("GATEHOUSE_EMAIL_TLS", "none"),
+            ("GATEHOUSE_EMAIL_USERNAME", "mailer"),
+            ("GATEHOUSE_EMAIL_PASSWORD_ENV", "GATEHOUSE_SMTP_PASSWORD"),
+            // Named by email.password_env, so it is the password, not an unknown key.
+            ("GATEHOUSE_SMTP_PASSWORD", "hunter2"),
+            ("GATEHOUSE_EMAIL_TIMEOUT_SECONDS", "5"),
+            ("GATEHOUSE_EMAIL_ATTEMPT_CONCURRENCY", "2"),
+            ("GATEHOUSE_EMAIL_POLL_INTERVAL_MS", "50"),
+            ("GATEHOUSE_EMAIL_HELLO_NAME", "node-a.example.com"),
+            ("GATEHOUSE_AUTH_ARGON2_MEMORY_KIB", "8192"),
+            ("GATEHOUSE_AUTH_ARGON2_ITERATIONS", "1"),
+            ("GATEHOUSE_AUTH_ARGON2_PARALLELISM", "2"),
+        ],
+    );
+    let email = &config.email;
+    assert_eq!(email.host, "127.0.0.1");
+    assert_eq!(email.port_number().unwrap(), 2525);
+    assert_eq!(email.tls_mode().unwrap(), EmailTls::None);
+    assert_eq!(
+        email.password_source().unwrap(),
+        EmailPasswordSource::Env("GATEHOUSE_SMTP_PASSWORD".to_owned())
+    );
+    assert_eq!(email.hello_name, "node-a.example.com");
+    assert_eq!(
+        (
+            email.timeout_seconds,
+            email.attempt_concurrency,
+            email.poll_interval_ms
+        ),
+        (5, 2, 50)
+    );
+    assert_eq!(
+        (
+            config.auth.argon2_memory_kib,
+            config.auth.argon2_iterations,
+            config.auth.argon2_parallelism
+        ),
+        (8192, 1, 2)
+    );
+}
+
+#[test]
+fn bad_email_and_argon2_values_name_the_key() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("GATEHOUSE_EMAIL_TLS", "ssl")], "email.tls"),
+        (&[("GATEHOUSE_EMAIL_PORT", "0")], "email.port"),
+        (&[("GATEHOUSE_EMAIL_PORT", "70000")], "email.port"),
+        (&[("GATEHOUSE_EMAIL_HOST", "smtp example")], "email.host"),
+        (&[("GATEHOUSE_EMAIL_HELLO_NAME", "a b")], "email.hello_name"),
+        (
+            &[
+                ("GATEHOUSE_EMAIL_USERNAME", "mailer"),
+                ("GATEHOUSE_EMAIL_PASSWORD_ENV", "SMTP_PASSWORD"),
+                ("GATEHOUSE_EMAIL_PASSWORD_FILE", "/run/secrets/smtp"),
+            ],
+            "email.password_file",
+        ),
+        (&[("GATEHOUSE_EMAIL_USERNAME", "mailer")], "email.username"),
+        (
+            &[("GATEHOUSE_EMAIL_PASSWORD_FILE", "/run/secrets/smtp")],
+            "email.username",
+        ),
+        (
+            &[("GATEHOUSE_EMAIL_TIMEOUT_SECONDS", "0")],
+            "email.timeout_seconds",
+        ),
+        (
+            &[("GATEHOUSE_EMAIL_TIMEOUT_SECONDS", "301")],
+            "email.timeout_seconds",
+        ),
+        (
+            &[("GATEHOUSE_EMAIL_ATTEMPT_CONCURRENCY", "0")],
+            "email.attempt_concurrency",
+        ),
+        (
+            &[("GATEHOUSE_EMAIL_POLL_INTERVAL_MS", "0")],
+            "email.poll_interval_ms",
+        ),
+        (
+            &[("GATEHOUSE_AUTH_ARGON2_ITERATIONS", "0")],
+            "auth.argon2_iterations",
+        ),
+        (
+            &[("GATEHOUSE_AUTH_ARGON2_ITERATIONS", "11")],
+            "auth.argon2_iterations",
+        ),
+        (
+            &[("GATEHOUSE_AUTH_ARGON2_PARALLELISM", "0")],
+            "auth.argon2_parallelism",
+        ),
+        (
+            &[("GATEHOUSE_AUTH_ARGON2_PARALLELISM", "17")],
+            "auth.argon2_parallelism",
+        ),
+        (
+            &[
+                ("GATEHOUSE_AUTH_ARGON2_PARALLELISM", "4"),
+                ("GATEHOUSE_AUTH_ARGON2_MEMORY_KIB", "31"),
+            ],
+            "auth.argon2_memory_kib",
+        ),
+        (
+            &[("GATEHOUSE_AUTH_ARGON2_MEMORY_KIB", "4194305")],
+            "auth.argon2_memory_kib",
+        ),
+    ];
+    for (settings, key) in cases {
+        let error = Config::load(None, vars(settings)).unwrap_err();
+        match error {
+            ConfigError::Invalid { key: named, .. } => assert_eq!(named, *key, "{settings:?}"),
+            other => panic!("{settings:?}: expected invalid {key}, got {other}"),
+        }
+    }
+}
+
+#[test]
+fn bad_email_values_in_the_file_name_the_key() {
+    let text = "[email]\ntls = \"STARTTLS\"\n";
+    let error = Config::from_parts(Some(text), None, vars(&[]))
+        .unwrap()
+        .validate()
+        .unwrap_err();
+    assert!(error.to_string().contains("email.tls"), "{error}");
+    let error =
+        Config::from_parts(Some("[email]\nsmtp_host = \"x\"\n"), None, vars(&[])).unwrap_err();
+    assert!(error.to_string().contains("smtp_host"), "{error}");
+}
+
+#[test]
+fn the_smallest_argon2_memory_follows_the_lanes() {
+    let config = Config::load(
+        None,
+        vars(&[
+            ("GATEHOUSE_AUTH_ARGON2_PARALLELISM", "4"),
+            ("GATEHOUSE_AUTH_ARGON2_MEMORY_KIB", "32"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.auth.argon2_memory_kib, 32);
+}
+
+impl Config {
+    /// A file's text plus environment overrides, validated; panics on any error.
+    fn load_text_for_tests(text: &str, pairs: &[(&str, &str)]) -> Config {
+        let config = Config::from_parts(Some(text), None, vars(pairs)).unwrap();
+        config.validate().unwrap();
+        config
+    }
+}

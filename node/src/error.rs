@@ -97,6 +97,33 @@ pub enum NodeError {
         /// Chitchat's reason (its error type is not public).
         reason: String,
     },
+    /// `email.password_env` names a variable that is not set (or not UTF-8).
+    #[error("cannot read the SMTP password from ${variable} (email.password_env): {source}")]
+    EmailPasswordEnv {
+        /// The variable's name.
+        variable: String,
+        /// Why it could not be read.
+        #[source]
+        source: std::env::VarError,
+    },
+    /// `email.password_file` cannot be read.
+    #[error("cannot read the SMTP password file {} (email.password_file): {source}", path.display())]
+    EmailPasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        #[source]
+        source: io::Error,
+    },
+    /// The SMTP transport cannot be set up for `email.host` (e.g. no TLS name for it).
+    #[error("cannot set up SMTP to {host} (email.host): {source}")]
+    EmailTransport {
+        /// The host as configured.
+        host: String,
+        /// lettre's reason.
+        #[source]
+        source: lettre::transport::smtp::Error,
+    },
     /// The webhook delivery client cannot be built.
     #[error("cannot build the webhook HTTP client: {0}")]
     WebhookSender(#[source] reqwest::Error),
@@ -189,6 +216,15 @@ mod tests {
         assert_eq!(
             error.to_string(),
             "cannot listen on 127.0.0.1:1 (node.grpc_addr): address in use"
+        );
+        let error = NodeError::EmailPasswordEnv {
+            variable: "SMTP_PASSWORD".to_owned(),
+            source: std::env::VarError::NotPresent,
+        };
+        assert_eq!(
+            error.to_string(),
+            "cannot read the SMTP password from $SMTP_PASSWORD (email.password_env): \
+             environment variable not found"
         );
         assert_eq!(
             NodeError::FdbNotBuilt.to_string(),

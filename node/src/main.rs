@@ -2,6 +2,7 @@
 
 mod admin;
 mod cluster;
+mod email_sender;
 mod error;
 mod grpc;
 mod http;

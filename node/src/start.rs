@@ -11,6 +11,8 @@ use std::time::Duration;
 use gatehouse_actors::cluster::{MemberStatus, Membership, MembershipView};
 use gatehouse_actors::context::Context;
 use gatehouse_actors::crypto::MasterKey;
+use gatehouse_actors::domain::email::EmailSettings;
+use gatehouse_actors::passwords::Argon2Params;
 use gatehouse_actors::routing::ClusterWiring;
 use gatehouse_actors::webhooks::WebhookSettings;
 use gatehouse_actors::{Gatehouse, GatehouseOptions};
@@ -19,6 +21,7 @@ use gatehouse_storage::{Database, StorageError};
 use tokio::sync::watch;
 
 use crate::StartArgs;
+use crate::email_sender::SmtpSender;
 use crate::error::{NodeError, NodeResult};
 use crate::webhook_sender::{HttpWebhookSender, SystemResolver};
 use crate::{cluster, grpc, http, telemetry};
@@ -104,6 +107,12 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
             password_hash_queue: config.auth.password_hash_queue as usize,
             cluster,
             webhooks: webhook_settings(&config)?,
+            email: email_settings(&config)?,
+            argon2: Argon2Params {
+                memory_kib: config.auth.argon2_memory_kib,
+                iterations: config.auth.argon2_iterations,
+                parallelism: config.auth.argon2_parallelism,
+            },
             ..GatehouseOptions::default()
         },
     )
@@ -242,6 +251,22 @@ fn webhook_settings(config: &Config) -> NodeResult<WebhookSettings> {
         resolver: Arc::new(SystemResolver),
         attempt_timeout: Duration::from_secs(u64::from(config.webhooks.attempt_timeout_seconds)),
         ..WebhookSettings::default()
+    })
+}
+
+/// Email delivery settings from `[email]`; without a host this node sends no email and
+/// messages wait in the outbox.
+fn email_settings(config: &Config) -> NodeResult<EmailSettings> {
+    let email = &config.email;
+    if !email.enabled() {
+        return Ok(EmailSettings::default());
+    }
+    Ok(EmailSettings {
+        sender: Some(Arc::new(SmtpSender::new(email)?)),
+        attempt_timeout: Duration::from_secs(u64::from(email.timeout_seconds)),
+        poll_interval: Duration::from_millis(u64::from(email.poll_interval_ms)),
+        concurrency: email.attempt_concurrency as usize,
+        ..EmailSettings::default()
     })
 }
 

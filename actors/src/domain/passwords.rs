@@ -89,14 +89,6 @@ pub fn validate_new_password(password: &str) -> DomainResult<()> {
     Ok(())
 }
 
-fn argon2() -> DomainResult<Argon2<'static>> {
-    Ok(Argon2::new(
-        Algorithm::Argon2id,
-        Version::V0x13,
-        current_params()?,
-    ))
-}
-
 /// Argon2 working memory, kept by each hashing thread so that 19 MiB is not allocated and
 /// page-faulted for every password (and not left behind in allocator arenas).
 #[derive(Default)]
@@ -120,28 +112,36 @@ impl Scratch {
     }
 }
 
-fn current_params() -> DomainResult<Params> {
-    Params::new(
-        ARGON2_MEMORY_KIB,
-        ARGON2_ITERATIONS,
-        ARGON2_PARALLELISM,
-        None,
-    )
-    .map_err(|error| DomainError::Internal(format!("argon2 parameters: {error}")))
+impl Argon2Params {
+    fn to_params(self) -> DomainResult<Params> {
+        Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|error| DomainError::Internal(format!("argon2 parameters: {error}")))
+    }
+
+    /// Whether a stored hash's algorithm and parameters are these.
+    fn made_with(&self, parsed: &PasswordHash<'_>) -> bool {
+        parsed.algorithm.as_str() == "argon2id"
+            && Params::try_from(parsed).is_ok_and(|params| {
+                params.m_cost() == self.memory_kib
+                    && params.t_cost() == self.iterations
+                    && params.p_cost() == self.parallelism
+            })
+    }
 }
 
-/// Hashes `password` into a PHC string with the current parameters.
+/// Hashes `password` into an argon2id PHC string with `cost`.
 pub fn hash_password_blocking(
     password: &str,
     salt: &[u8; 16],
+    cost: Argon2Params,
     scratch: &mut Scratch,
 ) -> DomainResult<String> {
     let internal =
         |error: &dyn std::fmt::Display| DomainError::Internal(format!("argon2 hash: {error}"));
-    let params = current_params()?;
+    let params = cost.to_params()?;
     let salt_string = SaltString::encode_b64(salt).map_err(|error| internal(&error))?;
     let mut output = [0u8; Params::DEFAULT_OUTPUT_LEN];
-    argon2()?
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(
             password.as_bytes(),
             salt,
@@ -164,14 +164,16 @@ pub fn hash_password_blocking(
 pub struct Verification {
     /// The password matches.
     pub matches: bool,
-    /// The stored hash uses other parameters than today's and should be replaced.
+    /// The stored hash uses other parameters than the configured ones and should be replaced.
     pub needs_rehash: bool,
 }
 
-/// Verifies `password` against a PHC string, using the parameters stored in it.
+/// Verifies `password` against a PHC string, using the parameters stored in it; a hash
+/// made with other parameters than `configured` needs a rehash.
 pub fn verify_password_blocking(
     password: &str,
     phc: &str,
+    configured: Argon2Params,
     scratch: &mut Scratch,
 ) -> DomainResult<Verification> {
     let corrupt = |error: &dyn std::fmt::Display| {
@@ -206,15 +208,7 @@ pub fn verify_password_blocking(
         .map_err(|error| corrupt(&error))?;
     // `Output` compares in constant time.
     let matches = Output::new(&output).map_err(|error| corrupt(&error))? == expected;
-    let needs_rehash = match Params::try_from(&parsed) {
-        Ok(params) => {
-            parsed.algorithm.as_str() != "argon2id"
-                || params.m_cost() != ARGON2_MEMORY_KIB
-                || params.t_cost() != ARGON2_ITERATIONS
-                || params.p_cost() != ARGON2_PARALLELISM
-        }
-        Err(_) => true,
-    };
+    let needs_rehash = !configured.made_with(&parsed);
     Ok(Verification {
         matches,
         needs_rehash,
@@ -256,8 +250,16 @@ impl std::fmt::Debug for PasswordHasher {
 }
 
 impl PasswordHasher {
-    /// Starts `threads` hashing threads (0 = one per core) behind a queue of `queue_len`.
-    pub fn start(context: Context, threads: usize, queue_len: usize) -> DomainResult<Self> {
+    /// Starts `threads` hashing threads (0 = one per core) behind a queue of `queue_len`,
+    /// hashing new passwords with `cost`.
+    pub fn start(
+        context: Context,
+        threads: usize,
+        queue_len: usize,
+        cost: Argon2Params,
+    ) -> DomainResult<Self> {
+        // Refused parameters fail the start, not every sign-in.
+        cost.to_params()?;
         let threads = if threads == 0 {
             std::thread::available_parallelism().map_or(2, usize::from)
         } else {
@@ -269,13 +271,15 @@ impl PasswordHasher {
             let receiver = Arc::clone(&receiver);
             std::thread::Builder::new()
                 .name(format!("password-hash-{index}"))
-                .spawn(move || run_worker(&receiver))
+                .spawn(move || run_worker(&receiver, cost))
                 .map_err(|error| DomainError::Internal(format!("spawn hash thread: {error}")))?;
         }
         let decoy_password = crate::domain::crypto::base64url(&context.random::<24>());
+        // Made with the configured cost, so an unknown user costs what a real one does.
         let decoy_hash = hash_password_blocking(
             &decoy_password,
             &context.random::<16>(),
+            cost,
             &mut Scratch::default(),
         )?;
         Ok(PasswordHasher {
@@ -339,7 +343,7 @@ fn hasher_gone() -> DomainError {
     DomainError::Unavailable("password hashing pool stopped".to_owned())
 }
 
-fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>) {
+fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>, cost: Argon2Params) {
     let mut scratch = Scratch::default();
     loop {
         let next = match receiver.lock() {
@@ -357,14 +361,19 @@ fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>) {
                 salt,
                 reply,
             } => {
-                let _ = reply.send(hash_password_blocking(&password, &salt, &mut scratch));
+                let _ = reply.send(hash_password_blocking(&password, &salt, cost, &mut scratch));
             }
             Job::Verify {
                 password,
                 phc,
                 reply,
             } => {
-                let _ = reply.send(verify_password_blocking(&password, &phc, &mut scratch));
+                let _ = reply.send(verify_password_blocking(
+                    &password,
+                    &phc,
+                    cost,
+                    &mut scratch,
+                ));
             }
         }
     }
@@ -374,6 +383,80 @@ fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    const OWASP: Argon2Params = Argon2Params {
+        memory_kib: ARGON2_MEMORY_KIB,
+        iterations: ARGON2_ITERATIONS,
+        parallelism: ARGON2_PARALLELISM,
+    };
+
+    fn scratch() -> Scratch {
+        Scratch::default()
+    }
+
+    #[test]
+    fn a_hash_made_with_other_configured_parameters_asks_for_a_rehash() {
+        let cheap = Argon2Params {
+            memory_kib: 64,
+            iterations: 1,
+            parallelism: 1,
+        };
+        let stronger = Argon2Params {
+            memory_kib: 128,
+            iterations: 2,
+            parallelism: 2,
+        };
+        let phc = hash_password_blocking("pw-123456", &[3; 16], cheap, &mut scratch()).unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=64,t=1,p=1$"), "{phc}");
+        let under_other =
+            verify_password_blocking("pw-123456", &phc, stronger, &mut scratch()).unwrap();
+        assert!(under_other.matches && under_other.needs_rehash);
+        let under_same =
+            verify_password_blocking("pw-123456", &phc, cheap, &mut scratch()).unwrap();
+        assert!(under_same.matches && !under_same.needs_rehash);
+        // Each parameter alone counts.
+        for other in [
+            Argon2Params {
+                memory_kib: 128,
+                ..cheap
+            },
+            Argon2Params {
+                iterations: 2,
+                ..cheap
+            },
+            Argon2Params {
+                parallelism: 2,
+                memory_kib: 64,
+                ..cheap
+            },
+        ] {
+            let verification =
+                verify_password_blocking("pw-123456", &phc, other, &mut scratch()).unwrap();
+            assert!(verification.needs_rehash, "{other:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn the_pool_hashes_with_its_configured_parameters() {
+        let cost = Argon2Params {
+            memory_kib: 256,
+            iterations: 1,
+            parallelism: 2,
+        };
+        let hasher = PasswordHasher::start(Context::system(), 1, 4, cost).unwrap();
+        let phc = hasher.hash("a long enough password").await.unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=2$"), "{phc}");
+        let verification = hasher
+            .verify("a long enough password", Some(&phc))
+            .await
+            .unwrap();
+        assert!(verification.matches && !verification.needs_rehash);
+        let invalid = Argon2Params {
+            memory_kib: 1,
+            ..cost
+        };
+        assert!(PasswordHasher::start(Context::system(), 1, 4, invalid).is_err());
+    }
 
     #[test]
     fn policy_rejects_short_common_and_oversized_passwords() {
@@ -399,15 +482,14 @@ mod tests {
 
     #[test]
     fn hashes_use_owasp_argon2id_parameters_and_verify() {
-        let phc =
-            hash_password_blocking("correct horse battery", &[1; 16], &mut Scratch::default())
-                .unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
-        let good = verify_password_blocking("correct horse battery", &phc, &mut Scratch::default())
+        let phc = hash_password_blocking("correct horse battery", &[1; 16], OWASP, &mut scratch())
             .unwrap();
+        assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{phc}");
+        let good =
+            verify_password_blocking("correct horse battery", &phc, OWASP, &mut scratch()).unwrap();
         assert!(good.matches && !good.needs_rehash);
         assert!(
-            !verify_password_blocking("wrong", &phc, &mut Scratch::default())
+            !verify_password_blocking("wrong", &phc, OWASP, &mut scratch())
                 .unwrap()
                 .matches
         );
@@ -425,13 +507,13 @@ mod tests {
             .unwrap()
             .to_string();
         let verification =
-            verify_password_blocking("pw-123456", &phc, &mut Scratch::default()).unwrap();
+            verify_password_blocking("pw-123456", &phc, OWASP, &mut scratch()).unwrap();
         assert!(verification.matches && verification.needs_rehash);
     }
 
     #[tokio::test]
     async fn pool_verifies_and_never_matches_the_decoy() {
-        let hasher = PasswordHasher::start(Context::system(), 2, 16).unwrap();
+        let hasher = PasswordHasher::start(Context::system(), 2, 16, OWASP).unwrap();
         let phc = hasher.hash("a long enough password").await.unwrap();
         assert!(
             hasher
