@@ -6,13 +6,13 @@ use std::sync::Arc;
 use crate::access::Caller;
 use crate::api::policy::Policy;
 use crate::domain::audit::AuditOrigin;
-use crate::domain::permissions::system;
 use crate::domain::email::EmailKind;
 use crate::domain::email::flows::{self, Keys};
 use crate::domain::email::templates::TemplateVars;
+use crate::domain::permissions::system;
 use crate::domain::sessions::ClientInfo;
-use crate::domain::tenants::redirects::check_redirect;
 use crate::domain::teams::{self, InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
+use crate::domain::tenants::redirects::check_redirect;
 use crate::domain::tenants::{TenantState, validate_display_name};
 use crate::domain::users::{self, UserRecord, parse_email, validate_metadata};
 use crate::error::{DomainError, DomainResult};
@@ -299,7 +299,11 @@ impl Gatehouse {
                     "is required: the emailed invitation links to it",
                 ));
             }
-            url => Some(check_redirect(&tenant.record.settings, "redirect_url", url)?),
+            url => Some(check_redirect(
+                &tenant.record.settings,
+                "redirect_url",
+                url,
+            )?),
         };
         let invited_by = caller.acting_user()?;
         let keys = Keys {
@@ -314,9 +318,15 @@ impl Gatehouse {
         let (invitation, token) = self
             .transact(&tenant, caller, policy, |tx| async move {
                 let tenant_id = tenant_ref.tenant_id();
-                let (invitation, token) =
-                    teams::changes::invite(&tx, keys.context, tenant_id, team_id, email, invited_by)
-                        .await?;
+                let (invitation, token) = teams::changes::invite(
+                    &tx,
+                    keys.context,
+                    tenant_id,
+                    team_id,
+                    email,
+                    invited_by,
+                )
+                .await?;
                 if let Some(redirect) = redirect {
                     let team = teams::read_team(&tx, tenant_id, team_id).await?;
                     let inviter = match invited_by {
@@ -327,7 +337,13 @@ impl Gatehouse {
                         link: flows::link_with_token(redirect, &token),
                         team_name: team.display_name,
                         inviter_name: inviter
-                            .map(|user| if user.display_name.is_empty() { user.email } else { user.display_name })
+                            .map(|user| {
+                                if user.display_name.is_empty() {
+                                    user.email
+                                } else {
+                                    user.display_name
+                                }
+                            })
                             .unwrap_or_default(),
                         ..flows::base_vars(tenant_ref, None, &email.display, client)
                     };

@@ -95,6 +95,8 @@ pub struct SandboxNode {
     starts: u32,
     own_operator_key: Option<String>,
     process: Option<Process>,
+    /// `GATEHOUSE_*` settings of this node's next starts, over the launch's.
+    own_env: Vec<(String, String)>,
     // Declared after `process`: the directory goes only once the process is gone.
     _owned_dir: Option<TempDir>,
 }
@@ -137,6 +139,7 @@ impl SandboxNode {
             starts: 0,
             own_operator_key: None,
             process: None,
+            own_env: Vec::new(),
             _owned_dir: owned_dir,
         }
     }
@@ -144,6 +147,14 @@ impl SandboxNode {
     /// Starts configuring a standalone node (no gossip, embedded storage by default).
     pub fn builder() -> NodeBuilder {
         NodeBuilder::default()
+    }
+
+    /// Sets `GATEHOUSE_<name>` style environment for this node's next starts (over what the
+    /// node was built with), e.g. to restart it with another setting.
+    pub fn set_env(&mut self, name: impl Into<String>, value: impl Into<String>) {
+        let name = name.into();
+        self.own_env.retain(|(existing, _)| *existing != name);
+        self.own_env.push((name, value.into()));
     }
 
     /// The node id (`a`, `b`, `c`, … in a sandbox; a label for a standalone node).

@@ -129,6 +129,7 @@ impl SandboxNode {
             }
         }
         command.envs(self.launch.env.iter().map(|(key, value)| (key, value)));
+        command.envs(self.own_env.iter().map(|(key, value)| (key, value)));
         if let Some(gossip) = &self.gossip {
             let seeds = gossip
                 .seeds

@@ -1,8 +1,8 @@
 //! `gatehouse.v1.Teams`.
 
 use gatehouse_actors::Caller;
-use gatehouse_actors::teams::{InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use gatehouse_actors::api::teams::InvitationRequest;
+use gatehouse_actors::teams::{InvitationRecord, MembershipRecord, TeamChanges, TeamRecord};
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::teams_server::Teams;
 use tonic::{Request, Response, Status};

@@ -2,13 +2,11 @@
 //! `admin audit verify` passes on an untouched ledger and fails (non-zero exit) after one
 //! stored entry is edited, and `admin audit export` writes NDJSON.
 
-
 use gatehouse_protocol::v1::CreateUserRequest;
 use gatehouse_storage::Database;
 use serde_json::Value;
 
 use crate::testkit::{TestNode, unique_email};
-
 
 #[tokio::test]
 async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verification() {
@@ -27,22 +25,18 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
         })
         .await
         .unwrap();
-    let (ok, _, stderr) = node.admin(
-        &["user", "suspend", "--tenant", &tenant_id, &user.user_id],
-    );
+    let (ok, _, stderr) = node.admin(&["user", "suspend", "--tenant", &tenant_id, &user.user_id]);
     assert!(ok, "{stderr}");
     let (ok, _, stderr) = node.admin(&["key", "rotate", "--tenant", &tenant_id]);
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = node.admin(
-        &[
-            "webhook",
-            "create",
-            "--tenant",
-            &tenant_id,
-            "--url",
-            "http://127.0.0.1:9/hook",
-        ],
-    );
+    let (ok, _, stderr) = node.admin(&[
+        "webhook",
+        "create",
+        "--tenant",
+        &tenant_id,
+        "--url",
+        "http://127.0.0.1:9/hook",
+    ]);
     assert!(ok, "{stderr}");
 
     let (ok, stdout, stderr) = node.admin(&["audit", "verify", "--tenant", &tenant_id]);
@@ -50,16 +44,14 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
     assert!(stdout.contains("ok"), "{stdout}");
 
     let export = node.data_dir.join("audit.ndjson");
-    let (ok, _, stderr) = node.admin(
-        &[
-            "audit",
-            "export",
-            "--tenant",
-            &tenant_id,
-            "--output",
-            export.to_str().unwrap(),
-        ],
-    );
+    let (ok, _, stderr) = node.admin(&[
+        "audit",
+        "export",
+        "--tenant",
+        &tenant_id,
+        "--output",
+        export.to_str().unwrap(),
+    ]);
     assert!(ok, "{stderr}");
     let lines: Vec<Value> = std::fs::read_to_string(&export)
         .unwrap()
@@ -108,9 +100,7 @@ async fn cli_verify_passes_export_writes_ndjson_and_an_edited_entry_fails_verifi
         tx.commit().await.unwrap();
     }
     let node = node.start_again().await;
-    let (ok, stdout, stderr) = node.admin(
-        &["audit", "verify", "--tenant", &tenant_id, "--json"],
-    );
+    let (ok, stdout, stderr) = node.admin(&["audit", "verify", "--tenant", &tenant_id, "--json"]);
     assert!(!ok, "verification of an edited ledger must fail: {stdout}");
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["first_bad_seq"], 3, "{report}");

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use gatehouse_cluster_tests::smtp::SmtpServer;
+use gatehouse_cluster_tests::SmtpServer;
 use gatehouse_protocol::sdk::Client;
 use gatehouse_protocol::{ErrorCode, v1};
 
@@ -13,17 +13,27 @@ use crate::mail::{count_for, email_tenant, next_message, node_with_smtp};
 use crate::testkit::{PASSWORD, TestNode, unique_email};
 
 async fn deliveries(server: &Client) -> Vec<v1::EmailDelivery> {
-    server.list_email_deliveries(50, "").await.unwrap().deliveries
+    server
+        .list_email_deliveries(50, "")
+        .await
+        .unwrap()
+        .deliveries
 }
 
-async fn wait_for_delivery(server: &Client, done: impl Fn(&v1::EmailDelivery) -> bool) -> v1::EmailDelivery {
+async fn wait_for_delivery(
+    server: &Client,
+    done: impl Fn(&v1::EmailDelivery) -> bool,
+) -> v1::EmailDelivery {
     for _ in 0..200 {
         if let Some(delivery) = deliveries(server).await.into_iter().find(|d| done(d)) {
             return delivery;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no delivery reached the expected state: {:?}", deliveries(server).await);
+    panic!(
+        "no delivery reached the expected state: {:?}",
+        deliveries(server).await
+    );
 }
 
 #[tokio::test]
@@ -33,7 +43,11 @@ async fn a_message_committed_before_a_crash_is_delivered_once_after_the_restart(
     let mut node = node_with_smtp(&smtp, &[]).await;
     let tenant = email_tenant(&node, "Acme", Default::default()).await;
     let email = unique_email("crash");
-    node.client(&tenant).await.send_sign_in_code(&email, "").await.unwrap();
+    node.client(&tenant)
+        .await
+        .send_sign_in_code(&email, "")
+        .await
+        .unwrap();
 
     // The change committed; the SMTP server is down, so the send was only attempted.
     let server = node.server(&tenant).await;
@@ -46,7 +60,9 @@ async fn a_message_committed_before_a_crash_is_delivered_once_after_the_restart(
     let node = node.start_again().await;
     let message = next_message(&smtp, &email, 0).await;
     assert!(
-        message.message_id.contains(&format!("{}@acme.example", pending.message_id)),
+        message
+            .message_id
+            .contains(&format!("{}@acme.example", pending.message_id)),
         "Message-ID {} is not the delivery's {}",
         message.message_id,
         pending.message_id
@@ -83,7 +99,8 @@ async fn a_permanent_rejection_fails_the_delivery_without_retries() {
     assert!(deferred.next_attempt_at.is_some());
 
     // The operator sees the same log from the CLI.
-    let (ok, output, stderr) = node.admin(&["email", "deliveries", "--tenant", &tenant.id, "--json"]);
+    let (ok, output, stderr) =
+        node.admin(&["email", "deliveries", "--tenant", &tenant.id, "--json"]);
     assert!(ok, "{stderr}");
     assert!(output.contains(&failed.message_id), "{output}");
     assert!(output.contains("\"smtp_code\": 550"), "{output}");
@@ -107,7 +124,10 @@ async fn templates_render_escaped_and_a_template_that_cannot_render_is_refused()
         .expect_err("a misspelled variable is refused");
     assert_eq!(broken.code, ErrorCode::InvalidArgument);
     assert_eq!(broken.field.as_deref(), Some("template.html"));
-    let unknown_kind = server.get_email_template("no_such_kind").await.expect_err("unknown kind");
+    let unknown_kind = server
+        .get_email_template("no_such_kind")
+        .await
+        .expect_err("unknown kind");
     assert_eq!(unknown_kind.field.as_deref(), Some("kind"));
 
     let set = server
@@ -138,12 +158,29 @@ async fn templates_render_escaped_and_a_template_that_cannot_render_is_refused()
         })
         .await
         .unwrap();
-    node.client(&tenant).await.send_sign_in_code(&email, "").await.unwrap();
+    node.client(&tenant)
+        .await
+        .send_sign_in_code(&email, "")
+        .await
+        .unwrap();
     let message = next_message(&smtp, &email, 0).await;
-    assert!(message.html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{}", message.html);
+    assert!(
+        message
+            .html
+            .contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        message.html
+    );
     assert!(!message.html.contains("<script>"));
-    assert!(message.text.contains("Hello <script>alert(1)</script>"), "text stays as written");
-    assert!(message.subject.ends_with("for <script>alert(1)</script>"), "{}", message.subject);
+    assert!(
+        message.text.contains("Hello <script>alert(1)</script>"),
+        "text stays as written"
+    );
+    assert!(
+        message.subject.ends_with("for <script>alert(1)</script>"),
+        "{}",
+        message.subject
+    );
     assert!(!signed_up.user_id.is_empty());
 
     let reset = server.reset_email_template("sign_in_code").await.unwrap();
@@ -165,16 +202,23 @@ async fn unknown_addresses_get_the_same_answer() {
     let mut known = Vec::new();
     for index in 0..20 {
         let email = unique_email(&format!("known{index}"));
-        client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+        client
+            .sign_up_with_password(&email, PASSWORD)
+            .await
+            .unwrap();
         known.push(email);
     }
     let mut times = [Vec::new(), Vec::new()];
     for (index, email) in known.iter().enumerate() {
         let unknown = unique_email(&format!("unknown{index}"));
         for (slot, address) in [(0, email.as_str()), (1, unknown.as_str())] {
-            for send in [Client::send_password_reset, Client::send_sign_in_code] {
+            for reset in [true, false] {
                 let started = Instant::now();
-                let reply = send(&client, address, "").await;
+                let reply = if reset {
+                    client.send_password_reset(address, "").await
+                } else {
+                    client.send_sign_in_code(address, "").await
+                };
                 times[slot].push(started.elapsed());
                 assert!(reply.is_ok(), "{address}: {reply:?}");
             }
@@ -193,7 +237,10 @@ async fn unknown_addresses_get_the_same_answer() {
         .iter()
         .filter(|message| message.to.contains("unknown"))
         .count();
-    assert_eq!(unknown_messages, 0, "no message to an address without a user");
+    assert_eq!(
+        unknown_messages, 0,
+        "no message to an address without a user"
+    );
 }
 
 #[tokio::test]
@@ -201,8 +248,13 @@ async fn a_hash_made_with_an_old_argon2_cost_is_upgraded_at_the_next_sign_in() {
     let mut node = TestNode::start_with_env(&[("GATEHOUSE_AUTH_ARGON2_ITERATIONS", "1")]).await;
     let tenant = node.tenant("Acme").await;
     let email = unique_email("rehash");
-    node.client(&tenant).await.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    node.client(&tenant)
+        .await
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     node.stop().await;
+    node.set_env("GATEHOUSE_AUTH_ARGON2_ITERATIONS", "2");
     let node = node.start_again().await;
     let rehashes = |body: &str| {
         body.lines()
@@ -212,11 +264,22 @@ async fn a_hash_made_with_an_old_argon2_cost_is_upgraded_at_the_next_sign_in() {
             .unwrap_or(0.0)
     };
     let metrics = || async {
-        reqwest::get(format!("{}/metrics", node.http_url())).await.unwrap().text().await.unwrap()
+        reqwest::get(format!("{}/metrics", node.http_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
     };
     let client = node.client(&tenant).await;
-    client.sign_in_with_password(&email, PASSWORD).await.unwrap();
+    client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(rehashes(&metrics().await), 1.0, "the old hash was upgraded");
-    client.sign_in_with_password(&email, PASSWORD).await.unwrap();
+    client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     assert_eq!(rehashes(&metrics().await), 1.0, "the upgraded hash is kept");
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gatehouse_cluster_tests::smtp::{ReceivedEmail, SmtpServer};
+use gatehouse_cluster_tests::{ReceivedEmail, SmtpServer};
 use gatehouse_protocol::v1;
 
 use crate::testkit::{TestNode, TestTenant};
@@ -25,7 +25,11 @@ pub async fn node_with_smtp(smtp: &SmtpServer, extra: &[(&str, &str)]) -> TestNo
 }
 
 /// A tenant that trusts `app.example.com`, with `changes` applied on top.
-pub async fn email_tenant(node: &TestNode, name: &str, changes: v1::UpdateTenantConfigRequest) -> TestTenant {
+pub async fn email_tenant(
+    node: &TestNode,
+    name: &str,
+    changes: v1::UpdateTenantConfigRequest,
+) -> TestTenant {
     let tenant = node.tenant(name).await;
     node.operator()
         .await
@@ -47,7 +51,12 @@ pub async fn next_message(smtp: &SmtpServer, to: &str, seen: usize) -> ReceivedE
         let mut mine: Vec<ReceivedEmail> = smtp
             .messages()
             .into_iter()
-            .filter(|message| message.envelope_recipients.iter().any(|r| r.eq_ignore_ascii_case(to)))
+            .filter(|message| {
+                message
+                    .envelope_recipients
+                    .iter()
+                    .any(|r| r.eq_ignore_ascii_case(to))
+            })
             .collect();
         if mine.len() > seen {
             return mine.swap_remove(seen);
@@ -61,7 +70,12 @@ pub async fn next_message(smtp: &SmtpServer, to: &str, seen: usize) -> ReceivedE
 pub fn count_for(smtp: &SmtpServer, to: &str) -> usize {
     smtp.messages()
         .iter()
-        .filter(|message| message.envelope_recipients.iter().any(|r| r.eq_ignore_ascii_case(to)))
+        .filter(|message| {
+            message
+                .envelope_recipients
+                .iter()
+                .any(|r| r.eq_ignore_ascii_case(to))
+        })
         .count()
 }
 

@@ -88,7 +88,6 @@ async fn users_and_sessions_survive_a_restart() {
     assert_eq!(tenants.tenants.len(), 1);
 }
 
-
 #[tokio::test]
 async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let node = TestNode::start().await;
@@ -112,38 +111,32 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     let (ok, stdout, _) = node.admin(&["tenant", "list"]);
     assert!(ok && stdout.contains(&tenant_id), "{stdout}");
 
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "user",
-            "create",
-            "--tenant",
-            &tenant_id,
-            "--email",
-            "olga@example.com",
-            "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "user",
+        "create",
+        "--tenant",
+        &tenant_id,
+        "--email",
+        "olga@example.com",
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let user: Value = serde_json::from_str(&stdout).unwrap();
     let user_id = user["user_id"].as_str().unwrap().to_owned();
 
     let (ok, stdout, _) = node.admin(&["user", "list", "--tenant", &tenant_id]);
     assert!(ok && stdout.contains("olga@example.com"), "{stdout}");
-    let (ok, stdout, _) = node.admin(
-        &[
-            "user", "suspend", "--tenant", &tenant_id, &user_id, "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "user", "suspend", "--tenant", &tenant_id, &user_id, "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["state"],
         "suspended"
     );
-    let (ok, stdout, _) = node.admin(
-        &[
-            "session", "list", "--tenant", &tenant_id, "--user", &user_id, "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "session", "list", "--tenant", &tenant_id, "--user", &user_id, "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["sessions"],
@@ -162,135 +155,115 @@ async fn the_operator_cli_manages_tenants_users_and_sessions() {
     assert_eq!(cluster["members"][0]["status"], "serving");
     assert_eq!(cluster["members"][0]["is_self"], true);
     assert_eq!(cluster["members"][0]["grpc_addr"], node.grpc.to_string());
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "cluster", "owner", "--tenant", &tenant_id, "--kind", "tenant", "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "cluster", "owner", "--tenant", &tenant_id, "--kind", "tenant", "--json",
+    ]);
     assert!(ok, "{stderr}");
     let owner: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(owner["key"], tenant_id.as_str());
     assert_eq!(owner["is_self"], true);
     assert_eq!(owner["grpc_addr"], node.grpc.to_string());
-    let (ok, _, stderr) = node.admin(
-        &[
-            "cluster",
-            "owner",
-            "--tenant",
-            &tenant_id,
-            "--kind",
-            "session",
-            "not-an-id",
-        ],
-    );
+    let (ok, _, stderr) = node.admin(&[
+        "cluster",
+        "owner",
+        "--tenant",
+        &tenant_id,
+        "--kind",
+        "session",
+        "not-an-id",
+    ]);
     assert!(!ok);
     assert!(stderr.contains("entity_id"), "{stderr}");
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "team",
-            "create",
-            "--tenant",
-            &tenant_id,
-            "Ops",
-            "--creator",
-            &user_id,
-            "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "team",
+        "create",
+        "--tenant",
+        &tenant_id,
+        "Ops",
+        "--creator",
+        &user_id,
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let team: Value = serde_json::from_str(&stdout).unwrap();
     let team_id = team["team_id"].as_str().unwrap().to_owned();
-    let (ok, _, stderr) = node.admin(
-        &[
-            "permission",
-            "define",
-            "--tenant",
-            &tenant_id,
-            "deploy",
-            "--team",
-        ],
-    );
+    let (ok, _, stderr) = node.admin(&[
+        "permission",
+        "define",
+        "--tenant",
+        &tenant_id,
+        "deploy",
+        "--team",
+    ]);
     assert!(ok, "{stderr}");
-    let (ok, _, stderr) = node.admin(
-        &[
-            "permission",
-            "grant",
-            "--tenant",
-            &tenant_id,
-            &user_id,
-            "deploy",
-            "--team",
-            &team_id,
-        ],
-    );
+    let (ok, _, stderr) = node.admin(&[
+        "permission",
+        "grant",
+        "--tenant",
+        &tenant_id,
+        &user_id,
+        "deploy",
+        "--team",
+        &team_id,
+    ]);
     assert!(ok, "{stderr}");
-    let (ok, stdout, _) = node.admin(
-        &[
-            "permission",
-            "check",
-            "--tenant",
-            &tenant_id,
-            &user_id,
-            "deploy",
-            "--team",
-            &team_id,
-            "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "permission",
+        "check",
+        "--tenant",
+        &tenant_id,
+        &user_id,
+        "deploy",
+        "--team",
+        &team_id,
+        "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["granted"],
         true
     );
-    let (ok, stdout, _) = node.admin(
-        &[
-            "team", "members", "--tenant", &tenant_id, &team_id, "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "team", "members", "--tenant", &tenant_id, &team_id, "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["members"][0],
         user_id.as_str()
     );
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "share",
-            "create",
-            "--tenant",
-            &tenant_id,
-            "--owner",
-            &user_id,
-            "--to-service",
-            "crm",
-            "--resource-type",
-            "user",
-            "--resource-id",
-            &user_id,
-            "--permission",
-            "read",
-            "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "share",
+        "create",
+        "--tenant",
+        &tenant_id,
+        "--owner",
+        &user_id,
+        "--to-service",
+        "crm",
+        "--resource-type",
+        "user",
+        "--resource-id",
+        &user_id,
+        "--permission",
+        "read",
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let share: Value = serde_json::from_str(&stdout).unwrap();
     let share_id = share["share_id"].as_str().unwrap().to_owned();
     assert!(share["share_token"].as_str().unwrap().starts_with("gsh_"));
-    let (ok, _, stderr) = node.admin(
-        &["share", "revoke", "--tenant", &tenant_id, &share_id],
-    );
+    let (ok, _, stderr) = node.admin(&["share", "revoke", "--tenant", &tenant_id, &share_id]);
     assert!(ok, "{stderr}");
-    let (ok, stdout, _) = node.admin(
-        &[
-            "share",
-            "list",
-            "--tenant",
-            &tenant_id,
-            "--user",
-            &user_id,
-            "--outgoing",
-            "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "share",
+        "list",
+        "--tenant",
+        &tenant_id,
+        "--user",
+        &user_id,
+        "--outgoing",
+        "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["shares"][0]["revoked"],

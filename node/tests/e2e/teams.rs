@@ -161,7 +161,10 @@ async fn a_team_grows_through_invitations_and_roles_limit_what_members_do() {
         })
         .await
         .unwrap();
-    assert!(by_owner.token.is_empty(), "a client caller must not see the token");
+    assert!(
+        by_owner.token.is_empty(),
+        "a client caller must not see the token"
+    );
     let untrusted = owner
         .client
         .create_team_invitation(v1::CreateTeamInvitationRequest {

@@ -180,6 +180,11 @@ impl TestNode {
             .unwrap_or_else(|error| panic!("kill the node: {error}"));
     }
 
+    /// Sets a `GATEHOUSE_*` variable for the next start.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.node.set_env(name, value);
+    }
+
     /// Starts a new process on the same data directory after [`TestNode::stop`].
     pub async fn start_again(mut self) -> TestNode {
         self.node

@@ -215,19 +215,15 @@ async fn a_410_disables_the_endpoint() {
     assert_eq!(receiver.received().len(), 1);
 }
 
-
 #[tokio::test]
 async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     let node = TestNode::start_with_env(&[ALLOW_PRIVATE]).await;
     let tenant = node.tenant("Replay").await;
     let receiver = Receiver::start(&[]).await;
     let url = receiver.url();
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "webhook", "create", "--tenant", &tenant.id, "--url", &url, "--event", "user.*",
-            "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "webhook", "create", "--tenant", &tenant.id, "--url", &url, "--event", "user.*", "--json",
+    ]);
     assert!(ok, "{stderr}");
     let created: Value = serde_json::from_str(&stdout).unwrap();
     let endpoint_id = created["endpoint_id"].as_str().unwrap().to_owned();
@@ -240,18 +236,16 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     let first = receiver.wait_for(1, Duration::from_secs(15)).await[0].clone();
     let event_id = first.id();
 
-    let (ok, stdout, stderr) = node.admin(
-        &[
-            "webhook",
-            "replay",
-            "--tenant",
-            &tenant.id,
-            &endpoint_id,
-            "--event",
-            &event_id,
-            "--json",
-        ],
-    );
+    let (ok, stdout, stderr) = node.admin(&[
+        "webhook",
+        "replay",
+        "--tenant",
+        &tenant.id,
+        &endpoint_id,
+        "--event",
+        &event_id,
+        "--json",
+    ]);
     assert!(ok, "{stderr}");
     let replayed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(replayed["replay"], true);
@@ -260,44 +254,38 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     assert_eq!(seen[1].body, first.body);
     verify(&secret, &seen[1]);
 
-    let (ok, stdout, _) = node.admin(
-        &[
-            "webhook",
-            "deliveries",
-            "--tenant",
-            &tenant.id,
-            &endpoint_id,
-            "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "webhook",
+        "deliveries",
+        "--tenant",
+        &tenant.id,
+        &endpoint_id,
+        "--json",
+    ]);
     assert!(ok);
     let log: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(log["deliveries"].as_array().unwrap().len(), 2);
 
-    let (ok, stdout, _) = node.admin(
-        &[
-            "webhook",
-            "rotate-secret",
-            "--tenant",
-            &tenant.id,
-            &endpoint_id,
-            "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "webhook",
+        "rotate-secret",
+        "--tenant",
+        &tenant.id,
+        &endpoint_id,
+        "--json",
+    ]);
     assert!(ok);
     let rotated: Value = serde_json::from_str(&stdout).unwrap();
     assert_ne!(rotated["secret"], created["secret"]);
-    let (ok, stdout, _) = node.admin(
-        &[
-            "webhook",
-            "update",
-            "--tenant",
-            &tenant.id,
-            &endpoint_id,
-            "--disable",
-            "--json",
-        ],
-    );
+    let (ok, stdout, _) = node.admin(&[
+        "webhook",
+        "update",
+        "--tenant",
+        &tenant.id,
+        &endpoint_id,
+        "--disable",
+        "--json",
+    ]);
     assert!(ok);
     assert_eq!(
         serde_json::from_str::<Value>(&stdout).unwrap()["enabled"],
@@ -305,13 +293,9 @@ async fn the_cli_creates_an_endpoint_lists_deliveries_and_replays_an_event() {
     );
     let (ok, stdout, _) = node.admin(&["webhook", "list", "--tenant", &tenant.id]);
     assert!(ok && stdout.contains(&endpoint_id), "{stdout}");
-    let (ok, _, _) = node.admin(
-        &["webhook", "delete", "--tenant", &tenant.id, &endpoint_id],
-    );
+    let (ok, _, _) = node.admin(&["webhook", "delete", "--tenant", &tenant.id, &endpoint_id]);
     assert!(ok);
-    let (ok, _, stderr) = node.admin(
-        &["webhook", "get", "--tenant", &tenant.id, &endpoint_id],
-    );
+    let (ok, _, stderr) = node.admin(&["webhook", "get", "--tenant", &tenant.id, &endpoint_id]);
     assert!(
         !ok && stderr.to_lowercase().contains("webhook_endpoint_not_found"),
         "{stderr}"
