@@ -262,10 +262,19 @@ impl SmtpServer {
                 Err(self.failed(&format!("it announced port {port}, not {}", self.port)))
             }
             None => {
-                let status = self
-                    .process
-                    .as_mut()
-                    .and_then(|process| process.child.try_wait().ok().flatten());
+                let status = self.process.as_mut().and_then(|process| {
+                    // Its stdout has closed; give the exit a moment to be reaped.
+                    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+                    loop {
+                        match process.child.try_wait() {
+                            Ok(Some(status)) => break Some(status),
+                            Ok(None) if std::time::Instant::now() < deadline => {
+                                std::thread::sleep(Duration::from_millis(20));
+                            }
+                            _ => break None,
+                        }
+                    }
+                });
                 self.stop();
                 if status.and_then(|status| status.code()) == Some(AIOSMTPD_MISSING_STATUS) {
                     return Err(SandboxError::AiosmtpdMissing {
