@@ -121,7 +121,7 @@ impl Email for Api {
     ) -> Result<Response<v1::PreviewEmailTemplateReply>, Status> {
         self.rpc("Email/PreviewEmailTemplate", request, |call| async move {
             let (caller, body) = call.into_parts();
-            let given = body.use_given.then(|| EmailTemplate {
+            let given = body.use_given.then_some(EmailTemplate {
                 subject: body.subject,
                 html: body.html,
                 text: body.text,

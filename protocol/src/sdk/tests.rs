@@ -163,6 +163,56 @@ impl Auth for Arc<FakeNode> {
     ) -> Result<Response<v1::SignOutReply>, Status> {
         Err(unimplemented())
     }
+
+    async fn send_email_verification(
+        &self,
+        _: Request<v1::SendEmailVerificationRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn verify_email(
+        &self,
+        _: Request<v1::VerifyEmailRequest>,
+    ) -> Result<Response<v1::VerifyEmailReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn send_password_reset(
+        &self,
+        _: Request<v1::SendPasswordResetRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn reset_password(
+        &self,
+        _: Request<v1::ResetPasswordRequest>,
+    ) -> Result<Response<v1::ResetPasswordReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn sign_in_with_code(
+        &self,
+        _: Request<v1::SignInWithCodeRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn change_password(
+        &self,
+        _: Request<v1::ChangePasswordRequest>,
+    ) -> Result<Response<v1::ChangePasswordReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn send_sign_in_code(
+        &self,
+        request: Request<v1::SendSignInCodeRequest>,
+    ) -> Result<Response<v1::SendEmailReply>, Status> {
+        self.record(&request);
+        Err(Status::unavailable("storage down"))
+    }
 }
 
 async fn start(node: Arc<FakeNode>) -> SocketAddr {
@@ -258,9 +308,15 @@ async fn writes_and_refresh_are_never_retried() {
     assert_eq!(error.code, ErrorCode::Unavailable);
     assert_eq!(node.calls.load(Ordering::SeqCst), 1);
 
+    // A retried send would spend another send allowance and mail a second code.
+    client
+        .send_sign_in_code("a@example.com", "")
+        .await
+        .unwrap_err();
+    assert_eq!(node.calls.load(Ordering::SeqCst), 2);
     let error = client.refresh_session("rt_1").await.unwrap_err();
     assert_eq!(error.code, ErrorCode::Unavailable);
-    assert_eq!(node.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(node.calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test]

@@ -176,6 +176,7 @@ fn spend(tx: &Transaction, tenant: &str, record: &CodeRecord) -> DomainResult<()
 
 /// Checks `code` for `purpose` and `address`: right spends it, wrong counts a try (and spends
 /// the code at `max_attempts`), expired removes it.
+#[allow(clippy::too_many_arguments)]
 pub async fn redeem_code(
     tx: &Transaction,
     context: &Context,
