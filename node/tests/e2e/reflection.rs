@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionRes
 use crate::testkit::TestNode;
 
 /// The public services a client may call, as named on the wire.
-const PUBLIC_SERVICES: [&str; 10] = [
+const PUBLIC_SERVICES: [&str; 11] = [
     "gatehouse.v1.Auth",
     "gatehouse.v1.Users",
     "gatehouse.v1.Sessions",
@@ -26,6 +26,7 @@ const PUBLIC_SERVICES: [&str; 10] = [
     "gatehouse.v1.Audit",
     "gatehouse.v1.Tenants",
     "gatehouse.v1.Cluster",
+    "gatehouse.v1.Email",
 ];
 
 async fn channel(node: &TestNode) -> Channel {
