@@ -111,7 +111,8 @@ impl Gatehouse {
         let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
         let verification = services.hasher.verify(password, stored_hash).await?;
         let user = match user {
-            Some(user) if verification.matches => user,
+            // A secondary address is not a sign-in name.
+            Some(user) if verification.matches && user.email_normalized == normalized => user,
             _ => {
                 self.failures_by_account.spend(&account_key, now);
                 self.failures_by_source.spend(&source_key, now);

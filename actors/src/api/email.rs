@@ -14,6 +14,7 @@ use crate::domain::passwords::{validate_new_password, validate_password_input};
 use crate::domain::sessions::ClientInfo;
 use crate::domain::tenants::TenantState;
 use crate::domain::tenants::redirects::check_redirect;
+use crate::domain::users::emails::AddressOf;
 use crate::domain::users::{self, Email, UserRecord, parse_email};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -168,9 +169,22 @@ impl Gatehouse {
     ) -> DomainResult<()> {
         let tenant = caller.tenant()?.clone();
         let email = match caller {
+            // A signed-in user verifies one of their own addresses (the primary by default).
             Caller::Client { user: Some(_), .. } => {
                 let user = self.get_current_user(caller).await?;
-                parse_email(&user.email)?
+                match email.trim() {
+                    "" => parse_email(&user.email)?,
+                    given => {
+                        let given = parse_email(given)?;
+                        if matches!(user.address(&given.normalized), AddressOf::None) {
+                            return Err(DomainError::invalid(
+                                "email",
+                                "is not one of your addresses",
+                            ));
+                        }
+                        given
+                    }
+                }
             }
             _ => parse_email(email)?,
         };

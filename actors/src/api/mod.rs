@@ -10,6 +10,7 @@ mod sessions;
 pub mod shares;
 pub mod teams;
 mod tenants;
+pub mod user_emails;
 pub mod users;
 pub mod webhooks;
 

@@ -54,6 +54,15 @@ pub fn user(record: &UserRecord, caller: &Caller) -> v1::User {
         } else {
             String::new()
         },
+        secondary_emails: record
+            .secondary_emails
+            .iter()
+            .map(|secondary| v1::UserEmail {
+                email: secondary.email.clone(),
+                verified: secondary.verified,
+                added_at: Some(timestamp(secondary.added_at)),
+            })
+            .collect(),
     }
 }
 

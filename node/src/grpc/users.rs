@@ -1,6 +1,7 @@
 //! `gatehouse.v1.Users`.
 
 use gatehouse_actors::UserUpdate;
+use gatehouse_actors::api::user_emails::EmailChange;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::users_server::Users;
 use tonic::{Request, Response, Status};
@@ -141,6 +142,61 @@ impl Users for Api {
             let user = self
                 .gatehouse
                 .reactivate_user(&call.caller, &call.body().user_id)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
+        })
+        .await
+    }
+
+    async fn add_user_email(
+        &self,
+        request: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        self.rpc("Users/AddUserEmail", request, |call| async move {
+            let body = call.body();
+            let user = self
+                .gatehouse
+                .change_user_email(&call.caller, &body.user_id, &body.email, EmailChange::Add)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
+        })
+        .await
+    }
+
+    async fn make_user_email_primary(
+        &self,
+        request: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        self.rpc("Users/MakeUserEmailPrimary", request, |call| async move {
+            let body = call.body();
+            let user = self
+                .gatehouse
+                .change_user_email(
+                    &call.caller,
+                    &body.user_id,
+                    &body.email,
+                    EmailChange::MakePrimary,
+                )
+                .await?;
+            Ok(convert::user(&user, &call.caller))
+        })
+        .await
+    }
+
+    async fn remove_user_email(
+        &self,
+        request: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        self.rpc("Users/RemoveUserEmail", request, |call| async move {
+            let body = call.body();
+            let user = self
+                .gatehouse
+                .change_user_email(
+                    &call.caller,
+                    &body.user_id,
+                    &body.email,
+                    EmailChange::Remove,
+                )
                 .await?;
             Ok(convert::user(&user, &call.caller))
         })

@@ -31,6 +31,13 @@ impl EmailProof<'_> {
     }
 }
 
+fn user_email(user_id: &str, email: &str) -> v1::UserEmailRequest {
+    v1::UserEmailRequest {
+        user_id: user_id.to_owned(),
+        email: email.to_owned(),
+    }
+}
+
 impl Client {
     /// Emails a verification code and link (`redirect_url` may be empty: code only).
     pub async fn send_email_verification(
@@ -119,6 +126,33 @@ impl Client {
         };
         let reply = once(self.auth().change_password(request)).await?;
         Ok(reply.revoked_sessions)
+    }
+
+    /// Adds a further, unverified address to a user (empty `user_id`: the signed-in user).
+    pub async fn add_user_email(&self, user_id: &str, email: &str) -> Result<v1::User, ApiError> {
+        once(self.users().add_user_email(user_email(user_id, email))).await
+    }
+
+    /// Makes a verified further address the user's primary one.
+    pub async fn make_user_email_primary(
+        &self,
+        user_id: &str,
+        email: &str,
+    ) -> Result<v1::User, ApiError> {
+        once(
+            self.users()
+                .make_user_email_primary(user_email(user_id, email)),
+        )
+        .await
+    }
+
+    /// Removes a further address of a user.
+    pub async fn remove_user_email(
+        &self,
+        user_id: &str,
+        email: &str,
+    ) -> Result<v1::User, ApiError> {
+        once(self.users().remove_user_email(user_email(user_id, email))).await
     }
 
     /// One page of the tenant's email delivery log, newest first.

@@ -131,6 +131,27 @@ impl Users for Arc<FakeNode> {
     ) -> Result<Response<v1::User>, Status> {
         Err(unimplemented())
     }
+
+    async fn add_user_email(
+        &self,
+        _: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn make_user_email_primary(
+        &self,
+        _: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn remove_user_email(
+        &self,
+        _: Request<v1::UserEmailRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        Err(unimplemented())
+    }
 }
 
 #[tonic::async_trait]

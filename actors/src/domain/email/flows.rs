@@ -21,6 +21,7 @@ use crate::domain::outbox::EventType;
 use crate::domain::sessions::{self, ClientInfo, RevocationReason};
 use crate::domain::sign_in::{self, NewSession};
 use crate::domain::tenants::TenantState;
+use crate::domain::users::emails::AddressOf;
 use crate::domain::users::{self, Email, NewUser, UserRecord, UserState};
 use crate::error::{DomainError, DomainResult};
 
@@ -121,13 +122,21 @@ pub async fn send_code(
     )
     .await?;
     let user = users::find_user_by_email(tx, tenant_id, address).await?;
-    let recipient = match (&user, request.purpose) {
-        (Some(user), _) if user.state == UserState::Suspended => None,
-        (Some(user), CodePurpose::Verification) if user.email_verified => None,
-        (Some(user), _) => Some(Some(user.user_id)),
-        (None, CodePurpose::SignIn) if request.allow_sign_up => Some(None),
-        (None, _) => None,
-    };
+    let recipient =
+        match (&user, request.purpose) {
+            (Some(user), _) if user.state == UserState::Suspended => None,
+            // Verification goes to any unverified address of the user.
+            (Some(user), CodePurpose::Verification) => match user.address(address) {
+                AddressOf::Primary { verified: false }
+                | AddressOf::Secondary { verified: false } => Some(Some(user.user_id)),
+                _ => None,
+            },
+            // Resets and sign-in go to the primary address only.
+            (Some(user), _) => matches!(user.address(address), AddressOf::Primary { .. })
+                .then_some(Some(user.user_id)),
+            (None, CodePurpose::SignIn) if request.allow_sign_up => Some(None),
+            (None, _) => None,
+        };
     let Some(user_id) = recipient else {
         return Ok(false);
     };
@@ -142,9 +151,7 @@ pub async fn send_code(
         user_id,
     )
     .await?;
-    let to = user
-        .as_ref()
-        .map_or(request.email.display.as_str(), |user| user.email.as_str());
+    let to = request.email.display.as_str();
     let vars = TemplateVars {
         code,
         link: request
@@ -207,7 +214,8 @@ pub async fn redeem(
     }
 }
 
-/// The user a valid code belongs to, if it still has the address the code was sent to.
+/// The user a valid code belongs to, if it still has the address the code was sent to (as
+/// its primary address, or for verification any of its addresses).
 async fn code_user(
     tx: &Transaction,
     tenant: &str,
@@ -218,7 +226,15 @@ async fn code_user(
     };
     Ok(users::find_user(tx, tenant, user_id)
         .await?
-        .filter(|user| user.email_normalized == record.address))
+        .filter(|user| holds(user, record)))
+}
+
+fn holds(user: &UserRecord, record: &codes::CodeRecord) -> bool {
+    match user.address(&record.address) {
+        AddressOf::Primary { .. } => true,
+        AddressOf::Secondary { .. } => record.purpose == CodePurpose::Verification,
+        AddressOf::None => false,
+    }
 }
 
 fn mark_verified(
@@ -226,11 +242,11 @@ fn mark_verified(
     context: &Context,
     tenant: &str,
     user: &mut UserRecord,
+    address: &str,
 ) -> DomainResult<bool> {
-    if user.email_verified {
+    if !user.mark_address_verified(address) {
         return Ok(false);
     }
-    user.email_verified = true;
     user.updated_at = context.now();
     user.version += 1;
     users::write_user(tx, tenant, user)?;
@@ -255,7 +271,7 @@ pub async fn verify_email(
     let Some(mut user) = code_user(tx, tenant_id, &record).await? else {
         return Ok(None);
     };
-    if mark_verified(tx, keys.context, tenant_id, &mut user)? {
+    if mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)? {
         let audit = origin.event(
             AuditAction::UserVerifyEmail,
             format!("user:{}", user.user_id),
@@ -352,7 +368,7 @@ pub async fn reset_password(
     let Some(mut user) = code_user(tx, tenant_id, &record).await? else {
         return Ok(None);
     };
-    mark_verified(tx, keys.context, tenant_id, &mut user)?;
+    mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)?;
     let origin = AuditOrigin {
         actor: format!("user:{}", user.user_id),
         source_ip: client.ip_address.clone(),
@@ -391,13 +407,18 @@ pub async fn sign_in_with_code(
             Some(user) => Some(user),
             None => return Ok(None),
         },
-        // Signed up by someone else since the code was sent: that user is the address's owner.
-        None => users::find_user_by_email(tx, tenant_id, &record.address).await?,
+        // Signed up since the code was sent: that user owns the address if it is their
+        // primary one (an address added as someone's secondary does not sign in as them).
+        None => match users::find_user_by_email(tx, tenant_id, &record.address).await? {
+            Some(user) if holds(&user, &record) => Some(user),
+            Some(_) => return Ok(None),
+            None => None,
+        },
     };
     let signed_up = existing.is_none();
     let session = match existing {
         Some(mut user) => {
-            mark_verified(tx, keys.context, tenant_id, &mut user)?;
+            mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)?;
             sign_in::sign_in(tx, keys.context, tenant, user.user_id, None, client).await?
         }
         None => {

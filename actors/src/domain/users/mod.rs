@@ -1,6 +1,7 @@
 //! Users: records, the unique email index, and the transaction functions over them.
 
 pub mod changes;
+pub mod emails;
 
 use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,10 @@ pub struct UserRecord {
     /// The team the user last selected, if any.
     #[serde(default)]
     pub selected_team_id: Option<Uuid>,
+    /// Further addresses of the user; each holds an entry in the tenant's email index, so an
+    /// address belongs to one user whether primary or secondary.
+    #[serde(default)]
+    pub secondary_emails: Vec<emails::SecondaryEmail>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -168,6 +173,7 @@ pub async fn create_user(
         client_read_only_metadata: String::new(),
         server_metadata: String::new(),
         selected_team_id: None,
+        secondary_emails: Vec::new(),
         version: 1,
     };
     tx.set(&index_key, user_id.as_bytes())?;
@@ -258,13 +264,19 @@ pub async fn update_user(
     if let Some(email) = changes.email {
         if email.normalized != record.email_normalized {
             let new_index = keyspace::email_index(tenant, &email.normalized);
-            if tx.get(&new_index).await?.is_some() {
+            // One of the user's own secondary addresses becomes the primary one.
+            let own = record
+                .secondary_emails
+                .iter()
+                .position(|secondary| secondary.normalized == email.normalized)
+                .map(|position| record.secondary_emails.remove(position));
+            if own.is_none() && tx.get(&new_index).await?.is_some() {
                 return Err(DomainError::UserEmailAlreadyExists);
             }
             tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
             tx.set(&new_index, user_id.as_bytes())?;
             record.email_normalized = email.normalized;
-            record.email_verified = false;
+            record.email_verified = own.is_some_and(|secondary| secondary.verified);
         }
         record.email = email.display;
     }
@@ -345,6 +357,9 @@ pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> Domai
     let record = read_user(tx, tenant, user_id).await?;
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
     tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+    for secondary in &record.secondary_emails {
+        tx.clear(&keyspace::email_index(tenant, &secondary.normalized))?;
+    }
     tx.clear(&keyspace::user(tenant, user_id))?;
     Ok(())
 }
@@ -439,6 +454,10 @@ impl UserRecord {
                 UserState::Suspended => "suspended",
             },
             "email_verified": self.email_verified,
+            "secondary_emails": self.secondary_emails.iter().map(|secondary| serde_json::json!({
+                "email": secondary.email,
+                "verified": secondary.verified,
+            })).collect::<Vec<_>>(),
             "created_at": self.created_at.rfc3339(),
             "updated_at": self.updated_at.rfc3339(),
         })
