@@ -7,6 +7,7 @@ mod testkit;
 mod audit;
 mod auth;
 mod email;
+mod email_addresses;
 mod email_delivery;
 mod http;
 mod isolation;
