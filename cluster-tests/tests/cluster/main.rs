@@ -6,6 +6,7 @@
 
 mod support;
 
+mod email;
 mod failover;
 mod keys;
 mod owner;

@@ -34,7 +34,10 @@ async fn a_user_changes_email_through_a_verified_further_address() {
         .await
         .unwrap_err();
     assert_eq!(by_further.code, ErrorCode::InvalidCredentials);
-    let again = user.add_user_email("", &new.to_uppercase()).await.unwrap_err();
+    let again = user
+        .add_user_email("", &new.to_uppercase())
+        .await
+        .unwrap_err();
     assert_eq!(again.code, ErrorCode::UserEmailAlreadyExists);
     // Unverified, it cannot become primary.
     let early = user.make_user_email_primary("", &new).await.unwrap_err();
