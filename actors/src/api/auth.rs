@@ -2,6 +2,7 @@
 
 use crate::access::Caller;
 use crate::domain::audit::AuditOrigin;
+use crate::domain::email::flows::{self, Keys};
 use crate::domain::passwords::{validate_new_password, validate_password_input};
 use crate::domain::sessions::{
     ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
@@ -132,11 +133,16 @@ impl Gatehouse {
         let user_id = user.user_id;
         let new_hash = new_hash.as_deref();
         let tenant_ref = &tenant;
+        let keys = Keys {
+            context: &services.context,
+            master_key: &services.master_key,
+        };
+        let user_ref = &user;
         let signed_in = services
             .db
             .run(|tx| async move {
-                let context = &services.context;
-                sign_in::sign_in(&tx, context, tenant_ref, user_id, new_hash, client).await
+                flows::notify_new_sign_in(&tx, keys, tenant_ref, user_ref, client).await?;
+                sign_in::sign_in(&tx, keys.context, tenant_ref, user_id, new_hash, client).await
             })
             .await?;
         metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);

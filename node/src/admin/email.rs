@@ -118,6 +118,9 @@ pub struct EmailConfigFlags {
     /// Let a code sent to an unknown address sign it up.
     #[arg(long)]
     sign_up_with_code: Option<bool>,
+    /// Mail a notice on a sign-in from a new source address and user agent.
+    #[arg(long)]
+    email_new_sign_in_notice: Option<bool>,
 }
 
 impl EmailConfigFlags {
@@ -138,6 +141,7 @@ impl EmailConfigFlags {
         request.email_send_window_seconds = self.email_send_window;
         request.sign_in_code_enabled = self.sign_in_code;
         request.sign_up_with_code_enabled = self.sign_up_with_code;
+        request.email_new_sign_in_notice = self.email_new_sign_in_notice;
     }
 }
 

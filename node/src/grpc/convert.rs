@@ -22,6 +22,7 @@ fn tenant_email(email: &TenantEmailSettings) -> v1::TenantEmailConfig {
         send_window_seconds: email.send_window_seconds,
         sign_in_code_enabled: email.sign_in_code_enabled,
         sign_up_with_code_enabled: email.sign_up_with_code_enabled,
+        new_sign_in_notice: email.new_sign_in_notice,
     }
 }
 

@@ -106,6 +106,7 @@ impl Tenants for Api {
                     send_window_seconds: body.email_send_window_seconds,
                     sign_in_code_enabled: body.sign_in_code_enabled,
                     sign_up_with_code_enabled: body.sign_up_with_code_enabled,
+                    new_sign_in_notice: body.email_new_sign_in_notice,
                 },
             };
             let record = self

@@ -387,3 +387,56 @@ async fn a_client_team_invitation_is_emailed_and_its_link_joins_the_team() {
         .unwrap();
     assert_eq!(members.members.len(), 2);
 }
+
+#[tokio::test]
+async fn a_sign_in_from_a_new_user_agent_is_notified_when_the_tenant_asks() {
+    let smtp = SmtpServer::start();
+    let node = node_with_smtp(&smtp, &[]).await;
+    let changes = v1::UpdateTenantConfigRequest {
+        email_new_sign_in_notice: Some(true),
+        ..v1::UpdateTenantConfigRequest::default()
+    };
+    let tenant = email_tenant(&node, "Acme", changes).await;
+    let client = node.client(&tenant).await;
+    let email = unique_email("notice");
+    client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    // The same source and user agent as the sign-up's session: nothing to notify.
+    client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+
+    let channel = tonic::transport::Endpoint::from_shared(node.endpoint())
+        .unwrap()
+        .user_agent("Elsewhere/1.0")
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let elsewhere = gatehouse_protocol::sdk::Client::from_channel(channel)
+        .with_tenant(&tenant.id)
+        .with_credentials(gatehouse_protocol::sdk::Credentials::Client {
+            publishable_key: tenant.client_key.clone(),
+        });
+    elsewhere
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let notice = next_message(&smtp, &email, 0).await;
+    assert!(
+        notice.subject.to_lowercase().contains("sign-in"),
+        "{}",
+        notice.subject
+    );
+    assert!(notice.text.contains("Elsewhere/1.0"), "{}", notice.text);
+    // Known from now on.
+    elsewhere
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(count_for(&smtp, &email), 1);
+}

@@ -84,6 +84,34 @@ pub fn link_with_token(redirect: &Url, token: &str) -> String {
     link.to_string()
 }
 
+/// Mails a "new sign-in" notice when the tenant wants them and none of the user's sessions
+/// (live or ended) came from this source address with this user agent. Call it before the
+/// new session is created, in the sign-in's transaction.
+pub async fn notify_new_sign_in(
+    tx: &Transaction,
+    keys: Keys<'_>,
+    tenant: &TenantState,
+    user: &UserRecord,
+    client: &ClientInfo,
+) -> DomainResult<bool> {
+    if !tenant.record.settings.email.new_sign_in_notice {
+        return Ok(false);
+    }
+    let tenant_id = tenant.tenant_id();
+    let known = sessions::list_user_sessions(tx, keys.context, tenant_id, user.user_id, true)
+        .await?
+        .iter()
+        .any(|session| {
+            session.ip_address == client.ip_address && session.user_agent == client.user_agent
+        });
+    if known {
+        return Ok(false);
+    }
+    let vars = base_vars(tenant, Some(user), &user.email, client);
+    compose(tx, keys, tenant, EmailKind::NewSignIn, &user.email, &vars).await?;
+    Ok(true)
+}
+
 /// A request to send a code and link.
 #[derive(Debug, Clone)]
 pub struct CodeRequest<'a> {
@@ -419,6 +447,7 @@ pub async fn sign_in_with_code(
     let session = match existing {
         Some(mut user) => {
             mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)?;
+            notify_new_sign_in(tx, keys, tenant, &user, client).await?;
             sign_in::sign_in(tx, keys.context, tenant, user.user_id, None, client).await?
         }
         None => {

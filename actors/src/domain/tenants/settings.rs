@@ -201,6 +201,9 @@ pub struct TenantEmailSettings {
     pub sign_in_code_enabled: bool,
     /// Whether an emailed code may sign up an unknown address (client keys).
     pub sign_up_with_code_enabled: bool,
+    /// Whether a sign-in from a source address and user agent none of the user's sessions
+    /// had is notified by email.
+    pub new_sign_in_notice: bool,
 }
 
 /// The sender of a tenant's email when none is set.
@@ -222,6 +225,7 @@ impl Default for TenantEmailSettings {
             send_window_seconds: 900,
             sign_in_code_enabled: true,
             sign_up_with_code_enabled: true,
+            new_sign_in_notice: false,
         }
     }
 }
@@ -251,6 +255,8 @@ pub struct EmailSettingsChanges {
     pub sign_in_code_enabled: Option<bool>,
     /// Code sign-up.
     pub sign_up_with_code_enabled: Option<bool>,
+    /// New sign-in notices.
+    pub new_sign_in_notice: Option<bool>,
 }
 
 impl EmailSettingsChanges {
@@ -314,6 +320,7 @@ impl EmailSettingsChanges {
                 &mut settings.sign_up_with_code_enabled,
                 self.sign_up_with_code_enabled,
             ),
+            (&mut settings.new_sign_in_notice, self.new_sign_in_notice),
         ] {
             if let Some(value) = value {
                 *target = value;
