@@ -79,12 +79,14 @@ pub fn count_for(smtp: &SmtpServer, to: &str) -> usize {
         .count()
 }
 
-/// The six-digit code in a message's text.
+/// The six-digit code in a message's text: a word of six digits on its own (addresses and
+/// links in the text may hold digits too).
 pub fn code_of(message: &ReceivedEmail) -> String {
     message
         .text
-        .split(|c: char| !c.is_ascii_digit())
-        .find(|word| word.len() == 6)
+        .split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .find(|word| word.len() == 6 && word.chars().all(|c| c.is_ascii_digit()))
         .unwrap_or_else(|| panic!("no code in {:?}", message.text))
         .to_owned()
 }

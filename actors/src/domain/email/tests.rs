@@ -86,7 +86,10 @@ impl World {
             .unwrap()
     }
 
+    /// Sends a code a millisecond after the last send, so message ids (time-ordered) order
+    /// the sends.
     async fn send(&self, purpose: CodePurpose, email: &str, ip: &str) -> Result<bool, DomainError> {
+        self.clock.advance(Duration::from_millis(1));
         let email = parse_email(email).unwrap();
         let redirect = Url::parse("https://app.example.com/cb?x=1").unwrap();
         let client = ClientInfo {
@@ -155,8 +158,9 @@ impl World {
 }
 
 fn code_in(text: &str) -> String {
-    text.split(|c: char| !c.is_ascii_digit())
-        .find(|word| word.len() == 6)
+    text.split_whitespace()
+        .map(|word| word.trim_matches(|c: char| !c.is_ascii_alphanumeric()))
+        .find(|word| word.len() == 6 && word.chars().all(|c| c.is_ascii_digit()))
         .expect("a six-digit code")
         .to_owned()
 }
