@@ -112,6 +112,15 @@ pub async fn notify_new_sign_in(
     Ok(true)
 }
 
+/// A token of the same shape as a link token, for a message that is sealed and dropped.
+fn decoy_token(context: &Context) -> String {
+    format!(
+        "{}{}",
+        codes::LINK_TOKEN_PREFIX,
+        crate::domain::crypto::base64url(&context.random::<32>())
+    )
+}
+
 /// A request to send a code and link.
 #[derive(Debug, Clone)]
 pub struct CodeRequest<'a> {
@@ -165,7 +174,26 @@ pub async fn send_code(
             (None, CodePurpose::SignIn) if request.allow_sign_up => Some(None),
             (None, _) => None,
         };
+    let kind = match request.purpose {
+        CodePurpose::Verification => EmailKind::Verification,
+        CodePurpose::PasswordReset => EmailKind::PasswordReset,
+        CodePurpose::SignIn => EmailKind::SignInCode,
+    };
     let Some(user_id) = recipient else {
+        // Render and seal a message as if the address had a user, then drop it: the answer's
+        // timing must not tell whether it has one.
+        let vars = TemplateVars {
+            code: "000000".to_owned(),
+            link: request
+                .redirect
+                .map(|redirect| link_with_token(redirect, &decoy_token(keys.context)))
+                .unwrap_or_default(),
+            expires_in_minutes: settings.code_ttl_seconds.div_ceil(60),
+            ..base_vars(tenant, None, &request.email.display, request.client)
+        };
+        let rendered = template_store::render_for(tx, tenant_id, kind, &vars).await?;
+        let to = request.email.display.as_str();
+        outbox::seal(keys.context, keys.master_key, tenant, kind, to, rendered)?;
         return Ok(false);
     };
     let IssuedCode { code, token, .. } = codes::issue(
@@ -188,11 +216,6 @@ pub async fn send_code(
             .unwrap_or_default(),
         expires_in_minutes: settings.code_ttl_seconds.div_ceil(60),
         ..base_vars(tenant, user.as_ref(), to, request.client)
-    };
-    let kind = match request.purpose {
-        CodePurpose::Verification => EmailKind::Verification,
-        CodePurpose::PasswordReset => EmailKind::PasswordReset,
-        CodePurpose::SignIn => EmailKind::SignInCode,
     };
     compose(tx, keys, tenant, kind, to, &vars).await?;
     Ok(true)

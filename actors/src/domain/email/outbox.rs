@@ -112,6 +112,13 @@ fn seal_label(tenant: &str, message_id: Uuid) -> Vec<u8> {
     format!("email_body\u{0}{tenant}\u{0}{message_id}").into_bytes()
 }
 
+/// A message sealed for the outbox, not yet written.
+#[derive(Debug)]
+pub struct SealedEmail {
+    delivery: EmailDelivery,
+    sealed: Vec<u8>,
+}
+
 /// Writes a rendered message for `to` into the tenant's outbox, due now, sealed with the
 /// master key; it is sent if and only if `tx` commits.
 pub fn enqueue(
@@ -123,6 +130,28 @@ pub fn enqueue(
     to: &str,
     rendered: RenderedEmail,
 ) -> DomainResult<EmailDelivery> {
+    let SealedEmail { delivery, sealed } = seal(context, master_key, tenant, kind, to, rendered)?;
+    let (tenant_id, message_id, now) =
+        (tenant.tenant_id(), delivery.message_id, delivery.created_at);
+    tx.set(&keyspace::email_body(tenant_id, message_id), &sealed)?;
+    write_delivery(tx, tenant_id, &delivery)?;
+    tx.set(&keyspace::email_due(tenant_id, now, message_id), b"")?;
+    tx.set(&keyspace::email_work(tenant_id), b"")?;
+    metrics::counter!("gatehouse_email_enqueued_total", "kind" => kind.as_str()).increment(1);
+    Ok(delivery)
+}
+
+/// Seals a rendered message and makes its delivery record, without writing either. The
+/// flows also seal a message they then drop, for an address that gets none, so that asking
+/// for a code costs the same whether or not the address has a user.
+pub fn seal(
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &TenantState,
+    kind: EmailKind,
+    to: &str,
+    rendered: RenderedEmail,
+) -> DomainResult<SealedEmail> {
     let tenant_id = tenant.tenant_id();
     let now = context.now();
     let message_id = uuid::Builder::from_unix_timestamp_millis(
@@ -161,12 +190,7 @@ pub fn enqueue(
         attempts: Vec::new(),
         version: 1,
     };
-    tx.set(&keyspace::email_body(tenant_id, message_id), &sealed)?;
-    write_delivery(tx, tenant_id, &delivery)?;
-    tx.set(&keyspace::email_due(tenant_id, now, message_id), b"")?;
-    tx.set(&keyspace::email_work(tenant_id), b"")?;
-    metrics::counter!("gatehouse_email_enqueued_total", "kind" => kind.as_str()).increment(1);
-    Ok(delivery)
+    Ok(SealedEmail { delivery, sealed })
 }
 
 fn write_delivery(tx: &Transaction, tenant: &str, delivery: &EmailDelivery) -> DomainResult<()> {
