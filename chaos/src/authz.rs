@@ -237,6 +237,7 @@ pub fn share_request(owner: &str, recipient: &str) -> v1::CreateShareRequest {
         expires_at: None,
         max_uses: 0,
         rate_limit_per_minute: 0,
+        ..v1::CreateShareRequest::default()
     }
 }
 

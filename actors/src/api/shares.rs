@@ -9,10 +9,15 @@ use crate::access::Caller;
 use crate::api::policy::Policy;
 use crate::context::Timestamp;
 use crate::domain::audit::AuditOrigin;
+use crate::domain::email::flows::Keys;
+use crate::domain::sessions::ClientInfo;
+use crate::domain::shares::invitation::{self, InviteeEmail};
 use crate::domain::shares::{
     self, NewShare, ProposalRecord, ShareMode, ShareRecipient, ShareRecord, ShareResource,
 };
 use crate::domain::shares::{ShareCaller, ShareOperation, ShareUse, usage};
+use crate::domain::tenants::redirects::check_redirect;
+use crate::domain::users::{Email, parse_email};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
@@ -22,7 +27,7 @@ use crate::runtime::share_actor::{DecideProposal, RevokeShare, UseShare};
 pub enum RecipientSpec {
     /// A user id.
     User(String),
-    /// An email address (the invitee holds the token).
+    /// An email address (the invitee holds the token, which is emailed to it).
     Email(String),
     /// A service name (the service holds the token).
     Service(String),
@@ -51,6 +56,11 @@ pub struct ShareSpec {
     pub max_uses: u64,
     /// Uses per minute (0 = unlimited).
     pub rate_limit_per_minute: u32,
+    /// Email recipients: where the emailed link leads (trusted domains only), with `token=`
+    /// added. Refused for other recipients.
+    pub redirect_url: String,
+    /// Email recipients, servers and operators: also return the token.
+    pub return_token: bool,
 }
 
 /// How a share is named in a request.
@@ -104,12 +114,17 @@ impl Gatehouse {
         }
     }
 
-    /// Creates a share; the owner must hold everything it gives. Returns the token once.
+    /// Creates a share; the owner must hold everything it gives. Returns the token once for a
+    /// user or service recipient. A share to an email address is emailed, in the same
+    /// transaction, with a link to `redirect_url` carrying the token; the token itself is
+    /// returned only to a server or operator that asks for it (`return_token`), never to a
+    /// client. Without a link the token must be returned.
     pub async fn create_share(
         &self,
         caller: &Caller,
         spec: ShareSpec,
-    ) -> DomainResult<(ShareRecord, String)> {
+        client: &ClientInfo,
+    ) -> DomainResult<(ShareRecord, Option<String>)> {
         let tenant = caller.tenant()?.clone();
         let owner = match caller.acting_user()? {
             Some(me) => {
@@ -122,11 +137,17 @@ impl Gatehouse {
             }
             None => super::parse_id("owner_user_id", &spec.owner_user_id)?,
         };
+        let mut invitee = None;
         let recipient = match spec.recipient {
             Some(RecipientSpec::User(id)) => {
                 ShareRecipient::User(super::parse_id("recipient_user_id", &id)?)
             }
-            Some(RecipientSpec::Email(email)) => ShareRecipient::Invitee(shares_email(&email)?),
+            Some(RecipientSpec::Email(email)) => {
+                let email = shares_email(&email)?;
+                let recipient = ShareRecipient::Invitee(email.normalized.clone());
+                invitee = Some(email);
+                recipient
+            }
             Some(RecipientSpec::Service(name)) => {
                 if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
                     return Err(DomainError::invalid(
@@ -138,6 +159,30 @@ impl Gatehouse {
             }
             None => return Err(DomainError::invalid("recipient", "is required")),
         };
+        let return_token = spec.return_token && caller.is_trusted();
+        let redirect = match (&invitee, spec.redirect_url.trim()) {
+            (None, "") => None,
+            (None, _) => {
+                return Err(DomainError::invalid(
+                    "redirect_url",
+                    "only a share to an email address is emailed",
+                ));
+            }
+            (Some(_), "") if return_token => None,
+            (Some(_), "") => {
+                return Err(DomainError::invalid(
+                    "redirect_url",
+                    "is required: the emailed share links to it",
+                ));
+            }
+            (Some(_), url) => Some(check_redirect(
+                &tenant.record.settings,
+                "redirect_url",
+                url,
+            )?),
+        };
+        // Users and services get their token here; an invitee gets it by email.
+        let shows_token = invitee.is_none() || return_token;
         let resource = match spec.resource_type.as_str() {
             "team" => ShareResource::Team(super::parse_id("resource_id", &spec.resource_id)?),
             "user" => ShareResource::User(super::parse_id("resource_id", &spec.resource_id)?),
@@ -163,18 +208,36 @@ impl Gatehouse {
                 .then_some(spec.rate_limit_per_minute),
         };
         let services = &self.services;
-        let (tenant, new_share) = (&tenant, &new_share);
-        services
+        let keys = Keys {
+            context: &services.context,
+            master_key: &services.master_key,
+        };
+        let emailed = match (&invitee, &redirect) {
+            (Some(email), Some(redirect)) => Some(InviteeEmail {
+                to: &email.display,
+                redirect,
+                client,
+            }),
+            _ => None,
+        };
+        let (tenant, new_share, emailed) = (&tenant, &new_share, &emailed);
+        let (share, token) = services
             .db
             .run(|tx| async move {
                 let tenant_id = tenant.tenant_id();
                 let origin = AuditOrigin::of(caller);
                 let graph = &tenant.permissions;
                 let new_share = new_share.clone();
-                usage::create_audited(&tx, &services.context, graph, tenant_id, new_share, &origin)
-                    .await
+                let (share, token) =
+                    usage::create_audited(&tx, keys.context, graph, tenant_id, new_share, &origin)
+                        .await?;
+                if let Some(emailed) = emailed {
+                    invitation::email_invitee(&tx, keys, tenant, &share, &token, emailed).await?;
+                }
+                DomainResult::Ok((share, token))
             })
-            .await
+            .await?;
+        Ok((share, shows_token.then_some(token)))
     }
 
     /// Reads the shared resource through the share's masks (one use).
@@ -290,8 +353,7 @@ impl Gatehouse {
     }
 }
 
-fn shares_email(email: &str) -> DomainResult<String> {
-    crate::domain::users::parse_email(email)
-        .map(|email| email.normalized)
+fn shares_email(email: &str) -> DomainResult<Email> {
+    parse_email(email)
         .map_err(|_| DomainError::invalid("recipient_email", "is not a valid email address"))
 }

@@ -337,13 +337,8 @@ impl Gatehouse {
                         link: flows::link_with_token(redirect, &token),
                         team_name: team.display_name,
                         inviter_name: inviter
-                            .map(|user| {
-                                if user.display_name.is_empty() {
-                                    user.email
-                                } else {
-                                    user.display_name
-                                }
-                            })
+                            .as_ref()
+                            .map(flows::inviter_name)
                             .unwrap_or_default(),
                         ..flows::base_vars(tenant_ref, None, &email.display, client)
                     };

@@ -1,6 +1,6 @@
 //! `gatehouse admin share …`.
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use gatehouse_protocol::sdk::Client;
 use gatehouse_protocol::v1::create_share_request::Recipient;
 use gatehouse_protocol::{ApiError, v1};
@@ -13,40 +13,7 @@ use super::output::Output;
 #[derive(Debug, Subcommand)]
 pub enum ShareCommand {
     /// Create a share owned by a user (the owner must hold what it shares).
-    Create {
-        #[command(flatten)]
-        tenant: TenantFlag,
-        /// Owning user id.
-        #[arg(long)]
-        owner: String,
-        /// Recipient user id.
-        #[arg(long, conflicts_with_all = ["to_email", "to_service"])]
-        to_user: Option<String>,
-        /// Recipient email (the invitee receives the token).
-        #[arg(long, conflicts_with = "to_service")]
-        to_email: Option<String>,
-        /// Recipient service name (the service receives the token).
-        #[arg(long)]
-        to_service: Option<String>,
-        /// `team`, `user`, or an application resource type.
-        #[arg(long)]
-        resource_type: String,
-        #[arg(long)]
-        resource_id: String,
-        /// Granted permissions (repeatable).
-        #[arg(long = "permission", required = true)]
-        permissions: Vec<String>,
-        /// Visible fields (repeatable); none means all shareable fields.
-        #[arg(long = "field")]
-        fields: Vec<String>,
-        /// Proposal mode (changes wait for the owner).
-        #[arg(long)]
-        proposal: bool,
-        #[arg(long, default_value_t = 0)]
-        max_uses: u64,
-        #[arg(long, default_value_t = 0)]
-        rate_limit_per_minute: u32,
-    },
+    Create(Box<CreateShareArgs>),
     /// Shares given (--outgoing) or received by a user.
     List {
         #[command(flatten)]
@@ -70,6 +37,47 @@ pub enum ShareCommand {
     },
 }
 
+/// What `share create` makes: owner, recipient, resource, grants and limits.
+#[derive(Debug, Args)]
+pub struct CreateShareArgs {
+    #[command(flatten)]
+    tenant: TenantFlag,
+    /// Owning user id.
+    #[arg(long)]
+    owner: String,
+    /// Recipient user id.
+    #[arg(long, conflicts_with_all = ["to_email", "to_service"])]
+    to_user: Option<String>,
+    /// Recipient email (the invitee receives the token).
+    #[arg(long, conflicts_with = "to_service")]
+    to_email: Option<String>,
+    /// Recipient service name (the service receives the token).
+    #[arg(long)]
+    to_service: Option<String>,
+    /// With --to-email: email the share with a link to this URL (trusted domains only);
+    /// without it the token is printed for you to deliver.
+    #[arg(long)]
+    redirect_url: Option<String>,
+    /// `team`, `user`, or an application resource type.
+    #[arg(long)]
+    resource_type: String,
+    #[arg(long)]
+    resource_id: String,
+    /// Granted permissions (repeatable).
+    #[arg(long = "permission", required = true)]
+    permissions: Vec<String>,
+    /// Visible fields (repeatable); none means all shareable fields.
+    #[arg(long = "field")]
+    fields: Vec<String>,
+    /// Proposal mode (changes wait for the owner).
+    #[arg(long)]
+    proposal: bool,
+    #[arg(long, default_value_t = 0)]
+    max_uses: u64,
+    #[arg(long, default_value_t = 0)]
+    rate_limit_per_minute: u32,
+}
+
 fn share_json(share: &v1::Share) -> serde_json::Value {
     json!({
         "share_id": share.share_id,
@@ -89,20 +97,23 @@ pub async fn run_share(
     command: ShareCommand,
 ) -> Result<(), ApiError> {
     match command {
-        ShareCommand::Create {
-            tenant,
-            owner,
-            to_user,
-            to_email,
-            to_service,
-            resource_type,
-            resource_id,
-            permissions,
-            fields,
-            proposal,
-            max_uses,
-            rate_limit_per_minute,
-        } => {
+        ShareCommand::Create(args) => {
+            let CreateShareArgs {
+                tenant,
+                owner,
+                to_user,
+                to_email,
+                to_service,
+                redirect_url,
+                resource_type,
+                resource_id,
+                permissions,
+                fields,
+                proposal,
+                max_uses,
+                rate_limit_per_minute,
+            } = *args;
+            let return_token = redirect_url.is_none();
             let recipient = to_user
                 .map(Recipient::RecipientUserId)
                 .or(to_email.map(Recipient::RecipientEmail))
@@ -125,15 +136,22 @@ pub async fn run_share(
                     expires_at: None,
                     max_uses,
                     rate_limit_per_minute,
+                    redirect_url: redirect_url.unwrap_or_default(),
+                    return_token,
                 })
                 .await?;
             let share_id = reply.share.map(|share| share.share_id).unwrap_or_default();
-            out.value(
-                &json!({ "share_id": share_id, "share_token": reply.share_token }),
-                &format!(
+            let text = if reply.share_token.is_empty() {
+                format!("share {share_id}; emailed to the recipient")
+            } else {
+                format!(
                     "share {share_id}; token (shown once): {}",
                     reply.share_token
-                ),
+                )
+            };
+            out.value(
+                &json!({ "share_id": share_id, "share_token": reply.share_token }),
+                &text,
             );
         }
         ShareCommand::List {

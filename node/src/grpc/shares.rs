@@ -81,6 +81,7 @@ impl Shares for Api {
         request: Request<v1::CreateShareRequest>,
     ) -> Result<Response<v1::CreateShareReply>, Status> {
         self.rpc("Shares/CreateShare", request, |call| async move {
+            let client = call.client_info();
             let (caller, body) = call.into_parts();
             let recipient = body.recipient.map(|recipient| match recipient {
                 v1::create_share_request::Recipient::RecipientUserId(id) => RecipientSpec::User(id),
@@ -102,11 +103,13 @@ impl Shares for Api {
                 expires_at: timestamp(body.expires_at.as_ref()),
                 max_uses: body.max_uses,
                 rate_limit_per_minute: body.rate_limit_per_minute,
+                redirect_url: body.redirect_url,
+                return_token: body.return_token,
             };
-            let (record, token) = self.gatehouse.create_share(&caller, spec).await?;
+            let (record, token) = self.gatehouse.create_share(&caller, spec, &client).await?;
             Ok(v1::CreateShareReply {
                 share: Some(share(&record)),
-                share_token: token,
+                share_token: token.unwrap_or_default(),
             })
         })
         .await

@@ -138,7 +138,8 @@ async fn reads_through_a_share_apply_its_mask_and_limits() {
         ErrorCode::RateLimited
     );
 
-    // Expiry.
+    // Expiry. (A client's share to an email address is only emailed; the server asks for the
+    // token to hand it over itself.)
     let mut expiring = user_share(
         &owner,
         Recipient::RecipientEmail("guest@example.com".to_owned()),
@@ -146,7 +147,10 @@ async fn reads_through_a_share_apply_its_mask_and_limits() {
     );
     let soon = SystemTime::now() + Duration::from_millis(1500);
     expiring.expires_at = Some(prost_types_timestamp(soon));
-    let expiring = owner.client.create_share(expiring).await.unwrap();
+    expiring.owner_user_id = owner.user_id.clone();
+    expiring.return_token = true;
+    let expiring = service.create_share(expiring).await.unwrap();
+    assert!(expiring.share_token.starts_with("gsh_"));
     anonymous
         .read_through_share(by_token(&expiring.share_token))
         .await

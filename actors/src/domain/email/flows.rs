@@ -77,6 +77,16 @@ pub fn base_vars(
     }
 }
 
+/// How an invitation or a share names the user who sent it: the display name, else the
+/// address.
+pub fn inviter_name(user: &UserRecord) -> String {
+    if user.display_name.is_empty() {
+        user.email.clone()
+    } else {
+        user.display_name.clone()
+    }
+}
+
 /// `redirect` with the link token appended as a query parameter.
 pub fn link_with_token(redirect: &Url, token: &str) -> String {
     let mut link = redirect.clone();

@@ -1,6 +1,7 @@
 //! Shares: revocable, expiring, audited grants from an owner to a recipient over a resource,
 //! with a permission set, field masks, use limits and an optional proposal mode.
 
+pub mod invitation;
 pub mod proposals;
 pub mod reading;
 pub mod usage;
