@@ -9,6 +9,7 @@ mod auth;
 mod email;
 mod email_addresses;
 mod email_delivery;
+mod email_shares;
 mod http;
 mod isolation;
 mod malformed;
