@@ -336,6 +336,8 @@ impl Gatehouse {
                     let vars = TemplateVars {
                         link: flows::link_with_token(redirect, &token),
                         team_name: team.display_name,
+                        expires_in_minutes: u32::try_from(teams::INVITATION_TTL.as_secs() / 60)
+                            .unwrap_or(u32::MAX),
                         inviter_name: inviter
                             .as_ref()
                             .map(flows::inviter_name)
