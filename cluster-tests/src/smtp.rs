@@ -131,18 +131,7 @@ impl SmtpServer {
 
     /// Every message accepted so far, in order of arrival.
     pub fn try_messages(&self) -> Result<Vec<ReceivedEmail>, SandboxError> {
-        let dir = self.messages_dir();
-        let mut names: Vec<PathBuf> = fs::read_dir(&dir)
-            .map_err(SandboxError::io(format!("list {}", dir.display())))?
-            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
-            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
-            .filter(|path| {
-                // Files still being written start with a dot.
-                !path
-                    .file_name()
-                    .is_some_and(|name| name.to_string_lossy().starts_with('.'))
-            })
-            .collect();
+        let mut names = self.message_files()?;
         // Names start with the arrival time in nanoseconds, zero-padded.
         names.sort();
         names
@@ -156,6 +145,29 @@ impl SmtpServer {
                 })
             })
             .collect()
+    }
+
+    /// How many messages were accepted so far, without reading them (cheap enough to poll
+    /// while thousands arrive).
+    pub fn try_message_count(&self) -> Result<usize, SandboxError> {
+        self.message_files().map(|files| files.len())
+    }
+
+    /// The files of the messages accepted so far, unordered.
+    fn message_files(&self) -> Result<Vec<PathBuf>, SandboxError> {
+        let dir = self.messages_dir();
+        let names = fs::read_dir(&dir)
+            .map_err(SandboxError::io(format!("list {}", dir.display())))?
+            .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "json"))
+            .filter(|path| {
+                // Files still being written start with a dot.
+                !path
+                    .file_name()
+                    .is_some_and(|name| name.to_string_lossy().starts_with('.'))
+            })
+            .collect();
+        Ok(names)
     }
 
     /// Polls until at least `count` messages have arrived and returns them all; panics
@@ -393,6 +405,7 @@ mod tests {
         let port = server.port();
         assert!(banner(port).unwrap().starts_with("220 "));
         assert!(server.messages().is_empty());
+        assert_eq!(server.try_message_count().unwrap(), 0);
         server.stop();
         assert!(!server.is_running());
         assert!(banner(port).is_err(), "nothing listens once stopped");
