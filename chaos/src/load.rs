@@ -1,9 +1,11 @@
-//! One load run: create a tenant, run the selected phases in order, build the report.
+//! One load run: create a tenant, run the selected phases in order, build the report
+//! ([`crate::report`]).
 //!
 //! Each phase reports the same [`PhaseSummary`]. The authorization phases
 //! (`has_permission`, `share_check`) build their data first, untimed, and their CPU use
 //! (`cpu_during_phase`) covers only the timed part; the other phases include their small
-//! setup (the first sign-ups or sign-ins) in it.
+//! setup (the first sign-ups or sign-ins) in it. `sign_in_code` (see [`crate::email`]) also
+//! sets up untimed, and its CPU use includes the wait for its outbox to drain.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -11,18 +13,19 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use gatehouse_cluster_tests::SmtpServer;
 use gatehouse_protocol::sdk::{Client, Credentials};
-use serde::Serialize;
 
 use crate::authz::{
     prepare_permission_graph, prepare_share, run_has_permission, run_share_check, server_clients,
 };
 use crate::budget::Budget;
-use crate::cluster_refresh::ClusterRefreshReport;
+use crate::email::{prepare_sign_in_code, run_sign_in_code};
 use crate::error::ChaosError;
 use crate::hashing::run_argon2_phase;
 use crate::node::Target;
 use crate::procfs::{CpuSample, CpuUsage, host_load_average, rss_mb};
+use crate::report::{LoadReport, PhaseReports};
 use crate::stats::{PhaseSummary, round3};
 use crate::verify::{TokenVerifier, run_verify_phase};
 use crate::workload::{REQUEST_TIMEOUT, Workload};
@@ -47,6 +50,9 @@ pub enum Phase {
     HasPermission,
     /// Read through an application-resource share by its token, with the client key.
     ShareCheck,
+    /// Send sign-in codes to new addresses through a real SMTP server, then measure commit
+    /// to acceptance; opt-in, the node must be started with [`crate::email::node_env`].
+    SignInCode,
     /// Refresh on a 3-node sandbox cluster of its own, sent to each session's owner and to
     /// a node that forwards to the owner; opt-in, see [`crate::cluster_refresh`].
     ClusterRefresh,
@@ -54,7 +60,7 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 8] = [
+    pub const ALL: [Phase; 9] = [
         Phase::SignUp,
         Phase::SignIn,
         Phase::Refresh,
@@ -62,6 +68,7 @@ impl Phase {
         Phase::Argon2Bare,
         Phase::HasPermission,
         Phase::ShareCheck,
+        Phase::SignInCode,
         Phase::ClusterRefresh,
     ];
 
@@ -80,6 +87,7 @@ impl Phase {
             Phase::Argon2Bare => "argon2_bare",
             Phase::HasPermission => "has_permission",
             Phase::ShareCheck => "share_check",
+            Phase::SignInCode => "sign_in_code",
             Phase::ClusterRefresh => "cluster_refresh",
         }
     }
@@ -123,151 +131,13 @@ pub struct LoadSettings {
     pub cores: usize,
 }
 
-/// The JSON document a load run prints.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadReport {
-    /// Concurrent request workers.
-    pub concurrency: usize,
-    /// Seconds each phase ran for.
-    pub duration_secs: f64,
-    /// Cores of this machine, and threads of the local phases.
-    pub cores: usize,
-    /// Most operations a phase may start.
-    pub max_operations: u64,
-    /// Tenant created for the run.
-    pub tenant_id: String,
-    /// Summary of each phase that ran.
-    pub phases: PhaseReports,
-    /// Phases whose setup failed (no users, no JWKS), with the reason.
-    pub failed_phases: BTreeMap<&'static str, String>,
-    /// Sign-in throughput divided by bare argon2 hashes per second.
-    pub sign_in_vs_argon2: Option<f64>,
-    /// The same ratio per CPU-second actually used (node's for sign-in, ours for argon2),
-    /// which stays comparable when other work shares the machine.
-    pub sign_in_vs_argon2_per_cpu_second: Option<f64>,
-    /// Verifications per second per verifying thread.
-    pub verify_per_core_per_sec: Option<f64>,
-    /// Seconds the untimed `has_permission` setup took: defining the 1,000-permission graph,
-    /// granting the chain roots and checking them once.
-    pub has_permission_setup_secs: Option<f64>,
-    /// Node resident memory right after start, MiB.
-    pub node_rss_idle_mb: Option<f64>,
-    /// Node resident memory after the last phase, MiB.
-    pub node_rss_end_mb: Option<f64>,
-    /// Node resident memory after each phase, MiB, when the node's pid is known.
-    pub node_rss_after_phase_mb: BTreeMap<&'static str, f64>,
-    /// Cores used by the node, this tool and the whole host during each phase.
-    pub cpu_during_phase: BTreeMap<&'static str, CpuUsage>,
-    /// One-minute load average of the host before the first phase.
-    pub host_load_1m_start: Option<f64>,
-    /// One-minute load average of the host after the last phase.
-    pub host_load_1m_end: Option<f64>,
-    /// Whether the node was started by this run or was already running.
-    pub node: &'static str,
-    /// The node's exit code after SIGTERM, when this run started it.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node_exit_code: Option<i32>,
-    /// Local vs forwarded refresh on a 3-node cluster, when `cluster_refresh` ran.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cluster_refresh: Option<ClusterRefreshReport>,
-}
-
-impl LoadReport {
-    /// A report of no single-node phase, for a run of the cluster phase alone.
-    pub fn without_node(settings: &LoadSettings) -> Self {
-        LoadReport {
-            concurrency: settings.concurrency,
-            duration_secs: settings.duration.as_secs_f64(),
-            cores: settings.cores,
-            max_operations: settings.max_operations,
-            tenant_id: String::new(),
-            phases: PhaseReports::default(),
-            failed_phases: BTreeMap::new(),
-            sign_in_vs_argon2: None,
-            sign_in_vs_argon2_per_cpu_second: None,
-            verify_per_core_per_sec: None,
-            has_permission_setup_secs: None,
-            node_rss_idle_mb: None,
-            node_rss_end_mb: None,
-            node_rss_after_phase_mb: BTreeMap::new(),
-            cpu_during_phase: BTreeMap::new(),
-            host_load_1m_start: host_load_average(),
-            host_load_1m_end: None,
-            node: "none",
-            node_exit_code: None,
-            cluster_refresh: None,
-        }
-    }
-}
-
-/// The summaries of the phases that ran, in run order.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PhaseReports {
-    /// The `sign_up` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sign_up: Option<PhaseSummary>,
-    /// The `sign_in` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sign_in: Option<PhaseSummary>,
-    /// The `refresh` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refresh: Option<PhaseSummary>,
-    /// The `verify` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub verify: Option<PhaseSummary>,
-    /// The `argon2_bare` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub argon2_bare: Option<PhaseSummary>,
-    /// The `has_permission` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub has_permission: Option<PhaseSummary>,
-    /// The `share_check` phase.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub share_check: Option<PhaseSummary>,
-}
-
-impl PhaseReports {
-    /// The summary of `phase`, if it ran (the cluster phase reports elsewhere).
-    pub fn get(&self, phase: Phase) -> Option<&PhaseSummary> {
-        self.slot(phase)?.as_ref()
-    }
-
-    /// Stores the summary of `phase`; ignored for the cluster phase.
-    pub fn insert(&mut self, phase: Phase, summary: PhaseSummary) {
-        if let Some(slot) = self.slot_mut(phase) {
-            *slot = Some(summary);
-        }
-    }
-
-    fn slot(&self, phase: Phase) -> Option<&Option<PhaseSummary>> {
-        Some(match phase {
-            Phase::SignUp => &self.sign_up,
-            Phase::SignIn => &self.sign_in,
-            Phase::Refresh => &self.refresh,
-            Phase::Verify => &self.verify,
-            Phase::Argon2Bare => &self.argon2_bare,
-            Phase::HasPermission => &self.has_permission,
-            Phase::ShareCheck => &self.share_check,
-            Phase::ClusterRefresh => return None,
-        })
-    }
-
-    fn slot_mut(&mut self, phase: Phase) -> Option<&mut Option<PhaseSummary>> {
-        Some(match phase {
-            Phase::SignUp => &mut self.sign_up,
-            Phase::SignIn => &mut self.sign_in,
-            Phase::Refresh => &mut self.refresh,
-            Phase::Verify => &mut self.verify,
-            Phase::Argon2Bare => &mut self.argon2_bare,
-            Phase::HasPermission => &mut self.has_permission,
-            Phase::ShareCheck => &mut self.share_check,
-            Phase::ClusterRefresh => return None,
-        })
-    }
-}
-
-/// Creates a tenant on `target` and runs the selected phases against it.
-pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadReport, ChaosError> {
+/// Creates a tenant on `target` and runs the selected phases against it; `smtp` is the
+/// server the node sends to, which `sign_in_code` needs.
+pub async fn run_load(
+    target: &Target,
+    settings: &LoadSettings,
+    smtp: Option<&SmtpServer>,
+) -> Result<LoadReport, ChaosError> {
     let operator = Client::builder(&target.grpc_endpoint)
         .credentials(Credentials::Operator {
             operator_key: target.operator_key.clone(),
@@ -309,6 +179,7 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
         server_key: &created.secret_server_key,
         workload: &workload,
         settings,
+        smtp,
     };
     for phase in phases {
         let workers = match phase {
@@ -341,6 +212,17 @@ pub async fn run_load(target: &Target, settings: &LoadSettings) -> Result<LoadRe
             "gatehouse-load: {phase}: {} ok, {} errors, {}/s",
             summary.operations, summary.errors, summary.throughput_per_sec
         );
+        if let Some(delivery) = &summary.email_delivery {
+            eprintln!(
+                "gatehouse-load: {phase}: {} of {} sent in {} s after the phase, \
+                 commit to acceptance p50 {:?} ms p99 {:?} ms",
+                delivery.sent,
+                delivery.expected,
+                delivery.drain_secs,
+                delivery.send_p50_ms,
+                delivery.send_p99_ms
+            );
+        }
         summaries.insert(phase, summary);
         if let Some(mb) = target.pid.and_then(rss_mb) {
             rss_after_phase.insert(phase.name(), mb);
@@ -409,6 +291,8 @@ struct RunContext<'a> {
     server_key: &'a str,
     workload: &'a Arc<Workload>,
     settings: &'a LoadSettings,
+    /// The SMTP server the node sends to, when this tool started both.
+    smtp: Option<&'a SmtpServer>,
 }
 
 /// Where a phase's CPU use is measured from, and how long its untimed setup took.
@@ -447,6 +331,7 @@ async fn run_phase(
         server_key,
         workload,
         settings,
+        smtp,
     } = *run;
     let budget = || Arc::new(Budget::new(settings.duration, settings.max_operations));
     match phase {
@@ -498,6 +383,23 @@ async fn run_phase(
             meter.setup_done();
             Ok(run_share_check(connections, &token, budget()).await)
         }
+        Phase::SignInCode => {
+            let smtp = smtp.ok_or_else(|| {
+                ChaosError::Setting(
+                    "sign_in_code needs the SMTP server this tool starts with its node; \
+                     it cannot run against --endpoint"
+                        .to_owned(),
+                )
+            })?;
+            let setup = prepare_sign_in_code(
+                &target.grpc_endpoint,
+                &target.operator_key,
+                settings.concurrency,
+            )
+            .await?;
+            meter.setup_done();
+            run_sign_in_code(&setup, smtp, budget()).await
+        }
         Phase::ClusterRefresh => Err(ChaosError::Setting(
             "cluster_refresh starts its own cluster; run_load does not run it".to_owned(),
         )),
@@ -536,7 +438,7 @@ mod tests {
     }
 
     #[test]
-    fn run_order_is_the_listed_order_with_authorization_then_the_cluster_last() {
+    fn run_order_is_the_listed_order_with_authorization_then_email_then_the_cluster_last() {
         let mut sorted = Phase::ALL;
         sorted.sort_unstable();
         assert_eq!(
@@ -545,27 +447,14 @@ mod tests {
             "phases run sorted, so ALL must be sorted"
         );
         assert_eq!(
-            Phase::ALL[Phase::ALL.len() - 3..],
+            Phase::ALL[Phase::ALL.len() - 4..],
             [
                 Phase::HasPermission,
                 Phase::ShareCheck,
+                Phase::SignInCode,
                 Phase::ClusterRefresh
             ]
         );
         assert!(Phase::ALL.iter().filter(|phase| phase.is_cluster()).count() == 1);
-        let mut reports = PhaseReports::default();
-        reports.insert(
-            Phase::ShareCheck,
-            crate::stats::Tally::default().summarize(Duration::from_secs(1)),
-        );
-        assert!(reports.get(Phase::ShareCheck).is_some());
-        assert!(reports.get(Phase::HasPermission).is_none());
-        reports.insert(
-            Phase::ClusterRefresh,
-            crate::stats::Tally::default().summarize(Duration::from_secs(1)),
-        );
-        assert!(reports.get(Phase::ClusterRefresh).is_none());
-        let json = serde_json::to_value(&reports).unwrap_or_default();
-        assert!(json["share_check"].is_object(), "{json}");
     }
 }

@@ -49,15 +49,24 @@ pub struct SpawnedNode {
 }
 
 impl SpawnedNode {
-    /// Starts `binary` on fresh loopback ports in a temp dir and waits until it serves.
-    /// The node logs at `GATEHOUSE_NODE_LOG` if that is set, else `warn`.
-    pub async fn start(binary: &Path, ready_timeout: Duration) -> Result<Self, ChaosError> {
+    /// Starts `binary` with the settings `env` adds, on fresh loopback ports in a temp dir,
+    /// and waits until it serves. The node logs at `GATEHOUSE_NODE_LOG` if that is set, else
+    /// `warn`.
+    pub async fn start(
+        binary: &Path,
+        ready_timeout: Duration,
+        env: &[(String, String)],
+    ) -> Result<Self, ChaosError> {
         let log_filter = std::env::var("GATEHOUSE_NODE_LOG").unwrap_or_else(|_| "warn".to_owned());
-        let node = SandboxNode::builder()
+        let mut builder = SandboxNode::builder()
             .binary(binary)
             .label("load")
             .log_filter(log_filter)
-            .ready_timeout(ready_timeout)
+            .ready_timeout(ready_timeout);
+        for (name, value) in env {
+            builder = builder.env(name, value);
+        }
+        let node = builder
             .start()
             .await
             .map_err(|error| ChaosError::Node(error.to_string()))?;

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::email::DeliverySummary;
+
 /// What one worker measured: latencies of successful operations and failures by code.
 #[derive(Debug, Default, Clone)]
 pub struct Tally {
@@ -70,6 +72,7 @@ impl Tally {
             elapsed_secs: round3(seconds),
             threads: None,
             per_thread_per_sec: None,
+            email_delivery: None,
         }
     }
 }
@@ -102,6 +105,9 @@ pub struct PhaseSummary {
     /// Successful operations per second of each thread of a CPU-bound local phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub per_thread_per_sec: Option<Vec<f64>>,
+    /// What happened to the messages the `sign_in_code` phase committed, once drained.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_delivery: Option<DeliverySummary>,
 }
 
 /// The nearest-rank `quantile` (0..=1) of ascending `sorted` samples.
@@ -172,5 +178,6 @@ mod tests {
         let json = serde_json::to_value(&summary).unwrap_or_default();
         assert!(json["p99_ms"].is_null());
         assert!(json.get("threads").is_none());
+        assert!(json.get("email_delivery").is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! `gatehouse-load`: throughput and latency of sign-up, sign-in, refresh, local token
 //! verification, bare argon2, permission checks over a ten-deep graph and share-token
-//! checks against one node, and (opt-in, `cluster_refresh`) local vs forwarded refresh on
-//! a 3-node cluster of its own, printed as one JSON document.
+//! checks against one node, and (opt-in) sign-in codes sent through a real SMTP server
+//! (`sign_in_code`) and local vs forwarded refresh on a 3-node cluster of its own
+//! (`cluster_refresh`), printed as one JSON document.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,9 +10,11 @@ use std::time::Duration;
 
 use clap::Parser;
 use gatehouse_chaos::cluster_refresh::{ClusterRefreshSettings, run_cluster_refresh};
+use gatehouse_chaos::email;
 use gatehouse_chaos::node::{self, SpawnedNode, Target};
 use gatehouse_chaos::procfs::{host_load_average, rss_mb};
 use gatehouse_chaos::{ChaosError, LoadReport, LoadSettings, Phase, run_load};
+use gatehouse_cluster_tests::SmtpServer;
 
 /// How long a started node may take to print its ready line.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -54,7 +57,10 @@ struct Args {
     /// sign_up, sign_in, refresh, verify, argon2_bare, has_permission (HasPermission with
     /// the server key over 1,000 permissions in 100 chains 10 deep; untimed setup reported
     /// as has_permission_setup_secs), share_check (ReadThroughShare by share token with
-    /// the client key) and, only when listed, cluster_refresh (a 3-node cluster on a
+    /// the client key) and, only when listed, sign_in_code (SendSignInCode to new
+    /// addresses; the started node sends through an aiosmtpd server this tool starts,
+    /// polling every 20 ms; commit-to-acceptance latency from the delivery log once the
+    /// outbox drains; not with --endpoint) and cluster_refresh (a 3-node cluster on a
     /// PostgreSQL it starts; refresh sent to each session's owner vs to a non-owner,
     /// concurrently then serially, each mode for --duration).
     #[arg(
@@ -125,7 +131,7 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
             let target = external_target(args, endpoint)?;
             target.ensure_loopback()?;
             let idle = target.pid.and_then(rss_mb);
-            let mut report = run_load(&target, settings).await?;
+            let mut report = run_load(&target, settings, None).await?;
             report.node_rss_idle_mb = idle;
             report.node_rss_end_mb = target.pid.and_then(rss_mb);
             Ok(report)
@@ -135,8 +141,17 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
                 .gatehouse_bin
                 .clone()
                 .unwrap_or_else(node::default_binary);
+            let smtp = if settings.phases.contains(&Phase::SignInCode) {
+                Some(start_smtp_server().await?)
+            } else {
+                None
+            };
+            let env = smtp
+                .as_ref()
+                .map(|smtp| email::node_env(smtp.port()))
+                .unwrap_or_default();
             eprintln!("gatehouse-load: starting {}", binary.display());
-            let spawned = SpawnedNode::start(&binary, READY_TIMEOUT).await?;
+            let spawned = SpawnedNode::start(&binary, READY_TIMEOUT, &env).await?;
             let target = spawned.target.clone();
             eprintln!(
                 "gatehouse-load: node pid {:?} grpc {} http {} in {}",
@@ -146,7 +161,7 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
                 spawned.dir().display()
             );
             let idle = target.pid.and_then(rss_mb);
-            let result = run_load(&target, settings).await;
+            let result = run_load(&target, settings, smtp.as_ref()).await;
             let end = target.pid.and_then(rss_mb);
             eprintln!("gatehouse-load: stopping the node");
             let exit = spawned.stop(STOP_GRACE).await;
@@ -163,6 +178,16 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
             Ok(report)
         }
     }
+}
+
+/// The SMTP server the node sends the `sign_in_code` messages to.
+async fn start_smtp_server() -> Result<SmtpServer, ChaosError> {
+    let smtp = tokio::task::spawn_blocking(SmtpServer::try_start)
+        .await
+        .map_err(|error| ChaosError::Local(format!("starting the SMTP server panicked: {error}")))?
+        .map_err(|error| ChaosError::Node(format!("SMTP server: {error}")))?;
+    eprintln!("gatehouse-load: SMTP server on 127.0.0.1:{}", smtp.port());
+    Ok(smtp)
 }
 
 fn settings(args: &Args) -> Result<LoadSettings, ChaosError> {
