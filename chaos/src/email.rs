@@ -268,15 +268,22 @@ pub async fn run_sign_in_code(
     setup: &SignInCodeSetup,
     smtp: &SmtpServer,
     budget: Arc<Budget>,
+    rate: Option<f64>,
 ) -> Result<PhaseSummary, ChaosError> {
     let next = Arc::new(AtomicU64::new(0));
-    let workers = setup
-        .workload
-        .connections()
+    let connections = setup.workload.connections();
+    // Each worker keeps its share of the rate: one send per `workers / rate` seconds.
+    let period = rate.map(|rate| Duration::from_secs_f64(connections.len() as f64 / rate));
+    let workers = connections
         .iter()
         .map(|client| SignInCodeWorker {
             client: client.clone(),
             next: Arc::clone(&next),
+            pace: period.map(|period| {
+                let mut pace = tokio::time::interval(period);
+                pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                pace
+            }),
         })
         .collect();
     let mut summary = run_workers(workers, budget).await;
@@ -345,10 +352,15 @@ async fn delivery_log(server: &Client) -> Result<Vec<DeliveryTimes>, ChaosError>
 struct SignInCodeWorker {
     client: Client,
     next: Arc<AtomicU64>,
+    /// Paces the sends when a rate is set.
+    pace: Option<tokio::time::Interval>,
 }
 
 impl Step for SignInCodeWorker {
     async fn step(&mut self) -> Result<(), String> {
+        if let Some(pace) = &mut self.pace {
+            pace.tick().await;
+        }
         let number = self.next.fetch_add(1, Ordering::Relaxed);
         self.client
             .send_sign_in_code(&format!("bench-{number}@example.com"), REDIRECT_URL)

@@ -125,6 +125,8 @@ pub struct LoadSettings {
     pub duration: Duration,
     /// Most operations any one phase may start.
     pub max_operations: u64,
+    /// `sign_in_code`: the most codes sent per second in all; `None` for as fast as it goes.
+    pub email_rate: Option<f64>,
     /// Phases to run; run in [`Phase::ALL`] order whatever the order given.
     pub phases: Vec<Phase>,
     /// Threads of the local CPU-bound phases, normally the number of cores.
@@ -398,7 +400,7 @@ async fn run_phase(
             )
             .await?;
             meter.setup_done();
-            run_sign_in_code(&setup, smtp, budget()).await
+            run_sign_in_code(&setup, smtp, budget(), settings.email_rate).await
         }
         Phase::ClusterRefresh => Err(ChaosError::Setting(
             "cluster_refresh starts its own cluster; run_load does not run it".to_owned(),

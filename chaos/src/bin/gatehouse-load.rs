@@ -53,6 +53,10 @@ struct Args {
     /// Most operations any one phase may start.
     #[arg(long, default_value_t = 1_000_000)]
     max_operations: u64,
+    /// sign_in_code only: send at most this many codes per second in all (paced per
+    /// worker), to measure send latency below the SMTP server's capacity; 0 = no cap.
+    #[arg(long, default_value_t = 0.0)]
+    email_rate: f64,
     /// Phases to run, comma-separated; they run in this order whatever the order given:
     /// sign_up, sign_in, refresh, verify, argon2_bare, has_permission (HasPermission with
     /// the server key over 1,000 permissions in 100 chains 10 deep; untimed setup reported
@@ -206,6 +210,7 @@ fn settings(args: &Args) -> Result<LoadSettings, ChaosError> {
         concurrency: args.concurrency,
         duration: Duration::from_secs_f64(args.duration),
         max_operations: args.max_operations,
+        email_rate: (args.email_rate > 0.0).then_some(args.email_rate),
         phases: args.phases.clone(),
         cores: args.threads.unwrap_or(cores).max(1),
     })
