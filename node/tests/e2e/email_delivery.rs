@@ -104,6 +104,45 @@ async fn a_permanent_rejection_fails_the_delivery_without_retries() {
     assert!(ok, "{stderr}");
     assert!(output.contains(&failed.message_id), "{output}");
     assert!(output.contains("\"smtp_code\": 550"), "{output}");
+
+    // An operator can send a user a reset (or verification) message from the CLI.
+    let email = unique_email("operator-reset");
+    client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let args = [
+        "email",
+        "send-password-reset",
+        "--tenant",
+        &tenant.id,
+        "--email",
+        &email,
+    ];
+    let (ok, _, stderr) = node.admin(&args);
+    assert!(ok, "{stderr}");
+    let message = next_message(&smtp, &email, 0).await;
+    assert!(
+        message.subject.to_lowercase().contains("reset"),
+        "{}",
+        message.subject
+    );
+    let args = [
+        "email",
+        "send-verification",
+        "--tenant",
+        &tenant.id,
+        "--email",
+        &email,
+    ];
+    let (ok, _, stderr) = node.admin(&args);
+    assert!(ok, "{stderr}");
+    let message = next_message(&smtp, &email, 1).await;
+    assert!(
+        message.subject.to_lowercase().contains("verify"),
+        "{}",
+        message.subject
+    );
 }
 
 #[tokio::test]
