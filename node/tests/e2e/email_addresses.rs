@@ -76,6 +76,26 @@ async fn a_user_changes_email_through_a_verified_further_address() {
         .await
         .unwrap_err();
     assert_eq!(by_old.code, ErrorCode::InvalidCredentials);
+    // Users are listed under their primary address only.
+    let server = node.server(&tenant).await;
+    let listed = |prefix: String| {
+        let server = server.clone();
+        async move {
+            server
+                .list_users(v1::ListUsersRequest {
+                    email_prefix: prefix,
+                    ..v1::ListUsersRequest::default()
+                })
+                .await
+                .unwrap()
+                .users
+        }
+    };
+    assert!(
+        listed(old.clone()).await.is_empty(),
+        "listed under a further address"
+    );
+    assert_eq!(listed(new.clone()).await.len(), 1);
     let primary = user.remove_user_email("", &new).await.unwrap_err();
     assert_eq!(primary.code, ErrorCode::InvalidArgument);
     let removed = user.remove_user_email("", &old).await.unwrap();
@@ -85,7 +105,6 @@ async fn a_user_changes_email_through_a_verified_further_address() {
 
     // The freed address can be used again; deleting the user frees its addresses too.
     client.sign_up_with_password(&old, PASSWORD).await.unwrap();
-    let server = node.server(&tenant).await;
     let third = unique_email("third");
     server
         .add_user_email(&signed_up.user_id, &third)

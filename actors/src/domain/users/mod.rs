@@ -416,21 +416,29 @@ pub async fn list_users(
             }
             let entries = tx.get_range(&begin, &end, options).await?;
             let more = entries.len() > limit;
+            let subspace = keyspace::email_index_subspace(tenant);
             let mut users = Vec::new();
-            for (_, id_bytes) in entries.into_iter().take(limit) {
+            let mut last_email = None;
+            for (key, id_bytes) in entries.into_iter().take(limit) {
+                let (email,): (String,) = subspace
+                    .unpack(&key)
+                    .map_err(|_| DomainError::Internal("corrupt email index key".to_owned()))?;
                 let user_id = Uuid::from_slice(&id_bytes)
                     .map_err(|_| DomainError::Internal("corrupt email index entry".to_owned()))?;
-                if let Some(user) = find_user(tx, tenant, user_id).await? {
+                // The index also holds further addresses; a user is listed under its primary one.
+                if let Some(user) = find_user(tx, tenant, user_id).await?
+                    && user.email_normalized == email
+                {
                     users.push(user);
                 }
+                last_email = Some(email);
             }
+            // The cursor is the last index entry read, so a page of further addresses still
+            // moves the listing on.
             let next = more
-                .then(|| {
-                    users
-                        .last()
-                        .map(|user| UserCursor::AfterEmail(user.email_normalized.clone()))
-                })
-                .flatten();
+                .then_some(last_email)
+                .flatten()
+                .map(UserCursor::AfterEmail);
             Ok((users, next))
         }
     }
