@@ -10,6 +10,7 @@ pub mod outbox;
 pub mod passwords;
 pub mod permissions;
 pub mod permissions_change;
+pub mod queue;
 pub mod sessions;
 pub mod shares;
 pub mod sign_in;

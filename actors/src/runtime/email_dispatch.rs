@@ -4,33 +4,24 @@
 //! outcome. A claimed message whose outcome was never recorded (the node died mid-send) is
 //! due again when its lease runs out, on whichever node owns the tenant then.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::context::Timestamp;
 use crate::domain::email::outbox::{self, EmailStatus};
 use crate::domain::email::{EmailSettings, SmtpOutcome};
 use crate::error::{DomainError, DomainResult};
-use crate::runtime::cluster::{ActorKind, MembershipView};
+use crate::runtime::cluster::MembershipView;
 use crate::runtime::services::NodeServices;
+use crate::runtime::tenant_queue::{self, QueueBase, SCAN_LIMIT, TenantQueue};
 
-/// Due messages taken per pass over a tenant.
-const DUE_BATCH: usize = 32;
-/// Most tenants looked at per scan.
-const SCAN_LIMIT: usize = 10_000;
-
+/// The email queue: the shared loop plus the delivery settings.
 #[derive(Debug)]
-struct Dispatcher {
-    services: Arc<NodeServices>,
+struct EmailQueue {
+    base: QueueBase,
     settings: EmailSettings,
-    membership: Option<MembershipView>,
-    running: Mutex<HashSet<String>>,
-    permits: Arc<Semaphore>,
-    alive: Weak<()>,
 }
 
 /// Starts the dispatcher loop when a sender is configured; it runs while `alive` does.
@@ -44,113 +35,47 @@ pub(crate) fn spawn(
         return;
     }
     let every = settings.poll_interval;
-    let dispatcher = Arc::new(Dispatcher {
-        services,
-        permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-        settings,
-        membership,
-        running: Mutex::new(HashSet::new()),
-        alive,
-    });
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            if dispatcher.alive.strong_count() == 0 {
-                return;
-            }
-            if let Err(error) = scan(&dispatcher).await {
-                tracing::warn!(%error, "email dispatcher scan failed");
-            }
-        }
-    });
+    let base = QueueBase::new(services, membership, settings.concurrency, alive);
+    tenant_queue::spawn(Arc::new(EmailQueue { base, settings }), every);
 }
 
-impl Dispatcher {
-    fn owns(&self, tenant: &str) -> bool {
-        self.alive.strong_count() > 0
-            && self
-                .membership
-                .as_ref()
-                .is_none_or(|membership| membership.current().is_local(ActorKind::Tenant, tenant))
+impl TenantQueue for EmailQueue {
+    const NAME: &'static str = "email";
+
+    fn base(&self) -> &QueueBase {
+        &self.base
     }
-}
 
-async fn scan(dispatcher: &Arc<Dispatcher>) -> DomainResult<()> {
-    let tenants = dispatcher
-        .services
-        .db
-        .run(|tx| async move { outbox::work_tenants(&tx, SCAN_LIMIT).await })
-        .await?;
-    for tenant in tenants {
-        if !dispatcher.owns(&tenant) {
-            continue;
-        }
-        let fresh = dispatcher
-            .running
-            .lock()
-            .map(|mut running| running.insert(tenant.clone()))
-            .unwrap_or(false);
-        if !fresh {
-            continue;
-        }
-        let dispatcher = dispatcher.clone();
-        tokio::spawn(async move {
-            if let Err(error) = run_tenant(&dispatcher, &tenant).await {
-                tracing::warn!(tenant, %error, "email dispatch pass failed");
-            }
-            if let Ok(mut running) = dispatcher.running.lock() {
-                running.remove(&tenant);
-            }
-        });
+    async fn marked(&self) -> DomainResult<Vec<String>> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { outbox::work_tenants(&tx, SCAN_LIMIT).await })
+            .await
     }
-    Ok(())
-}
 
-/// One pass over a tenant: send what is due until nothing is.
-async fn run_tenant(dispatcher: &Arc<Dispatcher>, tenant: &str) -> DomainResult<()> {
-    let services = &dispatcher.services;
-    loop {
-        if !dispatcher.owns(tenant) {
-            return Ok(());
-        }
-        let now = services.context.now();
-        let due = services
-            .db
-            .run(|tx| async move { outbox::due_messages(&tx, tenant, now, DUE_BATCH).await })
-            .await?;
-        if due.is_empty() {
-            services
-                .db
-                .run(|tx| async move { outbox::retire_work_mark_if_idle(&tx, tenant).await })
-                .await?;
-            return Ok(());
-        }
-        let full_batch = due.len() == DUE_BATCH;
-        let mut attempts = tokio::task::JoinSet::new();
-        for (due_at, message_id) in due {
-            let permit = dispatcher
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| DomainError::Unavailable("dispatcher stopped".to_owned()))?;
-            let dispatcher = dispatcher.clone();
-            let tenant = tenant.to_owned();
-            attempts.spawn(async move {
-                let _permit = permit;
-                attempt(&dispatcher, &tenant, due_at, message_id).await
-            });
-        }
-        while let Some(joined) = attempts.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(tenant, %error, "email attempt failed"),
-                Err(error) => tracing::error!(tenant, %error, "email attempt panicked"),
-            }
-        }
-        if !full_batch {
-            return Ok(());
-        }
+    async fn due(
+        &self,
+        tenant: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> DomainResult<Vec<(Timestamp, Uuid)>> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { outbox::due_messages(&tx, tenant, now, limit).await })
+            .await
+    }
+
+    async fn retire(&self, tenant: &str) -> DomainResult<bool> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { outbox::retire_work_mark_if_idle(&tx, tenant).await })
+            .await
+    }
+
+    async fn attempt(
+        self: Arc<Self>,
+        tenant: String,
+        due_at: Timestamp,
+        id: Uuid,
+    ) -> DomainResult<()> {
+        attempt(&self, &tenant, due_at, id).await
     }
 }
 
@@ -158,13 +83,13 @@ async fn run_tenant(dispatcher: &Arc<Dispatcher>, tenant: &str) -> DomainResult<
 // The attempt's latency is measured on the monotonic clock, like any metrics timer.
 #[allow(clippy::disallowed_methods)]
 async fn attempt(
-    dispatcher: &Dispatcher,
+    queue: &EmailQueue,
     tenant: &str,
     due_at: Timestamp,
     message_id: Uuid,
 ) -> DomainResult<()> {
-    let services = &dispatcher.services;
-    let settings = &dispatcher.settings;
+    let services = &queue.base.services;
+    let settings = &queue.settings;
     let Some(sender) = &settings.sender else {
         return Err(DomainError::Internal("no email sender".to_owned()));
     };

@@ -11,6 +11,7 @@ pub mod services;
 pub mod session_actor;
 pub mod share_actor;
 pub mod tenant_actor;
+pub(crate) mod tenant_queue;
 pub mod webhook_dispatch;
 
 #[cfg(test)]

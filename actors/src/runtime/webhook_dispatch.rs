@@ -2,11 +2,9 @@
 //! tenant this node owns, drains the outbox into deliveries and attempts the due ones. The
 //! actual HTTP request is the node's business, behind [`WebhookSender`](crate::domain::webhooks::WebhookSender).
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
 use uuid::Uuid;
 
 use crate::context::Timestamp;
@@ -15,27 +13,18 @@ use crate::domain::webhooks::{
     DeliveryStatus, SendOutcome, WebhookRequest, WebhookSettings, signing, targets,
 };
 use crate::error::{DomainError, DomainResult};
-use crate::runtime::cluster::{ActorKind, MembershipView};
+use crate::runtime::cluster::MembershipView;
 use crate::runtime::services::NodeServices;
+use crate::runtime::tenant_queue::{self, QueueBase, SCAN_LIMIT, TenantQueue};
 
 /// Outbox events moved into deliveries per transaction.
 const FAN_OUT_BATCH: usize = 20;
-/// Due deliveries taken per pass over a tenant.
-const DUE_BATCH: usize = 32;
-/// Most tenants looked at per scan.
-const SCAN_LIMIT: usize = 10_000;
 
-/// What the dispatcher works with: storage and time, the delivery settings, the membership
-/// that says which tenants this node owns, and its own running passes and attempt budget.
+/// The webhook queue: the shared loop plus the delivery settings.
 #[derive(Debug)]
-struct Dispatcher {
-    services: Arc<NodeServices>,
+struct WebhookQueue {
+    base: QueueBase,
     settings: WebhookSettings,
-    membership: Option<MembershipView>,
-    running: Mutex<HashSet<String>>,
-    permits: Arc<Semaphore>,
-    /// Gone once the node's domain is dropped: the loop and its passes stop then.
-    alive: Weak<()>,
 }
 
 /// Starts the dispatcher loop when a sender is configured; it runs while `alive` does.
@@ -49,76 +38,26 @@ pub(crate) fn spawn(
         return;
     }
     let every = settings.poll_interval;
-    let dispatcher = Arc::new(Dispatcher {
-        services,
-        permits: Arc::new(Semaphore::new(settings.concurrency.max(1))),
-        settings,
-        membership,
-        running: Mutex::new(HashSet::new()),
-        alive,
-    });
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            if dispatcher.alive.strong_count() == 0 {
-                return;
-            }
-            if let Err(error) = scan(&dispatcher).await {
-                tracing::warn!(%error, "webhook dispatcher scan failed");
-            }
-        }
-    });
+    let base = QueueBase::new(services, membership, settings.concurrency, alive);
+    tenant_queue::spawn(Arc::new(WebhookQueue { base, settings }), every);
 }
 
-impl Dispatcher {
-    /// Whether this node (still running) owns `tenant`'s dispatch.
-    fn owns(&self, tenant: &str) -> bool {
-        self.alive.strong_count() > 0
-            && self
-                .membership
-                .as_ref()
-                .is_none_or(|membership| membership.current().is_local(ActorKind::Tenant, tenant))
+impl TenantQueue for WebhookQueue {
+    const NAME: &'static str = "webhook";
+
+    fn base(&self) -> &QueueBase {
+        &self.base
     }
-}
 
-async fn scan(dispatcher: &Arc<Dispatcher>) -> DomainResult<()> {
-    let tenants = dispatcher
-        .services
-        .db
-        .run(|tx| async move { deliveries::work_tenants(&tx, SCAN_LIMIT).await })
-        .await?;
-    for tenant in tenants {
-        if !dispatcher.owns(&tenant) {
-            continue;
-        }
-        let fresh = dispatcher
-            .running
-            .lock()
-            .map(|mut running| running.insert(tenant.clone()))
-            .unwrap_or(false);
-        if !fresh {
-            continue;
-        }
-        let dispatcher = dispatcher.clone();
-        tokio::spawn(async move {
-            if let Err(error) = run_tenant(&dispatcher, &tenant).await {
-                tracing::warn!(tenant, %error, "webhook dispatch pass failed");
-            }
-            if let Ok(mut running) = dispatcher.running.lock() {
-                running.remove(&tenant);
-            }
-        });
+    async fn marked(&self) -> DomainResult<Vec<String>> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { deliveries::work_tenants(&tx, SCAN_LIMIT).await })
+            .await
     }
-    Ok(())
-}
 
-/// One pass over a tenant: fan the outbox out, then attempt what is due, until nothing is due.
-async fn run_tenant(dispatcher: &Arc<Dispatcher>, tenant: &str) -> DomainResult<()> {
-    let services = &dispatcher.services;
-    loop {
-        if !dispatcher.owns(tenant) {
-            return Ok(());
-        }
+    /// Fans the tenant's outbox out into deliveries.
+    async fn prepare(&self, tenant: &str) -> DomainResult<()> {
+        let services = &self.base.services;
         loop {
             let fan_out = services
                 .db
@@ -127,59 +66,47 @@ async fn run_tenant(dispatcher: &Arc<Dispatcher>, tenant: &str) -> DomainResult<
                 })
                 .await?;
             if !fan_out.more {
-                break;
+                return Ok(());
             }
         }
-        let now = services.context.now();
-        let due = services
-            .db
-            .run(|tx| async move { deliveries::due_deliveries(&tx, tenant, now, DUE_BATCH).await })
-            .await?;
-        if due.is_empty() {
-            services
-                .db
-                .run(|tx| async move { deliveries::retire_work_mark_if_idle(&tx, tenant).await })
-                .await?;
-            return Ok(());
-        }
-        let full_batch = due.len() == DUE_BATCH;
-        let mut attempts = tokio::task::JoinSet::new();
-        for (due_at, delivery_id) in due {
-            let permit = dispatcher
-                .permits
-                .clone()
-                .acquire_owned()
-                .await
-                .map_err(|_| DomainError::Unavailable("dispatcher stopped".to_owned()))?;
-            let dispatcher = dispatcher.clone();
-            let tenant = tenant.to_owned();
-            attempts.spawn(async move {
-                let _permit = permit;
-                attempt(&dispatcher, &tenant, due_at, delivery_id).await
-            });
-        }
-        while let Some(joined) = attempts.join_next().await {
-            match joined {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => tracing::warn!(tenant, %error, "webhook attempt failed"),
-                Err(error) => tracing::error!(tenant, %error, "webhook attempt panicked"),
-            }
-        }
-        if !full_batch {
-            return Ok(());
-        }
+    }
+
+    async fn due(
+        &self,
+        tenant: &str,
+        now: Timestamp,
+        limit: usize,
+    ) -> DomainResult<Vec<(Timestamp, Uuid)>> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { deliveries::due_deliveries(&tx, tenant, now, limit).await })
+            .await
+    }
+
+    async fn retire(&self, tenant: &str) -> DomainResult<bool> {
+        let db = &self.base.services.db;
+        db.run(|tx| async move { deliveries::retire_work_mark_if_idle(&tx, tenant).await })
+            .await
+    }
+
+    async fn attempt(
+        self: Arc<Self>,
+        tenant: String,
+        due_at: Timestamp,
+        id: Uuid,
+    ) -> DomainResult<()> {
+        attempt(&self, &tenant, due_at, id).await
     }
 }
 
 /// Claims, sends and records one delivery attempt.
 async fn attempt(
-    dispatcher: &Dispatcher,
+    queue: &WebhookQueue,
     tenant: &str,
     due_at: Timestamp,
     delivery_id: Uuid,
 ) -> DomainResult<()> {
-    let services = &dispatcher.services;
-    let settings = &dispatcher.settings;
+    let services = &queue.base.services;
+    let settings = &queue.settings;
     let lease = settings.attempt_timeout + settings.lease_margin;
     let claim = services
         .db

@@ -108,12 +108,12 @@ fn mac_label(tenant: &str, purpose: CodePurpose, address: &str) -> Vec<u8> {
 
 /// Six uniformly random digits (rejection sampling, no modulo bias).
 fn random_code(context: &Context) -> String {
-    const RANGE: u32 = 1_000_000;
+    const RANGE: u32 = 10u32.pow(CODE_DIGITS as u32);
     const LIMIT: u32 = u32::MAX - (u32::MAX % RANGE);
     loop {
         let value = u32::from_le_bytes(context.random::<4>());
         if value < LIMIT {
-            return format!("{:06}", value % RANGE);
+            return format!("{:0width$}", value % RANGE, width = CODE_DIGITS);
         }
     }
 }

@@ -17,6 +17,7 @@ use super::templates::RenderedEmail;
 use crate::context::{Context, Timestamp};
 use crate::domain::crypto::MasterKey;
 use crate::domain::keyspace;
+use crate::domain::queue;
 use crate::domain::tenants::TenantState;
 use crate::domain::webhooks::RetryPolicy;
 use crate::error::{DomainError, DomainResult};
@@ -223,29 +224,7 @@ pub async fn due_messages(
     now: Timestamp,
     limit: usize,
 ) -> DomainResult<Vec<(Timestamp, Uuid)>> {
-    let subspace = keyspace::email_due_subspace(tenant);
-    let (begin, _) = subspace.range();
-    let end = keyspace::email_due(tenant, Timestamp(now.0.saturating_add(1)), Uuid::nil());
-    let entries = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                snapshot: true,
-                ..RangeOptions::default()
-            },
-        )
-        .await?;
-    entries
-        .into_iter()
-        .map(|(key, _)| {
-            subspace
-                .unpack::<(i64, Uuid)>(&key)
-                .map(|(at, message_id)| (Timestamp(at), message_id))
-                .map_err(|error| DomainError::Internal(format!("email due key: {error}")))
-        })
-        .collect()
+    queue::due_entries(tx, &keyspace::email_due_subspace(tenant), now, limit).await
 }
 
 /// A message claimed for one attempt.
@@ -419,28 +398,7 @@ pub async fn list_deliveries(
 
 /// Tenants marked as having email work (a snapshot read).
 pub async fn work_tenants(tx: &Transaction, limit: usize) -> DomainResult<Vec<String>> {
-    let subspace = keyspace::email_work_subspace();
-    let (begin, end) = subspace.range();
-    let entries = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                snapshot: true,
-                ..RangeOptions::default()
-            },
-        )
-        .await?;
-    entries
-        .into_iter()
-        .map(|(key, _)| {
-            subspace
-                .unpack::<(String,)>(&key)
-                .map(|(tenant,)| tenant)
-                .map_err(|error| DomainError::Internal(format!("email work key: {error}")))
-        })
-        .collect()
+    queue::marked_tenants(tx, &keyspace::email_work_subspace(), limit).await
 }
 
 /// Clears the tenant's work mark when its due queue is empty (read with conflicts, so a

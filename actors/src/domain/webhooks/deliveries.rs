@@ -16,6 +16,7 @@ use crate::domain::change::record_change;
 use crate::domain::crypto::MasterKey;
 use crate::domain::keyspace;
 use crate::domain::outbox::OutboxEvent;
+use crate::domain::queue;
 use crate::error::{DomainError, DomainResult};
 
 /// Attempts kept per delivery; older ones are dropped from the record.
@@ -201,29 +202,7 @@ pub async fn due_deliveries(
     now: Timestamp,
     limit: usize,
 ) -> DomainResult<Vec<(Timestamp, Uuid)>> {
-    let subspace = keyspace::webhook_due_subspace(tenant);
-    let (begin, _) = subspace.range();
-    let end = keyspace::webhook_due(tenant, Timestamp(now.0.saturating_add(1)), Uuid::nil());
-    let entries = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                snapshot: true,
-                ..RangeOptions::default()
-            },
-        )
-        .await?;
-    entries
-        .into_iter()
-        .map(|(key, _)| {
-            subspace
-                .unpack::<(i64, Uuid)>(&key)
-                .map(|(at, delivery_id)| (Timestamp(at), delivery_id))
-                .map_err(|error| DomainError::Internal(format!("webhook due key: {error}")))
-        })
-        .collect()
+    queue::due_entries(tx, &keyspace::webhook_due_subspace(tenant), now, limit).await
 }
 
 /// A delivery claimed for one attempt, with what the attempt needs.
@@ -532,28 +511,7 @@ pub async fn list_deliveries(
 
 /// Tenants marked as having webhook work (a snapshot read).
 pub async fn work_tenants(tx: &Transaction, limit: usize) -> DomainResult<Vec<String>> {
-    let subspace = keyspace::webhook_work_subspace();
-    let (begin, end) = subspace.range();
-    let entries = tx
-        .get_range(
-            &begin,
-            &end,
-            RangeOptions {
-                limit: Some(limit),
-                snapshot: true,
-                ..RangeOptions::default()
-            },
-        )
-        .await?;
-    entries
-        .into_iter()
-        .map(|(key, _)| {
-            subspace
-                .unpack::<(String,)>(&key)
-                .map(|(tenant,)| tenant)
-                .map_err(|error| DomainError::Internal(format!("webhook work key: {error}")))
-        })
-        .collect()
+    queue::marked_tenants(tx, &keyspace::webhook_work_subspace(), limit).await
 }
 
 /// Clears the tenant's work mark when its outbox and due queue are both empty. Both are
