@@ -66,12 +66,8 @@ pub enum TemplateCommand {
         tenant: TenantFlag,
         #[arg(long)]
         kind: String,
-        #[arg(long)]
-        subject: Option<String>,
-        #[arg(long)]
-        html_file: Option<PathBuf>,
-        #[arg(long)]
-        text_file: Option<PathBuf>,
+        #[command(flatten)]
+        parts: TemplateParts,
     },
     /// Go back to the built-in template of a kind.
     Reset {
@@ -86,13 +82,39 @@ pub enum TemplateCommand {
         tenant: TenantFlag,
         #[arg(long)]
         kind: String,
-        #[arg(long)]
-        subject: Option<String>,
-        #[arg(long)]
-        html_file: Option<PathBuf>,
-        #[arg(long)]
-        text_file: Option<PathBuf>,
+        #[command(flatten)]
+        parts: TemplateParts,
     },
+}
+
+/// Template parts given on the command line; the others keep the current template's text.
+#[derive(Debug, Args)]
+pub struct TemplateParts {
+    #[arg(long)]
+    subject: Option<String>,
+    #[arg(long)]
+    html_file: Option<PathBuf>,
+    #[arg(long)]
+    text_file: Option<PathBuf>,
+}
+
+impl TemplateParts {
+    fn any(&self) -> bool {
+        self.subject.is_some() || self.html_file.is_some() || self.text_file.is_some()
+    }
+
+    /// `(subject, html, text)`: the given parts over `current`.
+    fn over(self, current: v1::EmailTemplate) -> NodeResult<(String, String, String)> {
+        let read = |path: Option<PathBuf>, current: String| match path {
+            Some(path) => read_file(&path),
+            None => Ok(current),
+        };
+        Ok((
+            self.subject.unwrap_or(current.subject),
+            read(self.html_file, current.html)?,
+            read(self.text_file, current.text)?,
+        ))
+    }
 }
 
 /// Email and redirect flags of `tenant config`.
@@ -296,25 +318,15 @@ pub async fn run_email(client: &Client, out: &Output, command: EmailCommand) -> 
         EmailCommand::Template(TemplateCommand::Set {
             tenant,
             kind,
-            subject,
-            html_file,
-            text_file,
+            parts,
         }) => {
             let client = client.with_tenant(&tenant.tenant);
-            let current = client.get_email_template(&kind).await?;
+            let (subject, html, text) = parts.over(client.get_email_template(&kind).await?)?;
             let request = v1::SetEmailTemplateRequest {
                 kind,
-                subject: subject.unwrap_or(current.subject),
-                html: html_file
-                    .as_ref()
-                    .map(read_file)
-                    .transpose()?
-                    .unwrap_or(current.html),
-                text: text_file
-                    .as_ref()
-                    .map(read_file)
-                    .transpose()?
-                    .unwrap_or(current.text),
+                subject,
+                html,
+                text,
             };
             let template = client.set_email_template(request).await?;
             print_template(out, &template);
@@ -329,30 +341,17 @@ pub async fn run_email(client: &Client, out: &Output, command: EmailCommand) -> 
         EmailCommand::Template(TemplateCommand::Preview {
             tenant,
             kind,
-            subject,
-            html_file,
-            text_file,
+            parts,
         }) => {
             let client = client.with_tenant(&tenant.tenant);
-            let given = subject.is_some() || html_file.is_some() || text_file.is_some();
             let mut request = v1::PreviewEmailTemplateRequest {
                 kind: kind.clone(),
-                use_given: given,
+                use_given: parts.any(),
                 ..v1::PreviewEmailTemplateRequest::default()
             };
-            if given {
+            if request.use_given {
                 let current = client.get_email_template(&kind).await?;
-                request.subject = subject.unwrap_or(current.subject);
-                request.html = html_file
-                    .as_ref()
-                    .map(read_file)
-                    .transpose()?
-                    .unwrap_or(current.html);
-                request.text = text_file
-                    .as_ref()
-                    .map(read_file)
-                    .transpose()?
-                    .unwrap_or(current.text);
+                (request.subject, request.html, request.text) = parts.over(current)?;
             }
             let rendered = client.preview_email_template(request).await?;
             let value = json!({

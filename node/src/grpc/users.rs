@@ -152,34 +152,19 @@ impl Users for Api {
         &self,
         request: Request<v1::UserEmailRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        self.rpc("Users/AddUserEmail", request, |call| async move {
-            let body = call.body();
-            let user = self
-                .gatehouse
-                .change_user_email(&call.caller, &body.user_id, &body.email, EmailChange::Add)
-                .await?;
-            Ok(convert::user(&user, &call.caller))
-        })
-        .await
+        self.user_email("Users/AddUserEmail", request, EmailChange::Add)
+            .await
     }
 
     async fn make_user_email_primary(
         &self,
         request: Request<v1::UserEmailRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        self.rpc("Users/MakeUserEmailPrimary", request, |call| async move {
-            let body = call.body();
-            let user = self
-                .gatehouse
-                .change_user_email(
-                    &call.caller,
-                    &body.user_id,
-                    &body.email,
-                    EmailChange::MakePrimary,
-                )
-                .await?;
-            Ok(convert::user(&user, &call.caller))
-        })
+        self.user_email(
+            "Users/MakeUserEmailPrimary",
+            request,
+            EmailChange::MakePrimary,
+        )
         .await
     }
 
@@ -187,16 +172,24 @@ impl Users for Api {
         &self,
         request: Request<v1::UserEmailRequest>,
     ) -> Result<Response<v1::User>, Status> {
-        self.rpc("Users/RemoveUserEmail", request, |call| async move {
+        self.user_email("Users/RemoveUserEmail", request, EmailChange::Remove)
+            .await
+    }
+}
+
+impl Api {
+    /// The three address calls: one change to one of a user's addresses.
+    async fn user_email(
+        &self,
+        method: &'static str,
+        request: Request<v1::UserEmailRequest>,
+        change: EmailChange,
+    ) -> Result<Response<v1::User>, Status> {
+        self.rpc(method, request, |call| async move {
             let body = call.body();
             let user = self
                 .gatehouse
-                .change_user_email(
-                    &call.caller,
-                    &body.user_id,
-                    &body.email,
-                    EmailChange::Remove,
-                )
+                .change_user_email(&call.caller, &body.user_id, &body.email, change)
                 .await?;
             Ok(convert::user(&user, &call.caller))
         })

@@ -222,6 +222,47 @@ async fn templates_render_escaped_and_a_template_that_cannot_render_is_refused()
     );
     assert!(!signed_up.user_id.is_empty());
 
+    // From the CLI: a part given on the command line, the others kept.
+    let (ok, _, stderr) = node.admin(&[
+        "email",
+        "template",
+        "set",
+        "--tenant",
+        &tenant.id,
+        "--kind",
+        "password_reset",
+        "--subject",
+        "Reset for {{ tenant_name }}",
+    ]);
+    assert!(ok, "{stderr}");
+    let stored = server.get_email_template("password_reset").await.unwrap();
+    assert_eq!(stored.subject, "Reset for {{ tenant_name }}");
+    assert!(stored.html.contains("{{"), "the HTML part was kept");
+    let (ok, preview, stderr) = node.admin(&[
+        "email",
+        "template",
+        "preview",
+        "--tenant",
+        &tenant.id,
+        "--kind",
+        "password_reset",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    assert!(preview.contains("Reset for Acme"), "{preview}");
+    let (ok, _, stderr) = node.admin(&[
+        "email",
+        "template",
+        "set",
+        "--tenant",
+        &tenant.id,
+        "--kind",
+        "password_reset",
+        "--subject",
+        "{{ nope }}",
+    ]);
+    assert!(!ok && stderr.contains("template.subject"), "{stderr}");
+
     let reset = server.reset_email_template("sign_in_code").await.unwrap();
     assert!(!reset.custom);
     assert!(reset.variables.iter().any(|name| name == "code"));
