@@ -89,6 +89,16 @@ impl ParsedProof {
     }
 }
 
+fn require_code_sign_in(tenant: &TenantState) -> DomainResult<()> {
+    if tenant.record.settings.email.sign_in_code_enabled {
+        Ok(())
+    } else {
+        Err(DomainError::PermissionDenied(
+            "sign-in by email code is disabled for this tenant",
+        ))
+    }
+}
+
 fn optional_redirect(tenant: &TenantState, redirect_url: &str) -> DomainResult<Option<Url>> {
     if redirect_url.trim().is_empty() {
         return Ok(None);
@@ -287,11 +297,7 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> DomainResult<()> {
         let tenant = caller.tenant()?.clone();
-        if !tenant.record.settings.email.sign_in_code_enabled {
-            return Err(DomainError::PermissionDenied(
-                "sign-in by email code is disabled for this tenant",
-            ));
-        }
+        require_code_sign_in(&tenant)?;
         let email = parse_email(email)?;
         let redirect = optional_redirect(&tenant, redirect_url)?;
         self.send_code_for(
@@ -312,11 +318,7 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> DomainResult<SignedIn> {
         let tenant = caller.tenant()?.clone();
-        if !tenant.record.settings.email.sign_in_code_enabled {
-            return Err(DomainError::PermissionDenied(
-                "sign-in by email code is disabled for this tenant",
-            ));
-        }
+        require_code_sign_in(&tenant)?;
         let parsed = ParsedProof::parse(input, None)?;
         let source_key = self.check_code_source(&tenant, client)?;
         let (keys, tenant_ref, parsed_ref) = (self.email_keys(), &tenant, &parsed);
