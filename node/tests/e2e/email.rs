@@ -211,6 +211,26 @@ async fn one_message_carries_a_sign_in_code_and_a_magic_link_and_unknown_address
         session.get_current_user().await.unwrap().user_id,
         signed_up.user_id
     );
+
+    // A tenant that turns sign-in by code off refuses both halves.
+    node.operator()
+        .await
+        .update_tenant_config(v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            sign_in_code_enabled: Some(false),
+            ..v1::UpdateTenantConfigRequest::default()
+        })
+        .await
+        .unwrap();
+    let off = client.send_sign_in_code(&email, "").await;
+    assert_eq!(refused(off).code, ErrorCode::PermissionDenied);
+    let off = client
+        .sign_in_with_code(EmailProof::Code {
+            email: &email,
+            code: "123456",
+        })
+        .await;
+    assert_eq!(refused(off).code, ErrorCode::PermissionDenied);
 }
 
 #[tokio::test]
