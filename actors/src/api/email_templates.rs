@@ -74,6 +74,13 @@ impl Gatehouse {
         let kind = EmailKind::parse("kind", kind)?;
         let mut vars = templates::sample_vars(kind);
         vars.tenant_name = tenant.record.display_name.clone();
+        // Codes and links live as long as the tenant says.
+        if matches!(
+            kind,
+            EmailKind::Verification | EmailKind::PasswordReset | EmailKind::SignInCode
+        ) {
+            vars.expires_in_minutes = tenant.record.settings.email.code_ttl_seconds.div_ceil(60);
+        }
         if let Some(template) = given {
             return templates::render(kind, &template, &vars);
         }

@@ -480,8 +480,8 @@ pub fn render(
 /// filled (rendering uses only the kind's), with a link that fits the kind.
 pub fn sample_vars(kind: EmailKind) -> TemplateVars {
     let (link, expires_in_minutes) = match kind {
-        EmailKind::Verification => ("https://app.example.com/verify-email?token=Zm9vYmFy", 60),
-        EmailKind::PasswordReset => ("https://app.example.com/reset-password?token=Zm9vYmFy", 30),
+        EmailKind::Verification => ("https://app.example.com/verify-email?token=Zm9vYmFy", 10),
+        EmailKind::PasswordReset => ("https://app.example.com/reset-password?token=Zm9vYmFy", 10),
         EmailKind::SignInCode => ("https://app.example.com/sign-in?token=Zm9vYmFy", 10),
         EmailKind::TeamInvitation => ("https://app.example.com/invitations/Zm9vYmFy", 10080),
         EmailKind::ShareInvitation => ("https://app.example.com/shares/Zm9vYmFy", 4320),
