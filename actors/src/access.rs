@@ -94,7 +94,15 @@ impl Caller {
     pub fn require_user(&self) -> DomainResult<(&Arc<TenantState>, &AccessClaims)> {
         let (tenant, claims) = self.require_user_even_restricted()?;
         if claims.is_restricted {
-            return Err(DomainError::EmailNotVerified);
+            return Err(
+                if claims.restricted_reason.as_deref()
+                    == Some(crate::runtime::services::RESTRICTED_MFA_ENROLMENT)
+                {
+                    DomainError::MfaEnrolmentRequired
+                } else {
+                    DomainError::EmailNotVerified
+                },
+            );
         }
         Ok((tenant, claims))
     }
@@ -114,6 +122,27 @@ impl Caller {
                 "a user access token with a client key is required",
             )),
         }
+    }
+
+    /// The signed-in user of a client call whose sign-in is recent enough for a sensitive
+    /// operation (the tenant's step-up window), else `REAUTHENTICATION_REQUIRED`. A user who
+    /// must still enrol a second factor may enrol one (`allow_enrolment`).
+    pub fn require_recent_user(
+        &self,
+        now: crate::context::Timestamp,
+        allow_enrolment: bool,
+    ) -> DomainResult<(&Arc<TenantState>, &AccessClaims)> {
+        let (tenant, claims) = match self.require_user() {
+            Err(DomainError::MfaEnrolmentRequired) if allow_enrolment => {
+                self.require_user_even_restricted()?
+            }
+            other => other?,
+        };
+        let window = i64::from(tenant.record.settings.mfa.step_up_window_seconds);
+        if now.as_unix_seconds() - claims.auth_time > window {
+            return Err(DomainError::ReauthenticationRequired);
+        }
+        Ok((tenant, claims))
     }
 
     /// Whether the caller may see server-only fields.

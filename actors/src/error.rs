@@ -122,6 +122,28 @@ pub enum DomainError {
     /// The user must verify their email address first.
     #[error("the email address must be verified first")]
     EmailNotVerified,
+    /// The first factor was right; a second one is needed (`Debug` and the message leave the
+    /// ticket out).
+    #[error("a second factor is required")]
+    MfaRequired(MfaChallenge),
+    /// The MFA ticket is unknown, used, expired or out of tries.
+    #[error("the MFA ticket is invalid or has expired")]
+    MfaTicketInvalid,
+    /// The sign-in is older than the tenant's step-up window.
+    #[error("this operation needs a recent sign-in: sign in again and retry")]
+    ReauthenticationRequired,
+    /// The user must enrol a second factor before anything else.
+    #[error("the tenant requires a second factor: enrol one first")]
+    MfaEnrolmentRequired,
+    /// The user is banned.
+    #[error("user is banned")]
+    UserBanned,
+    /// No such factor.
+    #[error("factor not found")]
+    FactorNotFound,
+    /// The factor is already enrolled.
+    #[error("factor is already enrolled")]
+    FactorAlreadyEnrolled,
     /// The node cannot serve this now (hash pool saturated, actor stopping, shutting down).
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -184,6 +206,13 @@ impl DomainError {
             DomainError::RateLimited => ErrorCode::RateLimited,
             DomainError::InvalidCode => ErrorCode::InvalidCode,
             DomainError::EmailNotVerified => ErrorCode::EmailNotVerified,
+            DomainError::MfaRequired(_) => ErrorCode::MfaRequired,
+            DomainError::MfaTicketInvalid => ErrorCode::MfaTicketInvalid,
+            DomainError::ReauthenticationRequired => ErrorCode::ReauthenticationRequired,
+            DomainError::UserBanned => ErrorCode::UserBanned,
+            DomainError::MfaEnrolmentRequired => ErrorCode::MfaEnrolmentRequired,
+            DomainError::FactorNotFound => ErrorCode::FactorNotFound,
+            DomainError::FactorAlreadyEnrolled => ErrorCode::FactorAlreadyEnrolled,
             DomainError::Unavailable(_) => ErrorCode::Unavailable,
             DomainError::Remote { code, .. } => *code,
             DomainError::Storage(error) if error.is_retryable() => ErrorCode::Conflict,
@@ -210,6 +239,23 @@ impl DomainError {
         }
     }
 
+    /// Extra `ErrorInfo` metadata the caller needs (the ticket of `MFA_REQUIRED`).
+    pub fn metadata(&self) -> Vec<(&'static str, String)> {
+        match self {
+            DomainError::MfaRequired(challenge) => vec![
+                (
+                    gatehouse_protocol::error_code::MFA_TICKET_METADATA_KEY,
+                    challenge.ticket.clone(),
+                ),
+                (
+                    gatehouse_protocol::error_code::MFA_FACTORS_METADATA_KEY,
+                    challenge.factors.join(","),
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     /// Shorthand for an invalid field.
     pub fn invalid(field: &'static str, reason: impl Into<String>) -> DomainError {
         DomainError::InvalidArgument {
@@ -225,6 +271,23 @@ impl AsStorageError for DomainError {
             DomainError::Storage(error) => Some(error),
             _ => None,
         }
+    }
+}
+
+/// What a caller needs to complete a sign-in with a second factor.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MfaChallenge {
+    /// The single-use ticket for `CompleteMfa`.
+    pub ticket: String,
+    /// Factors the user can use: `totp`, `recovery_code`, `passkey`.
+    pub factors: Vec<&'static str>,
+}
+
+impl std::fmt::Debug for MfaChallenge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MfaChallenge")
+            .field("factors", &self.factors)
+            .finish_non_exhaustive()
     }
 }
 

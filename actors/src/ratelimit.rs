@@ -70,6 +70,13 @@ impl RateLimiter {
         *bucket = refreshed;
         allowed
     }
+
+    /// Forgets `key`: its bucket is full again.
+    pub fn clear(&self, key: &str) {
+        if let Ok(mut buckets) = self.buckets.lock() {
+            buckets.remove(key);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,10 @@ pub const ERROR_DOMAIN: &str = "gatehouse.dev";
 
 /// Metadata key in `google.rpc.ErrorInfo.metadata` naming the offending request field.
 pub const FIELD_METADATA_KEY: &str = "field";
+/// Metadata key of an `MFA_REQUIRED` error: the ticket for `Auth.CompleteMfa`.
+pub const MFA_TICKET_METADATA_KEY: &str = "mfa_ticket";
+/// Metadata key of an `MFA_REQUIRED` error: the factors the user can complete with.
+pub const MFA_FACTORS_METADATA_KEY: &str = "mfa_factors";
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident => $text:literal, $grpc:ident, $http:literal; )*) => {
@@ -134,6 +138,24 @@ error_codes! {
     InvalidCode => "INVALID_CODE", Unauthenticated, 401;
     /// The tenant requires a verified email address and the user has not verified theirs.
     EmailNotVerified => "EMAIL_NOT_VERIFIED", PermissionDenied, 403;
+    /// The first factor was right, and the user must also give a second one: the error's
+    /// `mfa_ticket` metadata is a short-lived, single-use ticket for `Auth.CompleteMfa`, and
+    /// `mfa_factors` lists the factors the user can use (`totp,recovery_code,passkey`).
+    MfaRequired => "MFA_REQUIRED", FailedPrecondition, 401;
+    /// The MFA ticket is unknown, used, expired or out of tries.
+    MfaTicketInvalid => "MFA_TICKET_INVALID", Unauthenticated, 401;
+    /// The operation is sensitive and the caller's sign-in is older than the tenant's step-up
+    /// window: sign in again (with every factor the user has) and retry.
+    ReauthenticationRequired => "REAUTHENTICATION_REQUIRED", PermissionDenied, 403;
+    /// The tenant requires a second factor and the user's grace period to enrol is over: the
+    /// session may only enrol one (`Mfa.EnrollTotp`, `Passkeys.BeginRegistration`).
+    MfaEnrolmentRequired => "MFA_ENROLMENT_REQUIRED", PermissionDenied, 403;
+    /// The user is banned: no sign-in by any method, no refresh.
+    UserBanned => "USER_BANNED", PermissionDenied, 403;
+    /// The user has no such factor (TOTP, recovery codes, passkey).
+    FactorNotFound => "FACTOR_NOT_FOUND", NotFound, 404;
+    /// The factor is already enrolled (disable it first to enrol again).
+    FactorAlreadyEnrolled => "FACTOR_ALREADY_ENROLLED", AlreadyExists, 409;
     /// A concurrent change won; the request may be retried.
     Conflict => "CONFLICT", Aborted, 409;
     /// The node cannot serve the request right now (draining, storage down); retry.

@@ -12,7 +12,7 @@ pub mod status;
 
 pub use error_code::{ERROR_DOMAIN, ErrorCode, FIELD_METADATA_KEY, UnknownErrorCode};
 #[cfg(feature = "grpc")]
-pub use status::{ApiError, error_status};
+pub use status::{ApiError, error_status, error_status_with};
 
 /// Generated prost messages and tonic clients and servers for package `gatehouse.v1`.
 #[allow(

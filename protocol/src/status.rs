@@ -5,7 +5,7 @@
 //! in the status details (rich clients), as the `x-gatehouse-error-code` metadata entry
 //! (grpcurl and plain clients), and implicitly as the gRPC status code.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 
 use tonic::metadata::MetadataValue;
@@ -17,9 +17,22 @@ use crate::metadata::ERROR_CODE_HEADER;
 
 /// Builds the status a server returns for `code`, naming the offending request `field` if any.
 pub fn error_status(code: ErrorCode, message: impl Into<String>, field: Option<&str>) -> Status {
+    error_status_with(code, message, field, &[])
+}
+
+/// Like [`error_status`], with further `ErrorInfo` metadata (the ticket of `MFA_REQUIRED`).
+pub fn error_status_with(
+    code: ErrorCode,
+    message: impl Into<String>,
+    field: Option<&str>,
+    extra: &[(&str, String)],
+) -> Status {
     let message = message.into();
     let mut details = ErrorDetails::new();
-    let mut info_metadata = HashMap::new();
+    let mut info_metadata: HashMap<String, String> = extra
+        .iter()
+        .map(|(key, value)| ((*key).to_owned(), value.clone()))
+        .collect();
     if let Some(field) = field {
         info_metadata.insert(FIELD_METADATA_KEY.to_owned(), field.to_owned());
         details.add_bad_request_violation(field, message.clone());
@@ -44,6 +57,8 @@ pub struct ApiError {
     pub field: Option<String>,
     /// The gRPC status code as received (or as raised locally by the SDK).
     pub grpc_code: Code,
+    /// Further `ErrorInfo` metadata, e.g. `mfa_ticket` and `mfa_factors` of `MFA_REQUIRED`.
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl ApiError {
@@ -54,7 +69,23 @@ impl ApiError {
             message: message.into(),
             field: None,
             grpc_code: code.grpc_code(),
+            metadata: BTreeMap::new(),
         }
+    }
+
+    /// The ticket of an `MFA_REQUIRED` error, for `Auth.CompleteMfa`.
+    pub fn mfa_ticket(&self) -> Option<&str> {
+        self.metadata
+            .get(crate::error_code::MFA_TICKET_METADATA_KEY)
+            .map(String::as_str)
+    }
+
+    /// The factors an `MFA_REQUIRED` error says the user can complete with.
+    pub fn mfa_factors(&self) -> Vec<&str> {
+        self.metadata
+            .get(crate::error_code::MFA_FACTORS_METADATA_KEY)
+            .map(|text| text.split(',').filter(|f| !f.is_empty()).collect())
+            .unwrap_or_default()
     }
 
     /// The same error, naming the request field it is about.
@@ -82,11 +113,21 @@ impl ApiError {
                     .and_then(|bad_request| bad_request.field_violations.first())
                     .map(|violation| violation.field.clone())
             });
+        let metadata = info
+            .map(|info| {
+                info.metadata
+                    .iter()
+                    .filter(|(key, _)| key.as_str() != FIELD_METADATA_KEY)
+                    .map(|(key, value)| (key.clone(), value.clone()))
+                    .collect()
+            })
+            .unwrap_or_default();
         Self {
             code,
             message: status.message().to_owned(),
             field,
             grpc_code: status.code(),
+            metadata,
         }
     }
 
@@ -177,9 +218,34 @@ mod tests {
                     message: "email is taken".to_owned(),
                     field: Some("email".to_owned()),
                     grpc_code: code.grpc_code(),
+                    metadata: BTreeMap::new(),
                 }
             );
         }
+    }
+
+    #[test]
+    fn an_mfa_ticket_travels_in_the_error_info() {
+        let status = over_the_wire(&error_status_with(
+            ErrorCode::MfaRequired,
+            "a second factor is required",
+            None,
+            &[
+                (
+                    crate::error_code::MFA_TICKET_METADATA_KEY,
+                    "gmt_abc".to_owned(),
+                ),
+                (
+                    crate::error_code::MFA_FACTORS_METADATA_KEY,
+                    "totp,passkey".to_owned(),
+                ),
+            ],
+        ));
+        let error = ApiError::from(status);
+        assert_eq!(error.code, ErrorCode::MfaRequired);
+        assert_eq!(error.mfa_ticket(), Some("gmt_abc"));
+        assert_eq!(error.mfa_factors(), vec!["totp", "passkey"]);
+        assert_eq!(error.field, None);
     }
 
     #[test]

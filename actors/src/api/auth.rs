@@ -5,9 +5,9 @@ use crate::domain::audit::AuditOrigin;
 use crate::domain::email::flows::{self, Keys};
 use crate::domain::passwords::{validate_new_password, validate_password_input};
 use crate::domain::sessions::{
-    ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
+    AuthMethod, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
 };
-use crate::domain::sign_in::{self, NewSession};
+use crate::domain::sign_in::{self, NewSession, SignInOutcome};
 use crate::domain::tenants::TenantState;
 use crate::domain::users::{
     self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name,
@@ -73,7 +73,15 @@ impl Gatehouse {
                     email_verified: false,
                 };
                 async move {
-                    sign_in::sign_up(&tx, &services.context, tenant_ref, new_user, client).await
+                    sign_in::sign_up(
+                        &tx,
+                        &services.context,
+                        tenant_ref,
+                        new_user,
+                        client,
+                        AuthMethod::Password,
+                    )
+                    .await
                 }
             })
             .await?;
@@ -142,11 +150,36 @@ impl Gatehouse {
             .db
             .run(|tx| async move {
                 flows::notify_new_sign_in(&tx, keys, tenant_ref, user_ref, client).await?;
-                sign_in::sign_in(&tx, keys.context, tenant_ref, user_id, new_hash, client).await
+                let method = AuthMethod::Password;
+                sign_in::sign_in(
+                    &tx,
+                    keys.context,
+                    tenant_ref,
+                    user_id,
+                    new_hash,
+                    client,
+                    method,
+                )
+                .await
             })
             .await?;
-        metrics::counter!("gatehouse_sign_ins_total", "method" => "password").increment(1);
-        self.signed_in(&tenant, signed_in)
+        self.signed_in_or_mfa(&tenant, signed_in, "password")
+    }
+
+    /// The session of a first factor that succeeded, or `MFA_REQUIRED` with its ticket.
+    pub(crate) fn signed_in_or_mfa(
+        &self,
+        tenant: &TenantState,
+        outcome: SignInOutcome,
+        method: &'static str,
+    ) -> DomainResult<SignedIn> {
+        match outcome {
+            SignInOutcome::Session(session) => {
+                metrics::counter!("gatehouse_sign_ins_total", "method" => method).increment(1);
+                self.signed_in(tenant, *session)
+            }
+            SignInOutcome::MfaRequired(challenge) => Err(DomainError::MfaRequired(challenge)),
+        }
     }
 
     /// Signs the first access token of a new session.
@@ -161,13 +194,9 @@ impl Gatehouse {
             refresh_token,
             permissions,
         } = new;
-        let access_token = self.services.issue_access_token(
-            tenant,
-            user.user_id,
-            session.session_id,
-            permissions,
-            user.email_verified,
-        )?;
+        let access_token =
+            self.services
+                .issue_access_token(tenant, &session, permissions, user.email_verified)?;
         Ok(SignedIn {
             user,
             session,

@@ -107,7 +107,7 @@ fn optional_redirect(tenant: &TenantState, redirect_url: &str) -> DomainResult<O
 }
 
 impl Gatehouse {
-    fn email_keys(&self) -> Keys<'_> {
+    pub(crate) fn email_keys(&self) -> Keys<'_> {
         Keys {
             context: &self.services.context,
             master_key: &self.services.master_key,
@@ -332,8 +332,7 @@ impl Gatehouse {
         let Some(session) = session else {
             return Err(self.invalid_code(&source_key, "sign_in"));
         };
-        metrics::counter!("gatehouse_sign_ins_total", "method" => "email_code").increment(1);
-        self.signed_in(&tenant, session)
+        self.signed_in_or_mfa(&tenant, session, "email_code")
     }
 
     /// Changes the signed-in user's password; needs the current one. Every other session of
@@ -345,7 +344,7 @@ impl Gatehouse {
         new_password: &str,
         client: &ClientInfo,
     ) -> DomainResult<u32> {
-        let (tenant, claims) = caller.require_user()?;
+        let (tenant, claims) = caller.require_recent_user(self.services.context.now(), false)?;
         let tenant = tenant.clone();
         let user_id = super::parse_id("sub", &claims.sub)?;
         let session_id = super::parse_id("sid", &claims.sid)?;

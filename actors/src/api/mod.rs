@@ -4,6 +4,8 @@ pub mod audit;
 mod auth;
 pub mod email;
 mod email_templates;
+pub mod factors;
+pub mod passkeys;
 pub mod permissions;
 mod policy;
 mod sessions;

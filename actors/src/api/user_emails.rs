@@ -41,6 +41,10 @@ impl Gatehouse {
     ) -> DomainResult<UserRecord> {
         let tenant = caller.tenant()?;
         let user_id = self.email_owner(caller, user_id)?;
+        if !caller.is_trusted() {
+            // Changing where the account's mail goes is sensitive: it needs a recent sign-in.
+            caller.require_recent_user(self.services.context.now(), false)?;
+        }
         let email = parse_email(email)?;
         let (context, tenant_id, email) = (&self.services.context, tenant.tenant_id(), &email);
         self.services

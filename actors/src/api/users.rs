@@ -246,7 +246,7 @@ impl Gatehouse {
 
     /// Suspends a user and revokes its sessions.
     pub async fn suspend_user(&self, caller: &Caller, user_id: &str) -> DomainResult<UserRecord> {
-        self.set_user_state(caller, user_id, UserState::Suspended)
+        self.set_user_state(caller, user_id, UserState::Suspended, None)
             .await
     }
 
@@ -256,7 +256,26 @@ impl Gatehouse {
         caller: &Caller,
         user_id: &str,
     ) -> DomainResult<UserRecord> {
-        self.set_user_state(caller, user_id, UserState::Active)
+        self.set_user_state(caller, user_id, UserState::Active, None)
+            .await
+    }
+
+    /// Bans a user for good (until an operator reactivates them), with a reason, and revokes
+    /// its sessions.
+    pub async fn ban_user(
+        &self,
+        caller: &Caller,
+        user_id: &str,
+        reason: &str,
+    ) -> DomainResult<UserRecord> {
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(DomainError::invalid(
+                "reason",
+                "must be 1 to 500 characters",
+            ));
+        }
+        self.set_user_state(caller, user_id, UserState::Banned, Some(reason))
             .await
     }
 
@@ -265,6 +284,7 @@ impl Gatehouse {
         caller: &Caller,
         user_id: &str,
         state: UserState,
+        ban_reason: Option<&str>,
     ) -> DomainResult<UserRecord> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
@@ -275,7 +295,9 @@ impl Gatehouse {
             .db
             .run(|tx| async move {
                 let context = &services.context;
-                users::changes::set_state(&tx, context, tenant_id, user_id, state, origin).await
+                let reason = ban_reason;
+                users::changes::set_state(&tx, context, tenant_id, user_id, state, reason, origin)
+                    .await
             })
             .await
     }

@@ -79,6 +79,14 @@ pub enum AuditAction {
     UserChangePassword,
     /// `user.sign_in_code`: a user signed in (or up) with an emailed code or link.
     UserSignInCode,
+    /// `user.ban`.
+    UserBan,
+    /// `user.factor_add`.
+    UserFactorAdd,
+    /// `user.factor_remove`.
+    UserFactorRemove,
+    /// `user.unlock`: an operator cleared a user's failed-try lockout.
+    UserUnlock,
 }
 
 impl AuditAction {
@@ -117,6 +125,10 @@ impl AuditAction {
             AuditAction::UserResetPassword => "user.reset_password",
             AuditAction::UserChangePassword => "user.change_password",
             AuditAction::UserSignInCode => "user.sign_in_code",
+            AuditAction::UserBan => "user.ban",
+            AuditAction::UserFactorAdd => "user.factor_add",
+            AuditAction::UserFactorRemove => "user.factor_remove",
+            AuditAction::UserUnlock => "user.unlock",
         }
     }
 }

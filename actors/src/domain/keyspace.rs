@@ -25,6 +25,11 @@
 //! ("t", tenant, "email_code", purpose, address)  the live single-use code of a flow
 //! ("t", tenant, "email_link", token_hash)    a flow's link token → its code record
 //! ("t", tenant, "email_limit", scope, value) send window per address or source
+//! ("t", tenant, "factors", user_id)         a user's TOTP (seed sealed), recovery codes, failures
+//! ("t", tenant, "passkey", user_id, passkey_id)  a user's passkey (webauthn-rs credential)
+//! ("t", tenant, "idx", "passkey", cred_id)  credential id → (user_id, passkey_id), unique
+//! ("t", tenant, "passkey_ceremony", id)    a begun registration or sign-in, single use
+//! ("t", tenant, "mfa_ticket", token_hash)  a first factor that still needs a second
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -358,6 +363,36 @@ pub fn proposal(tenant: &str, share_id: Uuid, proposal_id: Uuid) -> Vec<u8> {
 /// Proposals of a share.
 pub fn proposals_subspace(tenant: &str, share_id: Uuid) -> Subspace {
     Subspace::from(&("t", tenant, "proposal", share_id))
+}
+
+/// A user's second factors other than passkeys: TOTP, recovery codes, failed tries.
+pub fn user_factors(tenant: &str, user_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "factors", user_id))
+}
+
+/// One passkey of a user.
+pub fn passkey(tenant: &str, user_id: Uuid, passkey_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "passkey", user_id, passkey_id))
+}
+
+/// Every passkey of a user.
+pub fn passkeys_subspace(tenant: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "passkey", user_id))
+}
+
+/// The unique index of passkey credential ids (raw bytes) → `(user_id, passkey_id)`.
+pub fn passkey_credential(tenant: &str, credential_id: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "idx", "passkey", credential_id))
+}
+
+/// A begun passkey ceremony (registration or sign-in), by its id.
+pub fn passkey_ceremony(tenant: &str, ceremony_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "passkey_ceremony", ceremony_id))
+}
+
+/// An MFA ticket, by the SHA-256 of its text.
+pub fn mfa_ticket(tenant: &str, token_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "mfa_ticket", token_hash))
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod change;
 pub mod crypto;
 pub mod email;
+pub mod factors;
 pub mod keyspace;
 pub mod outbox;
 pub mod passwords;

@@ -54,11 +54,15 @@ pub enum EventType {
     ShareProposalCreated,
     /// `share.proposal.decided`.
     ShareProposalDecided,
+    /// `user.factor_added`: a TOTP app, recovery codes or a passkey.
+    UserFactorAdded,
+    /// `user.factor_removed`.
+    UserFactorRemoved,
 }
 
 impl EventType {
     /// Every event type, in the order endpoints list them.
-    pub const ALL: [EventType; 20] = [
+    pub const ALL: [EventType; 22] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
@@ -79,6 +83,8 @@ impl EventType {
         EventType::ShareRevoked,
         EventType::ShareProposalCreated,
         EventType::ShareProposalDecided,
+        EventType::UserFactorAdded,
+        EventType::UserFactorRemoved,
     ];
 
     /// Stable name, e.g. `user.created`.
@@ -104,6 +110,8 @@ impl EventType {
             EventType::ShareRevoked => "share.revoked",
             EventType::ShareProposalCreated => "share.proposal.created",
             EventType::ShareProposalDecided => "share.proposal.decided",
+            EventType::UserFactorAdded => "user.factor_added",
+            EventType::UserFactorRemoved => "user.factor_removed",
         }
     }
 }

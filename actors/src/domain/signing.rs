@@ -85,6 +85,16 @@ pub struct AccessClaims {
     pub role: String,
     /// Whether the user is restricted (e.g. unverified email where the tenant requires it).
     pub is_restricted: bool,
+    /// Why: `email_not_verified` or `mfa_enrolment_required`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restricted_reason: Option<String>,
+    /// How the user signed in (RFC 8176 values where one fits: `pwd`, `otp`, `hwk`, `user`,
+    /// `mfa`; also `email` and `recovery`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub amr: Vec<String>,
+    /// When the user last proved who they are, seconds since the epoch.
+    #[serde(default)]
+    pub auth_time: i64,
     /// The user's tenant-wide effective permissions, when the tenant puts them in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perms: Option<Vec<String>>,
@@ -231,6 +241,9 @@ mod tests {
             tid: "acme".into(),
             role: "authenticated".into(),
             is_restricted: false,
+            restricted_reason: None,
+            amr: vec!["pwd".into()],
+            auth_time: now.as_unix_seconds(),
             perms: None,
         }
     }

@@ -5,15 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gatehouse_storage::Database;
-use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
 use crate::domain::crypto::MasterKey;
 use crate::domain::passwords::PasswordHasher;
 use crate::domain::permissions::{self, PermissionGraph};
+use crate::domain::sessions::SessionRecord;
 use crate::domain::signing::AccessClaims;
 use crate::domain::tenants::{self, TenantCache, TenantState};
 use crate::error::{DomainError, DomainResult};
+
+/// `restricted_reason` of a user who must verify their email.
+pub const RESTRICTED_EMAIL_NOT_VERIFIED: &str = "email_not_verified";
+/// `restricted_reason` of a user who must enrol a second factor.
+pub const RESTRICTED_MFA_ENROLMENT: &str = "mfa_enrolment_required";
 
 /// Storage, time, randomness, secrets and caches of one node.
 #[derive(Debug)]
@@ -71,29 +76,39 @@ impl NodeServices {
         Ok(self.tenants.put(Arc::new(state)))
     }
 
-    /// Signs an access token for a session of `user_id`. The token is restricted
-    /// (`is_restricted`) while the tenant requires verified emails and this one is not.
+    /// Signs an access token for `session`. The token is restricted (`is_restricted`) while
+    /// the tenant requires verified emails and this one is not, or while the user must enrol
+    /// a second factor.
     pub fn issue_access_token(
         &self,
         tenant: &TenantState,
-        user_id: Uuid,
-        session_id: Uuid,
+        session: &SessionRecord,
         perms: Option<Vec<String>>,
         email_verified: bool,
     ) -> DomainResult<AccessToken> {
         let now = self.context.now();
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
         let expires_at = now.plus(ttl);
+        let restricted_reason = if session.mfa_enrolment_required {
+            Some(RESTRICTED_MFA_ENROLMENT)
+        } else if tenant.record.settings.email.verification_required && !email_verified {
+            Some(RESTRICTED_EMAIL_NOT_VERIFIED)
+        } else {
+            None
+        };
         let claims = AccessClaims {
-            sub: user_id.to_string(),
+            sub: session.user_id.to_string(),
             iss: tenant.issuer.clone(),
             aud: tenant.tenant_id().to_owned(),
             exp: expires_at.as_unix_seconds(),
             iat: now.as_unix_seconds(),
-            sid: session_id.to_string(),
+            sid: session.session_id.to_string(),
             tid: tenant.tenant_id().to_owned(),
             role: "authenticated".to_owned(),
-            is_restricted: tenant.record.settings.email.verification_required && !email_verified,
+            is_restricted: restricted_reason.is_some(),
+            restricted_reason: restricted_reason.map(str::to_owned),
+            amr: session.amr.clone(),
+            auth_time: session.auth_time().as_unix_seconds(),
             perms,
         };
         Ok(AccessToken {

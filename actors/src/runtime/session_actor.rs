@@ -109,13 +109,7 @@ impl OwnerOperation for RefreshSession {
                 email_verified,
             } => (session, refresh_token, email_verified),
         };
-        let access = services.issue_access_token(
-            state,
-            session.user_id,
-            session.session_id,
-            perms,
-            email_verified,
-        )?;
+        let access = services.issue_access_token(state, &session, perms, email_verified)?;
         Ok(Refreshed {
             session: *session,
             access_token: access.token,

@@ -1,15 +1,19 @@
 //! `gatehouse.v1.Auth`.
 
 use gatehouse_actors::Caller;
+use gatehouse_actors::DomainError;
 use gatehouse_actors::api::SignedIn;
 use gatehouse_actors::api::email::ProofInput;
+use gatehouse_actors::factors::mfa::SecondProof;
+use gatehouse_actors::factors::passkeys::parse_ceremony_id;
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::auth_server::Auth;
+use gatehouse_protocol::v1::complete_mfa_request::Factor;
 use tonic::{Request, Response, Status};
 
 use super::{Api, convert};
 
-fn sign_in_reply(signed_in: &SignedIn, caller: &Caller) -> v1::SignInReply {
+pub(super) fn sign_in_reply(signed_in: &SignedIn, caller: &Caller) -> v1::SignInReply {
     let tokens = v1::TokenPair {
         access_token: signed_in.access_token.token.clone(),
         access_token_expires_at: Some(convert::timestamp(signed_in.access_token.expires_at)),
@@ -224,6 +228,41 @@ impl Auth for Api {
                 )
                 .await?;
             Ok(v1::ChangePasswordReply { revoked_sessions })
+        })
+        .await
+    }
+
+    async fn complete_mfa(
+        &self,
+        request: Request<v1::CompleteMfaRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        self.rpc("Auth/CompleteMfa", request, |call| async move {
+            let client = call.client_info();
+            let body = call.body();
+            let ceremony_id;
+            let proof = match &body.factor {
+                Some(Factor::TotpCode(code)) => SecondProof::Totp(code),
+                Some(Factor::RecoveryCode(code)) => SecondProof::RecoveryCode(code),
+                Some(Factor::Passkey(passkey)) => {
+                    ceremony_id = parse_ceremony_id(&passkey.ceremony_id)?;
+                    SecondProof::Passkey {
+                        ceremony_id,
+                        assertion: &passkey.assertion_json,
+                    }
+                }
+                None => {
+                    return Err(DomainError::invalid(
+                        "factor",
+                        "give totp_code, recovery_code or passkey",
+                    )
+                    .into());
+                }
+            };
+            let signed_in = self
+                .gatehouse
+                .complete_mfa(&call.caller, &body.ticket, proof, &client)
+                .await?;
+            Ok(sign_in_reply(&signed_in, &call.caller))
         })
         .await
     }

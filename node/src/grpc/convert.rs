@@ -3,6 +3,8 @@
 
 use gatehouse_actors::Caller;
 use gatehouse_actors::context::Timestamp;
+use gatehouse_actors::domain::crypto::base64url;
+use gatehouse_actors::domain::factors::passkeys::PasskeyRecord;
 use gatehouse_actors::sessions::SessionRecord;
 use gatehouse_actors::signing::SigningKeyRecord;
 use gatehouse_actors::tenants::{ApiKeyKind, TenantEmailSettings, TenantRecord};
@@ -43,6 +45,7 @@ pub fn user(record: &UserRecord, caller: &Caller) -> v1::User {
         state: match record.state {
             UserState::Active => v1::UserState::Active,
             UserState::Suspended => v1::UserState::Suspended,
+            UserState::Banned => v1::UserState::Banned,
         } as i32,
         email_verified: record.email_verified,
         has_password: record.password_hash.is_some(),
@@ -63,6 +66,52 @@ pub fn user(record: &UserRecord, caller: &Caller) -> v1::User {
                 verified: secondary.verified,
                 added_at: Some(timestamp(secondary.added_at)),
             })
+            .collect(),
+        ban_reason: if caller.is_trusted() {
+            record.ban_reason.clone().unwrap_or_default()
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// A passkey (never its key material).
+pub fn passkey(record: &PasskeyRecord) -> v1::Passkey {
+    v1::Passkey {
+        passkey_id: record.passkey_id.to_string(),
+        name: record.name.clone(),
+        credential_id: base64url(&record.credential_id),
+        created_at: Some(timestamp(record.created_at)),
+        last_used_at: record.last_used_at.map(timestamp),
+        counter: record.counter,
+        backup_eligible: record.backup_eligible,
+        backup_state: record.backup_state,
+    }
+}
+
+fn tenant_mfa(record: &TenantRecord) -> v1::TenantMfaConfig {
+    let mfa = &record.settings.mfa;
+    v1::TenantMfaConfig {
+        required: mfa.required,
+        grace_period_seconds: mfa.grace_period_seconds,
+        step_up_window_seconds: mfa.step_up_window_seconds,
+    }
+}
+
+fn tenant_passkeys(record: &TenantRecord) -> v1::TenantPasskeyConfig {
+    let settings = &record.settings;
+    let passkeys = &settings.passkeys;
+    let rp = passkeys.relying_party(&settings.trusted_domains, &record.display_name);
+    v1::TenantPasskeyConfig {
+        enabled: passkeys.enabled,
+        rp_id: passkeys.rp_id.clone(),
+        rp_name: passkeys.rp_name.clone(),
+        origins: passkeys.origins.clone(),
+        effective_rp_id: rp.rp_id,
+        effective_origins: rp
+            .origins
+            .iter()
+            .map(|origin| origin.origin().ascii_serialization())
             .collect(),
     }
 }
@@ -134,6 +183,8 @@ pub fn tenant(record: &TenantRecord) -> v1::Tenant {
                 .clone(),
             trusted_domains: record.settings.trusted_domains.clone(),
             email: Some(tenant_email(&record.settings.email)),
+            mfa: Some(tenant_mfa(record)),
+            passkeys: Some(tenant_passkeys(record)),
         }),
     }
 }

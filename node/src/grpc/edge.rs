@@ -11,7 +11,7 @@ use gatehouse_protocol::metadata::{
     AUTHORIZATION_HEADER, BEARER_PREFIX, CLIENT_KEY_HEADER, OPERATOR_KEY_HEADER, SERVER_KEY_HEADER,
     TENANT_HEADER,
 };
-use gatehouse_protocol::{ErrorCode, error_status};
+use gatehouse_protocol::{ErrorCode, error_status, error_status_with};
 use tonic::metadata::MetadataMap;
 use tonic::{Request, Response, Status};
 
@@ -62,7 +62,12 @@ impl RpcError {
                 if code == ErrorCode::Internal {
                     tracing::error!(%error, "internal error");
                 }
-                error_status(code, error.public_message(), error.field())
+                error_status_with(
+                    code,
+                    error.public_message(),
+                    error.field(),
+                    &error.metadata(),
+                )
             }
             RpcError::Wire {
                 code,

@@ -7,7 +7,9 @@ mod cluster;
 mod convert;
 mod edge;
 mod email;
+mod mfa;
 mod origin;
+mod passkeys;
 mod permissions;
 mod sessions;
 mod shares;
@@ -25,6 +27,8 @@ use gatehouse_protocol::v1::audit_server::AuditServer;
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::email_server::EmailServer;
+use gatehouse_protocol::v1::mfa_server::MfaServer;
+use gatehouse_protocol::v1::passkeys_server::PasskeysServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
 use gatehouse_protocol::v1::shares_server::SharesServer;
@@ -120,6 +124,8 @@ pub async fn serve(
         .add_service(PermissionsServer::new(api.clone()))
         .add_service(SharesServer::new(api.clone()))
         .add_service(EmailServer::new(api.clone()))
+        .add_service(MfaServer::new(api.clone()))
+        .add_service(PasskeysServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(
@@ -140,7 +146,7 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> 
 }
 
 /// Every public service's full name, as health checks and reflection clients name it.
-pub const PUBLIC_SERVICES: [&str; 11] = [
+pub const PUBLIC_SERVICES: [&str; 13] = [
     <AuthServer<Api> as NamedService>::NAME,
     <UsersServer<Api> as NamedService>::NAME,
     <SessionsServer<Api> as NamedService>::NAME,
@@ -152,6 +158,8 @@ pub const PUBLIC_SERVICES: [&str; 11] = [
     <TenantsServer<Api> as NamedService>::NAME,
     <ClusterServer<Api> as NamedService>::NAME,
     <EmailServer<Api> as NamedService>::NAME,
+    <MfaServer<Api> as NamedService>::NAME,
+    <PasskeysServer<Api> as NamedService>::NAME,
 ];
 
 /// Reports every public service to the gRPC health service as `status`.

@@ -1,5 +1,6 @@
 //! `gatehouse.v1.Tenants` (operator only).
 
+use gatehouse_actors::tenants::auth_settings::{MfaSettingsChanges, PasskeySettingsChanges};
 use gatehouse_actors::tenants::{EmailSettingsChanges, SettingsChanges};
 use gatehouse_protocol::v1;
 use gatehouse_protocol::v1::tenants_server::Tenants;
@@ -107,6 +108,17 @@ impl Tenants for Api {
                     sign_in_code_enabled: body.sign_in_code_enabled,
                     sign_up_with_code_enabled: body.sign_up_with_code_enabled,
                     new_sign_in_notice: body.email_new_sign_in_notice,
+                },
+                mfa: MfaSettingsChanges {
+                    required: body.mfa_required,
+                    grace_period_seconds: body.mfa_grace_period_seconds,
+                    step_up_window_seconds: body.step_up_window_seconds,
+                },
+                passkeys: PasskeySettingsChanges {
+                    enabled: body.passkeys_enabled,
+                    rp_id: body.passkey_rp_id,
+                    rp_name: body.passkey_rp_name,
+                    origins: body.set_passkey_origins.then_some(body.passkey_origins),
                 },
             };
             let record = self

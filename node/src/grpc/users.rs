@@ -134,6 +134,21 @@ impl Users for Api {
         .await
     }
 
+    async fn ban_user(
+        &self,
+        request: Request<v1::BanUserRequest>,
+    ) -> Result<Response<v1::User>, Status> {
+        self.rpc("Users/BanUser", request, |call| async move {
+            let body = call.body();
+            let user = self
+                .gatehouse
+                .ban_user(&call.caller, &body.user_id, &body.reason)
+                .await?;
+            Ok(convert::user(&user, &call.caller))
+        })
+        .await
+    }
+
     async fn reactivate_user(
         &self,
         request: Request<v1::ReactivateUserRequest>,

@@ -132,6 +132,10 @@ impl Users for Arc<FakeNode> {
         Err(unimplemented())
     }
 
+    async fn ban_user(&self, _: Request<v1::BanUserRequest>) -> Result<Response<v1::User>, Status> {
+        Err(unimplemented())
+    }
+
     async fn add_user_email(
         &self,
         _: Request<v1::UserEmailRequest>,
@@ -224,6 +228,13 @@ impl Auth for Arc<FakeNode> {
         &self,
         _: Request<v1::ChangePasswordRequest>,
     ) -> Result<Response<v1::ChangePasswordReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn complete_mfa(
+        &self,
+        _: Request<v1::CompleteMfaRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
         Err(unimplemented())
     }
 

@@ -18,8 +18,8 @@ use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::change::record_change;
 use crate::domain::crypto::MasterKey;
 use crate::domain::outbox::EventType;
-use crate::domain::sessions::{self, ClientInfo, RevocationReason};
-use crate::domain::sign_in::{self, NewSession};
+use crate::domain::sessions::{self, AuthMethod, ClientInfo, RevocationReason};
+use crate::domain::sign_in::{self, SignInOutcome};
 use crate::domain::tenants::TenantState;
 use crate::domain::users::emails::AddressOf;
 use crate::domain::users::{self, Email, NewUser, UserRecord, UserState};
@@ -457,7 +457,7 @@ pub async fn sign_in_with_code(
     tenant: &TenantState,
     proof: Proof<'_>,
     client: &ClientInfo,
-) -> DomainResult<Option<NewSession>> {
+) -> DomainResult<Option<SignInOutcome>> {
     let tenant_id = tenant.tenant_id();
     let Redemption::Valid(record) = redeem(tx, keys, tenant, CodePurpose::SignIn, proof).await?
     else {
@@ -477,11 +477,16 @@ pub async fn sign_in_with_code(
         },
     };
     let signed_up = existing.is_none();
-    let session = match existing {
+    let method = AuthMethod::EmailCode;
+    let (user_id, outcome) = match existing {
         Some(mut user) => {
             mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)?;
             notify_new_sign_in(tx, keys, tenant, &user, client).await?;
-            sign_in::sign_in(tx, keys.context, tenant, user.user_id, None, client).await?
+            let user_id = user.user_id;
+            let context = keys.context;
+            let outcome =
+                sign_in::sign_in(tx, context, tenant, user_id, None, client, method).await?;
+            (user_id, outcome)
         }
         None => {
             let email = users::parse_email(&record.address)?;
@@ -491,18 +496,29 @@ pub async fn sign_in_with_code(
                 password_hash: None,
                 email_verified: true,
             };
-            sign_in::sign_up(tx, keys.context, tenant, new_user, client).await?
+            let session =
+                sign_in::sign_up(tx, keys.context, tenant, new_user, client, method).await?;
+            (
+                session.user.user_id,
+                SignInOutcome::Session(Box::new(session)),
+            )
         }
     };
     let origin = AuditOrigin {
-        actor: format!("user:{}", session.user.user_id),
+        actor: format!("user:{user_id}"),
         source_ip: client.ip_address.clone(),
+    };
+    let (target, mfa_required) = match &outcome {
+        SignInOutcome::Session(session) => {
+            (format!("session:{}", session.session.session_id), false)
+        }
+        SignInOutcome::MfaRequired(_) => (format!("user:{user_id}"), true),
     };
     let audit = origin.event(
         AuditAction::UserSignInCode,
-        format!("session:{}", session.session.session_id),
-        json!({ "signed_up": signed_up }),
+        target,
+        json!({ "signed_up": signed_up, "mfa_required": mfa_required }),
     );
     record_change(tx, keys.context, tenant_id, Some(audit), []).await?;
-    Ok(Some(session))
+    Ok(Some(outcome))
 }

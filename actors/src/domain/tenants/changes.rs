@@ -58,7 +58,14 @@ pub async fn update_settings(
     changes: &SettingsChanges,
     origin: &AuditOrigin,
 ) -> DomainResult<TenantRecord> {
-    let record = tenants::settings::update_settings(tx, tenant, graph, changes).await?;
+    let record = tenants::settings::update_settings(
+        tx,
+        tenant,
+        graph,
+        changes,
+        context.now().as_unix_seconds(),
+    )
+    .await?;
     let details = serde_json::to_value(changes).unwrap_or_default();
     let event = origin.event(
         AuditAction::TenantConfig,

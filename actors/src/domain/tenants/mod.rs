@@ -1,6 +1,7 @@
 //! Tenants: records, API keys, settings, signing-key rotation, and the node-local cache of
 //! decoded tenant state that every request reads.
 
+pub mod auth_settings;
 pub mod changes;
 pub mod redirects;
 pub mod settings;

@@ -3,6 +3,9 @@
 use gatehouse_storage::Transaction;
 use serde::{Deserialize, Serialize};
 
+use super::auth_settings::{
+    MfaSettingsChanges, PasskeySettingsChanges, TenantMfaSettings, TenantPasskeySettings,
+};
 use super::{TenantRecord, read_tenant, redirects, validate_display_name, write_tenant};
 use crate::domain::permissions::{self, PermissionGraph};
 use crate::domain::users::parse_email;
@@ -33,6 +36,10 @@ pub struct TenantSettings {
     pub trusted_domains: Vec<String>,
     /// Sender, lifetimes and limits of the tenant's email.
     pub email: TenantEmailSettings,
+    /// Who must use a second factor; the step-up window.
+    pub mfa: TenantMfaSettings,
+    /// The passkey relying party.
+    pub passkeys: TenantPasskeySettings,
 }
 
 impl Default for TenantSettings {
@@ -48,6 +55,8 @@ impl Default for TenantSettings {
             permission_claims_in_token: false,
             trusted_domains: Vec::new(),
             email: TenantEmailSettings::default(),
+            mfa: TenantMfaSettings::default(),
+            passkeys: TenantPasskeySettings::default(),
         }
     }
 }
@@ -75,9 +84,15 @@ pub struct SettingsChanges {
     pub trusted_domains: Option<Vec<String>>,
     /// Email settings.
     pub email: EmailSettingsChanges,
+    /// MFA policy and step-up window.
+    #[serde(default)]
+    pub mfa: MfaSettingsChanges,
+    /// Passkey relying party.
+    #[serde(default)]
+    pub passkeys: PasskeySettingsChanges,
 }
 
-fn bounded(
+pub(super) fn bounded(
     field: &'static str,
     value: Option<u32>,
     range: std::ops::RangeInclusive<u32>,
@@ -97,6 +112,7 @@ pub async fn update_settings(
     tenant_id: &str,
     graph: &PermissionGraph,
     changes: &SettingsChanges,
+    now: i64,
 ) -> DomainResult<TenantRecord> {
     const YEAR: u32 = 365 * 24 * 3600;
     bounded(
@@ -146,6 +162,8 @@ pub async fn update_settings(
         settings.trusted_domains = domains;
     }
     changes.email.apply(&mut settings.email)?;
+    changes.mfa.apply(&mut settings.mfa, now)?;
+    changes.passkeys.apply(&mut settings.passkeys)?;
     if let Some(value) = changes.access_token_ttl_seconds {
         settings.access_token_ttl_seconds = value;
     }

@@ -75,21 +75,26 @@ pub async fn delete(
     .await
 }
 
-/// Suspends (revoking its sessions) or reactivates a user, audited for `origin`.
+/// Suspends or bans (revoking its sessions) or reactivates a user, audited for `origin`.
 pub async fn set_state(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     user_id: Uuid,
     state: UserState,
+    ban_reason: Option<&str>,
     origin: &AuditOrigin,
 ) -> DomainResult<UserRecord> {
-    let user = users::set_user_state(tx, context, tenant, user_id, state).await?;
-    let action = match state {
-        UserState::Suspended => AuditAction::UserSuspend,
-        UserState::Active => AuditAction::UserReactivate,
+    let user = users::set_user_state(tx, context, tenant, user_id, state, ban_reason).await?;
+    let (action, details) = match state {
+        UserState::Suspended => (AuditAction::UserSuspend, serde_json::Value::Null),
+        UserState::Active => (AuditAction::UserReactivate, serde_json::Value::Null),
+        UserState::Banned => (
+            AuditAction::UserBan,
+            serde_json::json!({ "reason": ban_reason.unwrap_or("") }),
+        ),
     };
-    let audit = origin.event(action, format!("user:{user_id}"), serde_json::Value::Null);
+    let audit = origin.event(action, format!("user:{user_id}"), details);
     record_change(tx, context, tenant, Some(audit), []).await?;
     Ok(user)
 }

@@ -27,6 +27,19 @@ pub enum UserState {
     Active,
     /// Blocked from signing in and refreshing.
     Suspended,
+    /// Banned for good (with a reason): no sign-in by any method, no refresh.
+    Banned,
+}
+
+impl UserState {
+    /// Stable spelling in events and the audit ledger.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Active => "active",
+            UserState::Suspended => "suspended",
+            UserState::Banned => "banned",
+        }
+    }
 }
 
 /// The stored user.
@@ -62,6 +75,9 @@ pub struct UserRecord {
     /// The team the user last selected, if any.
     #[serde(default)]
     pub selected_team_id: Option<Uuid>,
+    /// Why the user was banned (set while banned).
+    #[serde(default)]
+    pub ban_reason: Option<String>,
     /// Further addresses of the user; each holds an entry in the tenant's email index, so an
     /// address belongs to one user whether primary or secondary.
     #[serde(default)]
@@ -173,6 +189,7 @@ pub async fn create_user(
         client_read_only_metadata: String::new(),
         server_metadata: String::new(),
         selected_team_id: None,
+        ban_reason: None,
         secondary_emails: Vec::new(),
         version: 1,
     };
@@ -318,22 +335,35 @@ pub async fn update_user(
     Ok(record)
 }
 
-/// Sets the user's state; suspension revokes every session.
+/// Sets the user's state; suspension and banning revoke every session. `ban_reason` is kept
+/// while banned.
 pub async fn set_user_state(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     user_id: Uuid,
     state: UserState,
+    ban_reason: Option<&str>,
 ) -> DomainResult<UserRecord> {
     let mut record = read_user(tx, tenant, user_id).await?;
-    if state == UserState::Suspended {
+    let ban_reason = (state == UserState::Banned).then(|| ban_reason.unwrap_or("").to_owned());
+    if record.ban_reason != ban_reason {
+        record.ban_reason = ban_reason;
+        record.updated_at = context.now();
+        record.version += 1;
+        write_user(tx, tenant, &record)?;
+    }
+    if state != UserState::Active {
         sessions::revoke_user_sessions(
             tx,
             context,
             tenant,
             user_id,
-            sessions::RevocationReason::UserSuspended,
+            if state == UserState::Banned {
+                sessions::RevocationReason::UserBanned
+            } else {
+                sessions::RevocationReason::UserSuspended
+            },
         )
         .await?;
     }
@@ -356,6 +386,7 @@ pub async fn set_user_state(
 pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult<()> {
     let record = read_user(tx, tenant, user_id).await?;
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
+    crate::domain::factors::delete_user_factors(tx, tenant, user_id).await?;
     tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
     for secondary in &record.secondary_emails {
         tx.clear(&keyspace::email_index(tenant, &secondary.normalized))?;
@@ -450,6 +481,15 @@ pub fn validate_user_display_name(name: &str) -> DomainResult<()> {
 }
 
 impl UserRecord {
+    /// Refuses a user who may not sign in or refresh: `USER_SUSPENDED` or `USER_BANNED`.
+    pub fn ensure_may_sign_in(&self) -> DomainResult<()> {
+        match self.state {
+            UserState::Active => Ok(()),
+            UserState::Suspended => Err(DomainError::UserSuspended),
+            UserState::Banned => Err(DomainError::UserBanned),
+        }
+    }
+
     /// `data` of `user.created` and `user.updated`: public fields only, never password
     /// hashes or server metadata.
     pub fn event_data(&self) -> serde_json::Value {
@@ -457,10 +497,7 @@ impl UserRecord {
             "user_id": self.user_id,
             "email": self.email,
             "display_name": self.display_name,
-            "state": match self.state {
-                UserState::Active => "active",
-                UserState::Suspended => "suspended",
-            },
+            "state": self.state.as_str(),
             "email_verified": self.email_verified,
             "secondary_emails": self.secondary_emails.iter().map(|secondary| serde_json::json!({
                 "email": secondary.email,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use gatehouse_storage::{RangeOptions, Transaction, codec};
+use gatehouse_storage::{Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -15,8 +15,15 @@ use crate::domain::crypto::{base64url, constant_time_eq, from_base64url, sha256}
 use crate::domain::keyspace;
 use crate::domain::outbox::EventType;
 use crate::domain::tenants::TenantSettings;
-use crate::domain::users::{self, UserState};
+use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
+
+mod listing;
+
+pub use listing::{
+    delete_user_sessions, list_for_user, list_user_sessions, revoke_all_audited,
+    revoke_user_sessions, user_session_ids,
+};
 
 /// Prefix of refresh tokens.
 pub const REFRESH_TOKEN_PREFIX: &str = "grt_";
@@ -24,6 +31,49 @@ pub const REFRESH_TOKEN_PREFIX: &str = "grt_";
 pub const SPENT_TOKENS_KEPT: usize = 64;
 /// Longest user agent kept with a session.
 const MAX_USER_AGENT_CHARS: usize = 256;
+
+/// How a user proved who they are; a session keeps the `amr` values of its sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AuthMethod {
+    /// Email and password.
+    Password,
+    /// An emailed code or magic link.
+    EmailCode,
+    /// A passkey with user verification (possession and PIN or biometrics).
+    Passkey,
+    /// A TOTP code.
+    Totp,
+    /// A recovery code.
+    RecoveryCode,
+}
+
+impl AuthMethod {
+    /// Its `amr` values (RFC 8176 where one fits).
+    pub fn amr(self) -> &'static [&'static str] {
+        match self {
+            AuthMethod::Password => &["pwd"],
+            AuthMethod::EmailCode => &["email"],
+            AuthMethod::Passkey => &["hwk", "user"],
+            AuthMethod::Totp => &["otp"],
+            AuthMethod::RecoveryCode => &["recovery"],
+        }
+    }
+
+    /// The `amr` claim of a sign-in by `methods`: their values, and `mfa` when the sign-in
+    /// proved more than one factor (two methods, or a user-verified passkey).
+    pub fn amr_of(methods: &[AuthMethod]) -> Vec<String> {
+        let mut amr: Vec<String> = Vec::new();
+        for value in methods.iter().flat_map(|method| method.amr()) {
+            if !amr.iter().any(|known| known == value) {
+                amr.push((*value).to_owned());
+            }
+        }
+        if methods.len() > 1 || methods.contains(&AuthMethod::Passkey) {
+            amr.push("mfa".to_owned());
+        }
+        amr
+    }
+}
 
 /// Where a sign-in came from, kept with the session.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,6 +97,10 @@ pub enum RevocationReason {
     UserSuspended,
     /// The user's password changed.
     PasswordChanged,
+    /// The user was banned.
+    UserBanned,
+    /// A second factor of the user was added or removed.
+    FactorChanged,
 }
 
 impl RevocationReason {
@@ -58,6 +112,8 @@ impl RevocationReason {
             RevocationReason::RefreshTokenReused => "refresh_token_reused",
             RevocationReason::UserSuspended => "user_suspended",
             RevocationReason::PasswordChanged => "password_changed",
+            RevocationReason::UserBanned => "user_banned",
+            RevocationReason::FactorChanged => "factor_changed",
         }
     }
 }
@@ -120,11 +176,27 @@ pub struct SessionRecord {
     pub ip_address: String,
     /// Client user agent at sign-in.
     pub user_agent: String,
+    /// How the user signed in (`amr` values).
+    #[serde(default)]
+    pub amr: Vec<String>,
+    /// When the user last proved who they are (sign-in); `None` for sessions from before it
+    /// was kept, which count from `created_at`.
+    #[serde(default)]
+    pub auth_time: Option<Timestamp>,
+    /// The tenant requires MFA and the user must enrol a second factor: the session's tokens
+    /// are restricted to that until a factor is added.
+    #[serde(default)]
+    pub mfa_enrolment_required: bool,
     /// Bumped on every change.
     pub version: u64,
 }
 
 impl SessionRecord {
+    /// When the user last proved who they are.
+    pub fn auth_time(&self) -> Timestamp {
+        self.auth_time.unwrap_or(self.created_at)
+    }
+
     /// Whether the session can still be refreshed at `now` (ignoring the token).
     pub fn is_active(&self, now: Timestamp) -> bool {
         self.revoked.is_none() && self.expiry_reason(now).is_none()
@@ -189,7 +261,8 @@ impl RefreshToken {
     }
 }
 
-/// Starts a session for `user_id`; returns it with its first refresh token.
+/// Starts a session for `user_id`, signed in by `methods`; returns it with its first refresh
+/// token.
 pub fn create_session(
     tx: &Transaction,
     context: &Context,
@@ -197,6 +270,7 @@ pub fn create_session(
     settings: &TenantSettings,
     user_id: Uuid,
     client: &ClientInfo,
+    methods: &[AuthMethod],
 ) -> DomainResult<(SessionRecord, String)> {
     let now = context.now();
     let session_id = uuid::Builder::from_random_bytes(context.random::<16>()).into_uuid();
@@ -220,6 +294,9 @@ pub fn create_session(
             .chars()
             .take(MAX_USER_AGENT_CHARS)
             .collect(),
+        amr: AuthMethod::amr_of(methods),
+        auth_time: Some(now),
+        mfa_enrolment_required: false,
         version: 1,
     };
     write_session(tx, tenant, &record)?;
@@ -233,7 +310,8 @@ pub fn create_session(
     Ok((record, token))
 }
 
-fn write_session(tx: &Transaction, tenant: &str, record: &SessionRecord) -> DomainResult<()> {
+/// Writes a session record.
+pub fn write_session(tx: &Transaction, tenant: &str, record: &SessionRecord) -> DomainResult<()> {
     tx.set(
         &keyspace::session(tenant, record.session_id),
         &codec::encode(record)?,
@@ -329,9 +407,7 @@ pub async fn refresh(
     let user = users::find_user(tx, tenant, session.user_id)
         .await?
         .ok_or(DomainError::SessionRevoked)?;
-    if user.state == UserState::Suspended {
-        return Err(DomainError::UserSuspended);
-    }
+    user.ensure_may_sign_in()?;
     let (refresh_token, new_hash) = RefreshToken::mint(context, session.session_id);
     let spent = std::mem::replace(&mut session.refresh_token_hash, new_hash.to_vec());
     session
@@ -435,113 +511,6 @@ pub async fn sign_out(
         RevocationReason::SignOut,
     )
     .await
-}
-
-/// The ids of every session of a user, live or not.
-pub async fn user_session_ids(
-    tx: &Transaction,
-    tenant: &str,
-    user_id: Uuid,
-) -> DomainResult<Vec<Uuid>> {
-    let subspace = keyspace::user_sessions_subspace(tenant, user_id);
-    let (begin, end) = subspace.range();
-    let entries = tx.get_range(&begin, &end, RangeOptions::default()).await?;
-    entries
-        .into_iter()
-        .map(|(key, _)| {
-            subspace
-                .unpack::<(Uuid,)>(&key)
-                .map(|(session_id,)| session_id)
-                .map_err(|error| DomainError::Internal(format!("session index key: {error}")))
-        })
-        .collect()
-}
-
-/// Revokes every live session of a user; returns how many were revoked.
-pub async fn revoke_user_sessions(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    user_id: Uuid,
-    reason: RevocationReason,
-) -> DomainResult<u32> {
-    let mut revoked = 0;
-    for session_id in user_session_ids(tx, tenant, user_id).await? {
-        match revoke_session(tx, context, tenant, session_id, reason).await {
-            Ok(true) => revoked += 1,
-            Ok(false) | Err(DomainError::SessionNotFound) => {}
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(revoked)
-}
-
-/// A user's sessions, newest first; an unknown user is `USER_NOT_FOUND`.
-pub async fn list_for_user(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    user_id: Uuid,
-    include_inactive: bool,
-) -> DomainResult<Vec<SessionRecord>> {
-    users::read_user(tx, tenant, user_id).await?;
-    list_user_sessions(tx, context, tenant, user_id, include_inactive).await
-}
-
-/// Revokes every live session of a user for an admin, audited; returns how many were live.
-pub async fn revoke_all_audited(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    user_id: Uuid,
-    origin: &audit::AuditOrigin,
-) -> DomainResult<u32> {
-    users::read_user(tx, tenant, user_id).await?;
-    let revoked =
-        revoke_user_sessions(tx, context, tenant, user_id, RevocationReason::Admin).await?;
-    let details = serde_json::json!({ "revoked": revoked });
-    let event = origin.event(
-        AuditAction::UserRevokeSessions,
-        format!("user:{user_id}"),
-        details,
-    );
-    record_change(tx, context, tenant, Some(event), []).await?;
-    Ok(revoked)
-}
-
-/// Deletes every session of a user (when the user is deleted).
-pub async fn delete_user_sessions(
-    tx: &Transaction,
-    tenant: &str,
-    user_id: Uuid,
-) -> DomainResult<()> {
-    for session_id in user_session_ids(tx, tenant, user_id).await? {
-        tx.clear(&keyspace::session(tenant, session_id))?;
-    }
-    let (begin, end) = keyspace::user_sessions_subspace(tenant, user_id).range();
-    tx.clear_range(&begin, &end)?;
-    Ok(())
-}
-
-/// Lists a user's sessions, newest first; inactive ones only when asked.
-pub async fn list_user_sessions(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    user_id: Uuid,
-    include_inactive: bool,
-) -> DomainResult<Vec<SessionRecord>> {
-    let now = context.now();
-    let mut sessions = Vec::new();
-    for session_id in user_session_ids(tx, tenant, user_id).await? {
-        if let Some(session) = find_session(tx, tenant, session_id).await?
-            && (include_inactive || session.is_active(now))
-        {
-            sessions.push(session);
-        }
-    }
-    sessions.sort_by_key(|session| std::cmp::Reverse(session.created_at));
-    Ok(sessions)
 }
 
 impl SessionRecord {
