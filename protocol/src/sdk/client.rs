@@ -245,6 +245,19 @@ impl Client {
         v1::email_client::EmailClient::with_interceptor(self.channel.clone(), self.metadata.clone())
     }
 
+    /// The raw `Mfa` client with this client's metadata.
+    pub fn mfa(&self) -> v1::mfa_client::MfaClient<AuthedChannel> {
+        v1::mfa_client::MfaClient::with_interceptor(self.channel.clone(), self.metadata.clone())
+    }
+
+    /// The raw `Passkeys` client with this client's metadata.
+    pub fn passkeys(&self) -> v1::passkeys_client::PasskeysClient<AuthedChannel> {
+        v1::passkeys_client::PasskeysClient::with_interceptor(
+            self.channel.clone(),
+            self.metadata.clone(),
+        )
+    }
+
     /// The raw `Audit` client with this client's metadata.
     pub fn audit(&self) -> v1::audit_client::AuditClient<AuthedChannel> {
         v1::audit_client::AuditClient::with_interceptor(self.channel.clone(), self.metadata.clone())

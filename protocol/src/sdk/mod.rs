@@ -18,6 +18,7 @@
 mod calls;
 mod client;
 mod email;
+mod factors;
 mod metadata;
 mod session;
 mod teams;
@@ -29,5 +30,6 @@ pub use client::{
     AuthedChannel, Client, ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_RETRIES, DEFAULT_TIMEOUT,
 };
 pub use email::EmailProof;
+pub use factors::SecondFactor;
 pub use metadata::{Credentials, RequestMetadata};
 pub use session::{REFRESH_MARGIN, SPENT_REFRESH_TOKENS_REMEMBERED, SessionTokens, UserSession};
