@@ -12,6 +12,9 @@ pub mod passkeys;
 pub mod recovery;
 pub mod totp;
 
+#[cfg(test)]
+mod tests;
+
 use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
