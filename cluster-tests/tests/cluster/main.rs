@@ -7,6 +7,7 @@
 mod support;
 
 mod email;
+mod factors;
 mod failover;
 mod keys;
 mod owner;
