@@ -11,6 +11,9 @@
 //! - [`SmtpServer`] is a real SMTP server (aiosmtpd) on a free loopback port that records
 //!   what it accepts as [`ReceivedEmail`]s, and refuses `reject…@` and `tempfail…@`
 //!   recipients with 550 and 451.
+//! - [`passkey::SoftPasskey`] is a software WebAuthn authenticator that answers the
+//!   server's passkey options as a browser would, and [`totp`] computes RFC 6238 codes;
+//!   both are written independently of the server's own implementations.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), gatehouse_cluster_tests::SandboxError> {
@@ -37,9 +40,11 @@ pub mod binary;
 mod error;
 mod eventually;
 mod node;
+pub mod passkey;
 mod sandbox;
 mod smtp;
 mod store;
+pub mod totp;
 
 pub use binary::locate_binary;
 pub use error::SandboxError;
