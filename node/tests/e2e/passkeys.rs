@@ -141,7 +141,7 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
 
     // Counter regression (a cloned authenticator) is refused.
     let credential = authenticator.credential_ids()[0].clone();
-    authenticator.set_counter(&credential, 0);
+    authenticator.set_counter(&credential, 0).unwrap();
     let (ceremony, assertion) = assert_with(&client, &mut authenticator, "").await;
     assert_eq!(
         refused(client.finish_passkey_sign_in(&ceremony, &assertion).await).code,
@@ -149,7 +149,7 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
     );
 
     // A removed credential gets the same answer as any failed sign-in.
-    authenticator.set_counter(&credential, 1000);
+    authenticator.set_counter(&credential, 1000).unwrap();
     user.remove_passkey(&passkey_id).await.unwrap();
     let (ceremony, assertion) = assert_with(&client, &mut authenticator, "").await;
     assert_eq!(
