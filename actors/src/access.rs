@@ -54,7 +54,7 @@ pub enum Caller {
         /// Its tenant.
         tenant: Arc<TenantState>,
         /// The verified access token's claims, if a bearer token was sent.
-        user: Option<AccessClaims>,
+        user: Option<Box<AccessClaims>>,
     },
 }
 
@@ -114,7 +114,7 @@ impl Caller {
             Caller::Client {
                 tenant,
                 user: Some(claims),
-            } => Ok((tenant, claims)),
+            } => Ok((tenant, claims.as_ref())),
             Caller::Client { user: None, .. } => Err(DomainError::MissingCredentials(
                 "authorization bearer access token",
             )),

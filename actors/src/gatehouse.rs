@@ -317,6 +317,7 @@ impl Gatehouse {
                 )?),
                 None => None,
             };
+            let user = user.map(Box::new);
             return Ok(Caller::Client { tenant, user });
         }
         Err(DomainError::MissingCredentials(

@@ -95,7 +95,7 @@ impl Gatehouse {
         self.services.tenant(tenant_id).await?;
         self.route(UpdateTenantSettings {
             tenant: tenant_id.to_owned(),
-            changes,
+            changes: Box::new(changes),
             origin: crate::domain::audit::AuditOrigin::of(caller),
         })
         .await

@@ -139,7 +139,7 @@ pub struct UpdateTenantSettings {
     /// Tenant id.
     pub tenant: String,
     /// The changes.
-    pub changes: SettingsChanges,
+    pub changes: Box<SettingsChanges>,
     /// Who asked, for the audit ledger.
     pub origin: AuditOrigin,
 }

@@ -105,7 +105,10 @@ async fn ceremonies_finish_on_any_node_and_second_factor_limits_hold_across_node
             other => panic!("unexpected {other:?}"),
         }
     }
-    assert_eq!(refused_wrong, 10, "ten wrong tries are counted across the nodes");
+    assert_eq!(
+        refused_wrong, 10,
+        "ten wrong tries are counted across the nodes"
+    );
     assert_eq!(limited_at, Some(10));
     // The right code is refused too while the user is locked, on every node.
     for client in &clients {

@@ -84,7 +84,11 @@ async fn user_with_totp(client: &Client, email: &str) -> (Client, Vec<u8>, Vec<S
 async fn ticket(client: &Client, email: &str) -> (String, Vec<String>) {
     let error = refused(client.sign_in_with_password(email, PASSWORD).await);
     assert_eq!(error.code, ErrorCode::MfaRequired, "{error}");
-    let factors = error.mfa_factors().iter().map(|f| (*f).to_owned()).collect();
+    let factors = error
+        .mfa_factors()
+        .iter()
+        .map(|f| (*f).to_owned())
+        .collect();
     (error.mfa_ticket().expect("a ticket").to_owned(), factors)
 }
 
@@ -96,7 +100,10 @@ async fn totp_accepts_one_step_of_skew_refuses_two_and_each_step_once() {
 
     // Before confirmation: two steps away is refused, one step back confirms.
     let email = unique_email("ada");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let ada = client.with_access_token(&signed_up.access_token);
     let secret = secret_from_otpauth(&ada.enroll_totp().await.unwrap().otpauth_uri).unwrap();
     away_from_a_step_boundary().await;
@@ -113,7 +120,10 @@ async fn totp_accepts_one_step_of_skew_refuses_two_and_each_step_once() {
 
     // One step ahead confirms too.
     let other = unique_email("ben");
-    let signed_up = client.sign_up_with_password(&other, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&other, PASSWORD)
+        .await
+        .unwrap();
     let ben = client.with_access_token(&signed_up.access_token);
     let ben_secret = secret_from_otpauth(&ben.enroll_totp().await.unwrap().otpauth_uri).unwrap();
     away_from_a_step_boundary().await;
@@ -128,7 +138,11 @@ async fn totp_accepts_one_step_of_skew_refuses_two_and_each_step_once() {
             .complete_mfa(&first, SecondFactor::Totp(&code(&secret, -1)))
             .await,
     );
-    assert_eq!(replayed.code, ErrorCode::InvalidCode, "the confirming code is spent");
+    assert_eq!(
+        replayed.code,
+        ErrorCode::InvalidCode,
+        "the confirming code is spent"
+    );
     let current = code(&secret, 0);
     let signed_in = client
         .complete_mfa(&first, SecondFactor::Totp(&current))
@@ -139,13 +153,23 @@ async fn totp_accepts_one_step_of_skew_refuses_two_and_each_step_once() {
     let auth_time = claims["auth_time"].as_i64().unwrap();
     assert!((auth_time - i64::try_from(now()).unwrap()).abs() < 30);
     assert_eq!(
-        refused(client.complete_mfa(&first, SecondFactor::Totp(&current)).await).code,
+        refused(
+            client
+                .complete_mfa(&first, SecondFactor::Totp(&current))
+                .await
+        )
+        .code,
         ErrorCode::MfaTicketInvalid,
         "a ticket completes one sign-in"
     );
     let (second, _) = ticket(&client, &email).await;
     assert_eq!(
-        refused(client.complete_mfa(&second, SecondFactor::Totp(&current)).await).code,
+        refused(
+            client
+                .complete_mfa(&second, SecondFactor::Totp(&current))
+                .await
+        )
+        .code,
         ErrorCode::InvalidCode,
         "the same step's code is accepted once"
     );
@@ -207,8 +231,14 @@ async fn a_factor_change_revokes_other_sessions_and_mails_a_notice() {
     let tenant = email_tenant(&node, "Acme", v1::UpdateTenantConfigRequest::default()).await;
     let client = node.client(&tenant).await;
     let email = unique_email("cy");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
-    let elsewhere = client.sign_in_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let elsewhere = client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let user = client.with_access_token(&signed_up.access_token);
     let secret = secret_from_otpauth(&user.enroll_totp().await.unwrap().otpauth_uri).unwrap();
     away_from_a_step_boundary().await;
@@ -255,7 +285,10 @@ async fn the_tenant_can_require_mfa_and_restrict_users_without_a_factor() {
         .unwrap();
     let client = node.client(&tenant).await;
     let email = unique_email("dee");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let claims = verified_claims(&node, &tenant, &signed_up.access_token).await;
     assert_eq!(claims["is_restricted"], true);
     assert_eq!(claims["restricted_reason"], "mfa_enrolment_required");
@@ -275,7 +308,10 @@ async fn the_tenant_can_require_mfa_and_restrict_users_without_a_factor() {
         .await
         .unwrap();
     let claims = verified_claims(&node, &tenant, &refreshed.access_token).await;
-    assert_eq!(claims["is_restricted"], false, "enrolled: no longer restricted");
+    assert_eq!(
+        claims["is_restricted"], false,
+        "enrolled: no longer restricted"
+    );
 }
 
 #[tokio::test]
@@ -293,7 +329,10 @@ async fn sensitive_operations_need_a_sign_in_inside_the_step_up_window() {
         .unwrap();
     let client = node.client(&tenant).await;
     let email = unique_email("eve");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(62)).await;
     // A refreshed token keeps the time of the sign-in.
     let refreshed = client
@@ -304,12 +343,19 @@ async fn sensitive_operations_need_a_sign_in_inside_the_step_up_window() {
     for error in [
         refused(stale.enroll_totp().await),
         refused(stale.begin_passkey_registration().await),
-        refused(stale.change_password(PASSWORD, "another horse battery staple").await),
+        refused(
+            stale
+                .change_password(PASSWORD, "another horse battery staple")
+                .await,
+        ),
         refused(stale.add_user_email("", &unique_email("eve2")).await),
     ] {
         assert_eq!(error.code, ErrorCode::ReauthenticationRequired, "{error}");
     }
-    let fresh = client.sign_in_with_password(&email, PASSWORD).await.unwrap();
+    let fresh = client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let fresh = client.with_access_token(&fresh.access_token);
     fresh.enroll_totp().await.expect("a fresh sign-in may");
 }
@@ -326,7 +372,13 @@ async fn operators_remove_a_lost_factor() {
     let error = refused(user.remove_factor(&me.user_id, "totp", "").await);
     assert_eq!(error.code, ErrorCode::PermissionDenied, "clients may not");
     server.remove_factor(&me.user_id, "totp", "").await.unwrap();
-    assert!(!server.list_factors(&me.user_id).await.unwrap().totp_confirmed);
+    assert!(
+        !server
+            .list_factors(&me.user_id)
+            .await
+            .unwrap()
+            .totp_confirmed
+    );
     client
         .sign_in_with_password(&email, PASSWORD)
         .await

@@ -58,7 +58,10 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
     let tenant = node.tenant("Acme").await;
     let client = node.client(&tenant).await;
     let email = unique_email("ada");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let user = client.with_access_token(&signed_up.access_token);
     let mut authenticator = SoftPasskey::new();
     let passkey_id = register(&user, &mut authenticator, "Laptop").await;
@@ -105,9 +108,7 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
     };
     assert_eq!(allowed(&named.options_json), 1);
     assert_eq!(allowed(&unknown.options_json), 1);
-    let assertion = authenticator
-        .sign_in(ORIGIN, &named.options_json)
-        .unwrap();
+    let assertion = authenticator.sign_in(ORIGIN, &named.options_json).unwrap();
     let by_email = client
         .finish_passkey_sign_in(&named.ceremony_id, &assertion)
         .await
@@ -116,7 +117,10 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
 
     // Another user's email does not accept this user's passkey.
     let other = unique_email("ben");
-    client.sign_up_with_password(&other, PASSWORD).await.unwrap();
+    client
+        .sign_up_with_password(&other, PASSWORD)
+        .await
+        .unwrap();
     let theirs = client.begin_passkey_sign_in(&other).await.unwrap();
     let mut discoverable = theirs.options_json.clone();
     if let Ok(mut options) = serde_json::from_str::<Value>(&discoverable) {
@@ -164,7 +168,10 @@ async fn a_passkey_completes_a_password_sign_in_as_the_second_factor() {
     let tenant = node.tenant("Acme").await;
     let client = node.client(&tenant).await;
     let email = unique_email("cy");
-    let signed_up = client.sign_up_with_password(&email, PASSWORD).await.unwrap();
+    let signed_up = client
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let user = client.with_access_token(&signed_up.access_token);
     let mut authenticator = SoftPasskey::new();
     register(&user, &mut authenticator, "Phone").await;
