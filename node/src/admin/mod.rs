@@ -2,6 +2,7 @@
 
 mod audit;
 mod email;
+mod factors;
 mod output;
 mod shares;
 mod teams;
@@ -158,6 +159,8 @@ enum TenantCommand {
         permission_claims: Option<bool>,
         #[command(flatten)]
         email: email::EmailConfigFlags,
+        #[command(flatten)]
+        mfa: Box<factors::MfaConfigFlags>,
     },
 }
 
@@ -228,6 +231,24 @@ enum UserCommand {
         tenant: TenantFlag,
         user_id: String,
     },
+    /// Ban a user for good, with a reason; revokes its sessions (`reactivate` lifts it).
+    Ban {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+        /// Why (1 to 500 characters); kept on the user and in the audit ledger.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Clear a user's lockout after failed second-factor tries.
+    Unlock {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
+    /// A user's second factors.
+    #[command(subcommand)]
+    Factors(factors::FactorCommand),
     /// Delete a user and its sessions.
     Delete {
         #[command(flatten)]
@@ -315,6 +336,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                 client_team_creation,
                 permission_claims,
                 email,
+                mfa,
             } => {
                 let mut request = v1::UpdateTenantConfigRequest {
                     tenant_id,
@@ -327,6 +349,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                     ..v1::UpdateTenantConfigRequest::default()
                 };
                 email.apply(&mut request);
+                mfa.apply(&mut request);
                 let tenant = client.update_tenant_config(request).await?;
                 out.tenant(&tenant);
             }
@@ -471,6 +494,26 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
                     .await?,
             );
         }
+        UserCommand::Ban {
+            tenant,
+            user_id,
+            reason,
+        } => {
+            out.user(
+                &client
+                    .with_tenant(&tenant.tenant)
+                    .ban_user(&user_id, &reason)
+                    .await?,
+            );
+        }
+        UserCommand::Unlock { tenant, user_id } => {
+            client
+                .with_tenant(&tenant.tenant)
+                .unlock_user(&user_id)
+                .await?;
+            out.done("unlocked", &user_id);
+        }
+        UserCommand::Factors(command) => factors::run_factors(client, out, command).await?,
         UserCommand::Delete { tenant, user_id } => {
             client
                 .with_tenant(&tenant.tenant)

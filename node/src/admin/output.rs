@@ -22,6 +22,7 @@ fn user_state(state: i32) -> &'static str {
     match v1::UserState::try_from(state) {
         Ok(v1::UserState::Active) => "active",
         Ok(v1::UserState::Suspended) => "suspended",
+        Ok(v1::UserState::Banned) => "banned",
         _ => "unknown",
     }
 }
@@ -32,6 +33,7 @@ fn user_json(user: &v1::User) -> Value {
         "email": user.email,
         "display_name": user.display_name,
         "state": user_state(user.state),
+        "ban_reason": user.ban_reason,
         "email_verified": user.email_verified,
         "has_password": user.has_password,
         "created_at": time_json(user.created_at.as_ref()),
@@ -67,6 +69,7 @@ fn tenant_json(tenant: &v1::Tenant) -> Value {
         "tenant_id": tenant.tenant_id,
         "display_name": tenant.display_name,
         "created_at": time_json(tenant.created_at.as_ref()),
+        "config": super::factors::config_json(tenant.config.as_ref()),
         "signing_keys": tenant.signing_keys.iter().map(key_json).collect::<Vec<_>>(),
         "api_keys": tenant.api_keys.iter().map(|key| json!({
             "key_id": key.key_id, "kind": key.kind, "display": key.display,
@@ -128,6 +131,9 @@ impl Output {
             "created_at".to_owned(),
             time(tenant.created_at.as_ref()),
         ]);
+        for (field, value) in super::factors::config_rows(tenant.config.as_ref()) {
+            out.add_row(vec![field, value]);
+        }
         for key in &tenant.signing_keys {
             let state = if key.active { "active" } else { "retired" };
             out.add_row(vec![
@@ -198,7 +204,11 @@ impl Output {
                 user.user_id.clone(),
                 user.email.clone(),
                 user.display_name.clone(),
-                user_state(user.state).to_owned(),
+                if user.ban_reason.is_empty() {
+                    user_state(user.state).to_owned()
+                } else {
+                    format!("{} ({})", user_state(user.state), user.ban_reason)
+                },
                 user.email_verified.to_string(),
                 time(user.created_at.as_ref()),
             ]);
