@@ -11,6 +11,7 @@ mod email_addresses;
 mod email_delivery;
 mod email_shares;
 mod factors;
+mod factors_cli;
 mod http;
 mod isolation;
 mod malformed;
