@@ -9,9 +9,7 @@ use crate::domain::sessions::{
 };
 use crate::domain::sign_in::{self, NewSession, SignInOutcome};
 use crate::domain::tenants::TenantState;
-use crate::domain::users::{
-    self, NewUser, UserRecord, UserState, parse_email, validate_user_display_name,
-};
+use crate::domain::users::{self, NewUser, UserRecord, parse_email, validate_user_display_name};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::services::AccessToken;
@@ -129,9 +127,7 @@ impl Gatehouse {
                 return Err(DomainError::InvalidCredentials);
             }
         };
-        if user.state == UserState::Suspended {
-            return Err(DomainError::UserSuspended);
-        }
+        user.ensure_may_sign_in()?;
         let new_hash = if verification.needs_rehash {
             metrics::counter!("gatehouse_password_rehashes_total").increment(1);
             Some(services.hasher.hash(password).await?)

@@ -171,7 +171,7 @@ pub async fn send_code(
     let user = users::find_user_by_email(tx, tenant_id, address).await?;
     let recipient =
         match (&user, request.purpose) {
-            (Some(user), _) if user.state == UserState::Suspended => None,
+            (Some(user), _) if user.state != UserState::Active => None,
             // Verification goes to any unverified address of the user.
             (Some(user), CodePurpose::Verification) => match user.address(address) {
                 AddressOf::Primary { verified: false }
@@ -365,9 +365,7 @@ pub async fn set_password(
     client: &ClientInfo,
 ) -> DomainResult<u32> {
     let tenant_id = tenant.tenant_id();
-    if user.state == UserState::Suspended {
-        return Err(DomainError::UserSuspended);
-    }
+    user.ensure_may_sign_in()?;
     user.password_hash = Some(password_hash.to_owned());
     user.updated_at = keys.context.now();
     user.version += 1;

@@ -137,11 +137,14 @@ pub async fn complete(
             ceremony_id,
             assertion,
         } => {
-            let verified = passkeys::finish_sign_in(tx, context, tenant, ceremony_id, assertion)
-                .await
-                .ok()
-                .filter(|used| used.user_id == user.user_id);
-            (AuthMethod::Passkey, verified.is_some())
+            let verified =
+                match passkeys::finish_sign_in(tx, context, tenant, ceremony_id, assertion).await {
+                    Ok(used) => used.user_id == user.user_id,
+                    // A conflict is retried by the caller's transaction loop, not counted.
+                    Err(error @ DomainError::Storage(_)) => return Err(error),
+                    Err(_) => false,
+                };
+            (AuthMethod::Passkey, verified)
         }
     };
     if !valid {
