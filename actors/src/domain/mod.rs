@@ -20,3 +20,6 @@ pub mod teams;
 pub mod tenants;
 pub mod users;
 pub mod webhooks;
+
+#[cfg(test)]
+pub(crate) mod test_world;

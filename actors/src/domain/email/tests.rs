@@ -2,90 +2,23 @@
 //! link tokens, send limits, the outbox's claim/record cycle, and the flows.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_storage::Database;
 use url::Url;
 
 use super::codes::{self, CodePurpose, Redemption};
-use super::flows::{self, CodeRequest, Keys, Proof};
+use super::flows::{self, CodeRequest, Proof};
 use super::outbox::{self, EmailStatus};
 use super::{EmailKind, SmtpOutcome};
-use crate::context::{Context, ManualClock, OsEntropy, Timestamp};
-use crate::domain::crypto::MasterKey;
 use crate::domain::keyspace;
-use crate::domain::permissions::PermissionGraph;
 use crate::domain::sessions::ClientInfo;
-use crate::domain::tenants::{self, TenantState};
-use crate::domain::users::{self, NewUser, parse_email};
+use crate::domain::users::parse_email;
 use crate::domain::webhooks::RetryPolicy;
 use crate::error::DomainError;
 
-struct World {
-    db: Database,
-    clock: Arc<ManualClock>,
-    context: Context,
-    master: MasterKey,
-    tenant: TenantState,
-}
+use crate::domain::test_world::TestWorld as World;
 
 impl World {
-    async fn new() -> World {
-        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_000_000)));
-        let context = Context {
-            clock: clock.clone(),
-            entropy: Arc::new(OsEntropy),
-        };
-        let master = MasterKey::from_bytes(&[7; 32]);
-        let db = Database::memory();
-        let (context_ref, master_ref) = (&context, &master);
-        let created = db
-            .run(|tx| async move {
-                tenants::create_tenant(&tx, context_ref, master_ref, "acme", "Acme").await
-            })
-            .await
-            .unwrap();
-        let tenant = TenantState::new(
-            created.record,
-            PermissionGraph::default(),
-            &master,
-            "http://x",
-        )
-        .unwrap();
-        World {
-            db,
-            clock,
-            context,
-            master,
-            tenant,
-        }
-    }
-
-    fn keys(&self) -> Keys<'_> {
-        Keys {
-            context: &self.context,
-            master_key: &self.master,
-        }
-    }
-
-    async fn add_user(&self, email: &str, verified: bool) -> users::UserRecord {
-        let context = &self.context;
-        let email = parse_email(email).unwrap();
-        self.db
-            .run(|tx| {
-                let new_user = NewUser {
-                    email: email.clone(),
-                    display_name: "Ada <b>".to_owned(),
-                    password_hash: None,
-                    email_verified: verified,
-                };
-                async move { users::create_user(&tx, context, "acme", new_user).await }
-            })
-            .await
-            .unwrap()
-    }
-
     /// Sends a code a millisecond after the last send, so message ids (time-ordered) order
     /// the sends.
     async fn send(&self, purpose: CodePurpose, email: &str, ip: &str) -> Result<bool, DomainError> {

@@ -3,81 +3,30 @@
 //! what a factor change does to sessions.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_storage::Database;
 use totp_rs::{Algorithm, Secret, TOTP};
 
 use super::mfa::{self, Completion, SecondProof};
 use super::recovery::RecoveryCodes;
 use super::totp::TotpFactor;
 use super::{FactorsRecord, MAX_FAILURES, SecondFactor, read_factors, write_factors};
-use crate::context::{Context, ManualClock, OsEntropy, Timestamp};
-use crate::domain::crypto::MasterKey;
-use crate::domain::permissions::PermissionGraph;
+use crate::context::Timestamp;
 use crate::domain::sessions::{AuthMethod, ClientInfo};
 use crate::domain::sign_in::{self, SignInOutcome};
-use crate::domain::tenants::{self, TenantState};
-use crate::domain::users::{self, NewUser, UserRecord, parse_email};
+use crate::domain::users::UserRecord;
 use crate::error::DomainError;
 
-struct World {
-    db: Database,
-    clock: Arc<ManualClock>,
-    context: Context,
-    master: MasterKey,
-    tenant: TenantState,
-}
+use crate::domain::test_world::TestWorld as World;
 
 impl World {
-    async fn new() -> World {
-        // On a step boundary, so "one step back" is a whole step.
-        let clock = Arc::new(ManualClock::new(Timestamp(1_700_000_010_000)));
-        let context = Context {
-            clock: clock.clone(),
-            entropy: Arc::new(OsEntropy),
-        };
-        let master = MasterKey::from_bytes(&[9; 32]);
-        let db = Database::memory();
-        let (context_ref, master_ref) = (&context, &master);
-        let created = db
-            .run(|tx| async move {
-                tenants::create_tenant(&tx, context_ref, master_ref, "acme", "Acme").await
-            })
-            .await
-            .unwrap();
-        let tenant = TenantState::new(
-            created.record,
-            PermissionGraph::default(),
-            &master,
-            "http://x",
-        )
-        .unwrap();
-        World {
-            db,
-            clock,
-            context,
-            master,
-            tenant,
-        }
+    /// On a step boundary, so "one step back" is a whole step.
+    async fn at_a_step() -> World {
+        World::starting_at(Timestamp(1_700_000_010_000)).await
     }
 
     async fn user(&self) -> UserRecord {
-        let context = &self.context;
-        let email = parse_email("ada@example.com").unwrap();
-        self.db
-            .run(|tx| {
-                let new_user = NewUser {
-                    email: email.clone(),
-                    display_name: "Ada".to_owned(),
-                    password_hash: None,
-                    email_verified: true,
-                };
-                async move { users::create_user(&tx, context, "acme", new_user).await }
-            })
-            .await
-            .unwrap()
+        self.add_user("ada@example.com", true).await
     }
 
     /// Enrols and confirms TOTP for `user`; returns the generator.
@@ -162,7 +111,7 @@ fn failed(completion: &Completion) -> Option<String> {
 
 #[tokio::test]
 async fn totp_accepts_one_step_of_skew_and_refuses_two() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let user = world.user().await;
     let (mut factor, enrolment) = TotpFactor::enrol(
         &world.context,
@@ -225,7 +174,7 @@ async fn totp_accepts_one_step_of_skew_and_refuses_two() {
 
 #[tokio::test]
 async fn a_user_with_totp_gets_a_ticket_that_completes_once() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let user = world.user().await;
     let totp = world.with_totp(&user).await;
     let ticket = world.ticket(&user).await;
@@ -260,7 +209,7 @@ async fn a_user_with_totp_gets_a_ticket_that_completes_once() {
 
 #[tokio::test]
 async fn tickets_expire_and_run_out_of_tries() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let user = world.user().await;
     let totp = world.with_totp(&user).await;
     let ticket = world.ticket(&user).await;
@@ -294,7 +243,7 @@ async fn tickets_expire_and_run_out_of_tries() {
 
 #[tokio::test]
 async fn failed_tries_lock_the_user_across_tickets_until_the_window_passes() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let user = world.user().await;
     let totp = world.with_totp(&user).await;
     let mut wrong_tries = 0;
@@ -331,7 +280,7 @@ async fn failed_tries_lock_the_user_across_tickets_until_the_window_passes() {
 
 #[tokio::test]
 async fn recovery_codes_are_single_use_and_ignore_case_and_dashes() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let (mut set, codes) =
         RecoveryCodes::generate(&world.context, &world.master, "acme", uuid::Uuid::nil());
     assert_eq!(codes.len(), 10);
@@ -366,7 +315,7 @@ async fn recovery_codes_are_single_use_and_ignore_case_and_dashes() {
 
 #[tokio::test]
 async fn mfa_required_by_the_tenant_restricts_sessions_after_the_grace_period() {
-    let world = World::new().await;
+    let world = World::at_a_step().await;
     let user = world.user().await;
     let mut settings = world.tenant.record.settings.clone();
     settings.mfa.required = true;
