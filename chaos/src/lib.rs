@@ -2,9 +2,9 @@
 //!
 //! The library holds what the `gatehouse-load` and `chaos` binaries share: starting a node
 //! process, bounded load loops, latency summaries, the load phases (among them sign-in
-//! codes sent through a real SMTP server, [`email`]), the forwarded vs local
-//! refresh benchmark on a sandbox cluster ([`cluster_refresh`]) and the chaos run
-//! ([`chaos`]). Nodes are started through the test kit (`gatehouse-cluster-tests`); what
+//! codes sent through a real SMTP server, [`email`], and passkey and TOTP sign-ins,
+//! [`factors`]), the forwarded vs local refresh benchmark on a sandbox cluster
+//! ([`cluster_refresh`]) and the chaos run ([`chaos`]). Nodes are started through the test kit (`gatehouse-cluster-tests`); what
 //! the tool knows about the cluster comes from the built binary, the SDK and the public
 //! API only.
 #![warn(missing_docs)]
@@ -15,6 +15,7 @@ pub mod chaos;
 pub mod cluster_refresh;
 pub mod email;
 pub mod error;
+pub mod factors;
 pub mod hashing;
 pub mod load;
 pub mod node;

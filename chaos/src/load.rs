@@ -5,7 +5,8 @@
 //! (`has_permission`, `share_check`) build their data first, untimed, and their CPU use
 //! (`cpu_during_phase`) covers only the timed part; the other phases include their small
 //! setup (the first sign-ups or sign-ins) in it. `sign_in_code` (see [`crate::email`]) also
-//! sets up untimed, and its CPU use includes the wait for its outbox to drain.
+//! sets up untimed, and its CPU use includes the wait for its outbox to drain; so do the
+//! second-factor phases `passkey_sign_in` and `totp_complete` (see [`crate::factors`]).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -22,6 +23,10 @@ use crate::authz::{
 use crate::budget::Budget;
 use crate::email::{prepare_sign_in_code, run_sign_in_code};
 use crate::error::ChaosError;
+use crate::factors::{
+    prepare_passkey_sign_in, prepare_totp_complete, run_passkey_sign_in, run_totp_complete,
+    totp_users_per_worker,
+};
 use crate::hashing::run_argon2_phase;
 use crate::node::Target;
 use crate::procfs::{CpuSample, CpuUsage, host_load_average, rss_mb};
@@ -46,6 +51,11 @@ pub enum Phase {
     Verify,
     /// Hash with the server's argon2id parameters locally, the sign-in ceiling.
     Argon2Bare,
+    /// Sign in with a registered passkey (begin, software authenticator, finish); opt-in.
+    PasskeySignIn,
+    /// Sign in with a password, answered `MFA_REQUIRED`, then complete with a TOTP code;
+    /// opt-in.
+    TotpComplete,
     /// Check a user's permissions, nested ten deep, with the server key.
     HasPermission,
     /// Read through an application-resource share by its token, with the client key.
@@ -60,12 +70,14 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 9] = [
+    pub const ALL: [Phase; 11] = [
         Phase::SignUp,
         Phase::SignIn,
         Phase::Refresh,
         Phase::Verify,
         Phase::Argon2Bare,
+        Phase::PasskeySignIn,
+        Phase::TotpComplete,
         Phase::HasPermission,
         Phase::ShareCheck,
         Phase::SignInCode,
@@ -85,6 +97,8 @@ impl Phase {
             Phase::Refresh => "refresh",
             Phase::Verify => "verify",
             Phase::Argon2Bare => "argon2_bare",
+            Phase::PasskeySignIn => "passkey_sign_in",
+            Phase::TotpComplete => "totp_complete",
             Phase::HasPermission => "has_permission",
             Phase::ShareCheck => "share_check",
             Phase::SignInCode => "sign_in_code",
@@ -368,6 +382,29 @@ async fn run_phase(
             let threads = settings.cores;
             let budget = budget();
             spawn_blocking(move || run_argon2_phase(threads, &budget)).await
+        }
+        Phase::PasskeySignIn => {
+            let setup =
+                Box::pin(prepare_passkey_sign_in(workload.connections(), SETUP_LIMIT)).await?;
+            meter.setup_done();
+            Ok(Box::pin(run_passkey_sign_in(setup, budget())).await)
+        }
+        Phase::TotpComplete => {
+            let users = totp_users_per_worker(
+                settings.duration,
+                settings.concurrency,
+                settings.cores,
+                settings.max_operations,
+            );
+            eprintln!("gatehouse-load: enrolling TOTP for {users} users per worker first");
+            let setup = Box::pin(prepare_totp_complete(
+                workload.connections(),
+                users,
+                SETUP_LIMIT,
+            ))
+            .await?;
+            meter.setup_done();
+            Ok(Box::pin(run_totp_complete(setup, budget())).await)
         }
         Phase::HasPermission => {
             let server = server_clients(workload.connections(), require_key(server_key)?);

@@ -105,6 +105,12 @@ pub struct PhaseReports {
     /// The `argon2_bare` phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub argon2_bare: Option<PhaseSummary>,
+    /// The `passkey_sign_in` phase, with `finish_passkey_sign_in` alone in `final_call`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub passkey_sign_in: Option<PhaseSummary>,
+    /// The `totp_complete` phase, with `complete_mfa` alone in `final_call`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub totp_complete: Option<PhaseSummary>,
     /// The `has_permission` phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_permission: Option<PhaseSummary>,
@@ -136,6 +142,8 @@ impl PhaseReports {
             Phase::Refresh => &self.refresh,
             Phase::Verify => &self.verify,
             Phase::Argon2Bare => &self.argon2_bare,
+            Phase::PasskeySignIn => &self.passkey_sign_in,
+            Phase::TotpComplete => &self.totp_complete,
             Phase::HasPermission => &self.has_permission,
             Phase::ShareCheck => &self.share_check,
             Phase::SignInCode => &self.sign_in_code,
@@ -150,6 +158,8 @@ impl PhaseReports {
             Phase::Refresh => &mut self.refresh,
             Phase::Verify => &mut self.verify,
             Phase::Argon2Bare => &mut self.argon2_bare,
+            Phase::PasskeySignIn => &mut self.passkey_sign_in,
+            Phase::TotpComplete => &mut self.totp_complete,
             Phase::HasPermission => &mut self.has_permission,
             Phase::ShareCheck => &mut self.share_check,
             Phase::SignInCode => &mut self.sign_in_code,
@@ -186,5 +196,7 @@ mod tests {
         let json = serde_json::to_value(&reports).unwrap_or_default();
         assert!(json["share_check"].is_object(), "{json}");
         assert!(json["sign_in_code"].is_object(), "{json}");
+        assert!(json["passkey_sign_in"].is_object(), "{json}");
+        assert!(json["totp_complete"].is_object(), "{json}");
     }
 }

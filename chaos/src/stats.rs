@@ -73,6 +73,8 @@ impl Tally {
             threads: None,
             per_thread_per_sec: None,
             email_delivery: None,
+            final_call: None,
+            setup_users: None,
         }
     }
 }
@@ -108,6 +110,48 @@ pub struct PhaseSummary {
     /// What happened to the messages the `sign_in_code` phase committed, once drained.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email_delivery: Option<DeliverySummary>,
+    /// The last call of a multi-call operation on its own (`passkey_sign_in`,
+    /// `totp_complete`); the phase's own figures are of the whole operation.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub final_call: Option<CallSummary>,
+    /// Users the phase's untimed setup created and enrolled a factor for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_users: Option<u64>,
+}
+
+/// Throughput and latency of one call inside a phase's operation, timed on its own.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallSummary {
+    /// The SDK call, e.g. `finish_passkey_sign_in`.
+    pub call: &'static str,
+    /// Successful calls.
+    pub operations: u64,
+    /// Failed calls (the operation's earlier calls failing are not counted here).
+    pub errors: u64,
+    /// Successful calls per second of the phase's wall time.
+    pub throughput_per_sec: f64,
+    /// Median latency of the call in milliseconds.
+    pub p50_ms: Option<f64>,
+    /// 99th percentile latency of the call in milliseconds.
+    pub p99_ms: Option<f64>,
+    /// Slowest successful call in milliseconds.
+    pub max_ms: Option<f64>,
+}
+
+impl CallSummary {
+    /// Summarises the tally of `call` over the phase's wall time `elapsed`.
+    pub fn of(call: &'static str, tally: Tally, elapsed: Duration) -> Self {
+        let summary = tally.summarize(elapsed);
+        CallSummary {
+            call,
+            operations: summary.operations,
+            errors: summary.errors,
+            throughput_per_sec: summary.throughput_per_sec,
+            p50_ms: summary.p50_ms,
+            p99_ms: summary.p99_ms,
+            max_ms: summary.max_ms,
+        }
+    }
 }
 
 /// The nearest-rank `quantile` (0..=1) of ascending `sorted` samples.
@@ -179,5 +223,21 @@ mod tests {
         assert!(json["p99_ms"].is_null());
         assert!(json.get("threads").is_none());
         assert!(json.get("email_delivery").is_none());
+        assert!(json.get("final_call").is_none());
+    }
+
+    #[test]
+    fn a_call_summary_uses_the_phase_wall_time() {
+        let mut tally = Tally::default();
+        for ms in [2, 4, 6, 8] {
+            tally.success(Duration::from_millis(ms));
+        }
+        tally.error("INVALID_CODE");
+        let call = CallSummary::of("complete_mfa", tally, Duration::from_secs(4));
+        assert_eq!(call.call, "complete_mfa");
+        assert_eq!((call.operations, call.errors), (4, 1));
+        assert_eq!(call.throughput_per_sec, 1.0);
+        assert_eq!(call.p50_ms, Some(4.0));
+        assert_eq!(call.p99_ms, Some(8.0));
     }
 }

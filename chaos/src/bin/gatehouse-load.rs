@@ -61,7 +61,11 @@ struct Args {
     /// sign_up, sign_in, refresh, verify, argon2_bare, has_permission (HasPermission with
     /// the server key over 1,000 permissions in 100 chains 10 deep; untimed setup reported
     /// as has_permission_setup_secs), share_check (ReadThroughShare by share token with
-    /// the client key) and, only when listed, sign_in_code (SendSignInCode to new
+    /// the client key) and, only when listed, passkey_sign_in (BeginPasskeySignIn, the
+    /// kit's software authenticator, FinishPasskeySignIn; one user and passkey per worker,
+    /// finish alone as final_call), totp_complete (password sign-in answered MFA_REQUIRED,
+    /// then CompleteMfa with a TOTP code; a pool of TOTP users per worker, CompleteMfa
+    /// alone as final_call), sign_in_code (SendSignInCode to new
     /// addresses; the started node sends through an aiosmtpd server this tool starts,
     /// polling every 20 ms; commit-to-acceptance latency from the delivery log once the
     /// outbox drains; not with --endpoint) and cluster_refresh (a 3-node cluster on a
@@ -135,7 +139,7 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
             let target = external_target(args, endpoint)?;
             target.ensure_loopback()?;
             let idle = target.pid.and_then(rss_mb);
-            let mut report = run_load(&target, settings, None).await?;
+            let mut report = Box::pin(run_load(&target, settings, None)).await?;
             report.node_rss_idle_mb = idle;
             report.node_rss_end_mb = target.pid.and_then(rss_mb);
             Ok(report)
@@ -165,7 +169,7 @@ async fn run_on_one_node(args: &Args, settings: &LoadSettings) -> Result<LoadRep
                 spawned.dir().display()
             );
             let idle = target.pid.and_then(rss_mb);
-            let result = run_load(&target, settings, smtp.as_ref()).await;
+            let result = Box::pin(run_load(&target, settings, smtp.as_ref())).await;
             let end = target.pid.and_then(rss_mb);
             eprintln!("gatehouse-load: stopping the node");
             let exit = spawned.stop(STOP_GRACE).await;
