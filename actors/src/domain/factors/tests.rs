@@ -358,3 +358,89 @@ fn amr_names_every_factor_and_mfa_when_more_than_one() {
         vec!["email", "recovery", "mfa"]
     );
 }
+
+#[tokio::test]
+async fn a_factor_change_revokes_other_sessions_audits_emits_and_mails_in_its_transaction() {
+    use super::changes::{self, Change, FactorChange};
+    use crate::domain::audit::{self, AuditOrigin};
+    use crate::domain::email::outbox;
+    use crate::domain::keyspace;
+    use crate::domain::outbox::OutboxEvent;
+    use crate::domain::sessions;
+
+    let world = World::at_a_step().await;
+    let user = world.user().await;
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let SignInOutcome::Session(session) = world.sign_in(&user).await else {
+            panic!("no factor yet");
+        };
+        ids.push(session.session.session_id);
+    }
+    let (keys, tenant, user_ref) = (world.keys(), &world.tenant, &user);
+    let keep = ids[0];
+    let revoked = world
+        .db
+        .run(|tx| async move {
+            let change = FactorChange {
+                change: Change::Added,
+                factor: "passkey",
+                label: "Laptop",
+                passkey_id: None,
+                keep_session: Some(keep),
+            };
+            let origin = AuditOrigin::system();
+            let client = ClientInfo::default();
+            changes::factor_changed(&tx, keys, tenant, user_ref, &change, &origin, &client).await
+        })
+        .await
+        .unwrap();
+    assert_eq!(revoked, 2);
+    let (user_id, context) = (user.user_id, &world.context);
+    let (live, events, entries, mails) = world
+        .db
+        .run(|tx| async move {
+            let live = sessions::list_user_sessions(&tx, context, "acme", user_id, false).await?;
+            let (begin, end) = keyspace::outbox_subspace("acme").range();
+            let events: Vec<OutboxEvent> = tx
+                .get_range(&begin, &end, gatehouse_storage::RangeOptions::default())
+                .await?
+                .into_iter()
+                .map(|(_, value)| gatehouse_storage::codec::decode(&value).unwrap())
+                .collect();
+            let entries = audit::read_entries(&tx, "acme", 0, 100).await?;
+            let mails = outbox::list_deliveries(&tx, "acme", None, 100).await?.0;
+            Ok::<_, DomainError>((live, events, entries, mails))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        live.iter().map(|s| s.session_id).collect::<Vec<_>>(),
+        vec![keep]
+    );
+    assert!(
+        events
+            .iter()
+            .any(|event| event.event_type == "user.factor_added"
+                && event.data["factor"] == "passkey"),
+        "the webhook event is in the outbox"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|event| event.event_type == "session.revoked")
+            .count(),
+        2
+    );
+    let entry = entries
+        .iter()
+        .find(|entry| entry.event.action == "user.factor_add")
+        .expect("audited");
+    assert_eq!(entry.event.details["revoked_sessions"], 2);
+    assert!(
+        mails
+            .iter()
+            .any(|mail| mail.kind == crate::domain::email::EmailKind::FactorAdded),
+        "the notice is queued"
+    );
+}
