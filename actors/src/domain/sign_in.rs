@@ -75,8 +75,8 @@ pub async fn sign_up(
     let tenant_id = tenant.tenant_id();
     let user = users::create_user(tx, context, tenant_id, new_user).await?;
     let settings = &tenant.record.settings;
-    let enrol = factors::second_factor(tx, settings, tenant_id, &user, context.now()).await?
-        == SecondFactor::EnrolmentRequired;
+    // A new user has no factor yet: only the tenant's requirement matters.
+    let enrol = factors::enrolment_due(settings, &user, context.now());
     start_session(tx, context, tenant, user, client, &[method], enrol).await
 }
 
@@ -93,7 +93,7 @@ pub async fn start_session(
 ) -> DomainResult<NewSession> {
     let tenant_id = tenant.tenant_id();
     let settings = &tenant.record.settings;
-    let (mut session, refresh_token) = sessions::create_session(
+    let (session, refresh_token) = sessions::create_session(
         tx,
         context,
         tenant_id,
@@ -101,11 +101,8 @@ pub async fn start_session(
         user.user_id,
         client,
         methods,
+        enrol,
     )?;
-    if enrol {
-        session.mfa_enrolment_required = true;
-        sessions::write_session(tx, tenant_id, &session)?;
-    }
     let permissions = token_permissions(tx, tenant, user.user_id).await?;
     Ok(NewSession {
         user,

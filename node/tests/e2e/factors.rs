@@ -67,6 +67,20 @@ pub async fn verified_claims(node: &TestNode, tenant: &TestTenant, token: &str) 
         .claims
 }
 
+/// A tenant with `changes` applied.
+async fn configured_tenant(node: &TestNode, changes: v1::UpdateTenantConfigRequest) -> TestTenant {
+    let tenant = node.tenant("Acme").await;
+    node.operator()
+        .await
+        .update_tenant_config(v1::UpdateTenantConfigRequest {
+            tenant_id: tenant.id.clone(),
+            ..changes
+        })
+        .await
+        .unwrap();
+    tenant
+}
+
 /// Signs a user up and enrols TOTP; returns the client, the seed and the recovery codes.
 async fn user_with_totp(client: &Client, email: &str) -> (Client, Vec<u8>, Vec<String>) {
     let signed_up = client.sign_up_with_password(email, PASSWORD).await.unwrap();
@@ -272,17 +286,12 @@ async fn a_factor_change_revokes_other_sessions_and_mails_a_notice() {
 #[tokio::test]
 async fn the_tenant_can_require_mfa_and_restrict_users_without_a_factor() {
     let node = TestNode::start().await;
-    let tenant = node.tenant("Acme").await;
-    node.operator()
-        .await
-        .update_tenant_config(v1::UpdateTenantConfigRequest {
-            tenant_id: tenant.id.clone(),
-            mfa_required: Some(true),
-            mfa_grace_period_seconds: Some(0),
-            ..v1::UpdateTenantConfigRequest::default()
-        })
-        .await
-        .unwrap();
+    let changes = v1::UpdateTenantConfigRequest {
+        mfa_required: Some(true),
+        mfa_grace_period_seconds: Some(0),
+        ..v1::UpdateTenantConfigRequest::default()
+    };
+    let tenant = configured_tenant(&node, changes).await;
     let client = node.client(&tenant).await;
     let email = unique_email("dee");
     let signed_up = client
@@ -317,16 +326,11 @@ async fn the_tenant_can_require_mfa_and_restrict_users_without_a_factor() {
 #[tokio::test]
 async fn sensitive_operations_need_a_sign_in_inside_the_step_up_window() {
     let node = TestNode::start().await;
-    let tenant = node.tenant("Acme").await;
-    node.operator()
-        .await
-        .update_tenant_config(v1::UpdateTenantConfigRequest {
-            tenant_id: tenant.id.clone(),
-            step_up_window_seconds: Some(60),
-            ..v1::UpdateTenantConfigRequest::default()
-        })
-        .await
-        .unwrap();
+    let changes = v1::UpdateTenantConfigRequest {
+        step_up_window_seconds: Some(60),
+        ..v1::UpdateTenantConfigRequest::default()
+    };
+    let tenant = configured_tenant(&node, changes).await;
     let client = node.client(&tenant).await;
     let email = unique_email("eve");
     let signed_up = client
@@ -366,9 +370,28 @@ async fn operators_remove_a_lost_factor() {
     let tenant = node.tenant("Acme").await;
     let client = node.client(&tenant).await;
     let email = unique_email("fay");
-    let (user, _secret, _codes) = user_with_totp(&client, &email).await;
+    let (user, _secret, codes) = user_with_totp(&client, &email).await;
     let me = user.get_current_user().await.unwrap();
     let server = node.server(&tenant).await;
+
+    // Regenerating replaces every recovery code: an old one no longer completes a sign-in.
+    let fresh = user.regenerate_recovery_codes().await.unwrap();
+    assert_eq!(fresh.len(), 10);
+    assert!(fresh.iter().all(|code| !codes.contains(code)));
+    let (old, _) = ticket(&client, &email).await;
+    assert_eq!(
+        refused(
+            client
+                .complete_mfa(&old, SecondFactor::RecoveryCode(&codes[0]))
+                .await
+        )
+        .code,
+        ErrorCode::InvalidCode
+    );
+    client
+        .complete_mfa(&old, SecondFactor::RecoveryCode(&fresh[0]))
+        .await
+        .expect("a new code completes it");
     let error = refused(user.remove_factor(&me.user_id, "totp", "").await);
     assert_eq!(error.code, ErrorCode::PermissionDenied, "clients may not");
     server.remove_factor(&me.user_id, "totp", "").await.unwrap();

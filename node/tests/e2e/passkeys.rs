@@ -138,8 +138,14 @@ async fn passkeys_register_and_sign_in_with_or_without_an_email() {
         ErrorCode::InvalidCredentials
     );
 
+    let renamed = user
+        .rename_passkey(&passkey_id, "Work laptop")
+        .await
+        .unwrap();
+    assert_eq!(renamed.name, "Work laptop");
     let listed = user.list_passkeys("").await.unwrap();
     assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].name, "Work laptop");
     assert!(listed[0].counter > 0, "the counter is stored");
     assert!(listed[0].last_used_at.is_some());
 

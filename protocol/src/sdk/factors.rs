@@ -173,6 +173,19 @@ impl Client {
             .passkeys)
     }
 
+    /// Renames one of the signed-in user's passkeys.
+    pub async fn rename_passkey(
+        &self,
+        passkey_id: &str,
+        name: &str,
+    ) -> Result<v1::Passkey, ApiError> {
+        let request = v1::RenamePasskeyRequest {
+            passkey_id: passkey_id.to_owned(),
+            name: name.to_owned(),
+        };
+        once(self.passkeys().rename_passkey(request)).await
+    }
+
     /// Removes one of the signed-in user's passkeys.
     pub async fn remove_passkey(&self, passkey_id: &str) -> Result<(), ApiError> {
         let request = v1::RemovePasskeyRequest {

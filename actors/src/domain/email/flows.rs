@@ -23,7 +23,7 @@ use crate::domain::sign_in::{self, SignInOutcome};
 use crate::domain::tenants::TenantState;
 use crate::domain::users::emails::AddressOf;
 use crate::domain::users::{self, Email, NewUser, UserRecord, UserState};
-use crate::error::{DomainError, DomainResult};
+use crate::error::DomainResult;
 
 /// Query parameter that carries the link token in emailed links.
 pub const LINK_TOKEN_PARAM: &str = "token";
@@ -370,25 +370,10 @@ pub async fn set_password(
     user.updated_at = keys.context.now();
     user.version += 1;
     users::write_user(tx, tenant_id, user)?;
-    let mut revoked = 0;
-    for session_id in sessions::user_session_ids(tx, tenant_id, user.user_id).await? {
-        if Some(session_id) == keep {
-            continue;
-        }
-        match sessions::revoke_session(
-            tx,
-            keys.context,
-            tenant_id,
-            session_id,
-            RevocationReason::PasswordChanged,
-        )
-        .await
-        {
-            Ok(true) => revoked += 1,
-            Ok(false) | Err(DomainError::SessionNotFound) => {}
-            Err(error) => return Err(error),
-        }
-    }
+    let reason = RevocationReason::PasswordChanged;
+    let revoked =
+        sessions::revoke_user_sessions(tx, keys.context, tenant_id, user.user_id, reason, keep)
+            .await?;
     let audit = origin.event(
         action,
         format!("user:{}", user.user_id),

@@ -52,24 +52,19 @@ pub async fn factor_changed(
     client: &ClientInfo,
 ) -> DomainResult<u32> {
     let tenant_id = tenant.tenant_id();
-    let mut revoked = 0;
-    for session_id in sessions::user_session_ids(tx, tenant_id, user.user_id).await? {
-        if Some(session_id) == change.keep_session {
-            // The session that enrolled a factor no longer needs to.
-            if change.change == Change::Added
-                && let Some(mut session) = sessions::find_session(tx, tenant_id, session_id).await?
-                && session.mfa_enrolment_required
-            {
-                session.mfa_enrolment_required = false;
-                session.version += 1;
-                sessions::write_session(tx, tenant_id, &session)?;
-            }
-            continue;
-        }
-        let reason = RevocationReason::FactorChanged;
-        if sessions::revoke_session(tx, keys.context, tenant_id, session_id, reason).await? {
-            revoked += 1;
-        }
+    let (reason, keep) = (RevocationReason::FactorChanged, change.keep_session);
+    let revoked =
+        sessions::revoke_user_sessions(tx, keys.context, tenant_id, user.user_id, reason, keep)
+            .await?;
+    // The session that enrolled a factor no longer needs to.
+    if change.change == Change::Added
+        && let Some(session_id) = keep
+        && let Some(mut session) = sessions::find_session(tx, tenant_id, session_id).await?
+        && session.mfa_enrolment_required
+    {
+        session.mfa_enrolment_required = false;
+        session.version += 1;
+        sessions::write_session(tx, tenant_id, &session)?;
     }
     let (action, event) = match change.change {
         Change::Added => (AuditAction::UserFactorAdd, EventType::UserFactorAdded),

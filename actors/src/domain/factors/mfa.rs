@@ -128,9 +128,10 @@ pub async fn complete(
         }
         SecondProof::RecoveryCode(code) => {
             let valid = factors.has_totp()
-                && factors.recovery.as_mut().is_some_and(|codes| {
-                    codes.spend(master_key, tenant_id, user.user_id, code, now)
-                });
+                && factors
+                    .recovery
+                    .as_mut()
+                    .is_some_and(|codes| codes.spend(master_key, tenant_id, user.user_id, code));
             (AuthMethod::RecoveryCode, valid)
         }
         SecondProof::Passkey {

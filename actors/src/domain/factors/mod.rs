@@ -173,18 +173,20 @@ pub async fn second_factor(
     if !factors.is_empty() {
         return Ok(SecondFactor::Needed(factors));
     }
-    let mfa = &settings.mfa;
-    if !mfa.required {
-        return Ok(SecondFactor::NotNeeded);
-    }
-    let since = mfa
-        .required_since
-        .unwrap_or(0)
-        .max(user.created_at.as_unix_seconds());
-    let grace_over = now.as_unix_seconds() >= since + i64::from(mfa.grace_period_seconds);
-    Ok(if grace_over {
+    Ok(if enrolment_due(settings, user, now) {
         SecondFactor::EnrolmentRequired
     } else {
         SecondFactor::NotNeeded
     })
+}
+
+/// Whether the tenant requires MFA and `user`'s grace period to enrol is over (whatever
+/// factors the user has).
+pub fn enrolment_due(settings: &TenantSettings, user: &UserRecord, now: Timestamp) -> bool {
+    let mfa = &settings.mfa;
+    let since = mfa
+        .required_since
+        .unwrap_or(0)
+        .max(user.created_at.as_unix_seconds());
+    mfa.required && now.as_unix_seconds() >= since + i64::from(mfa.grace_period_seconds)
 }

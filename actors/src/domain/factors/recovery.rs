@@ -102,7 +102,6 @@ impl RecoveryCodes {
         tenant: &str,
         user_id: Uuid,
         code: &str,
-        _now: Timestamp,
     ) -> bool {
         let normalized = normalize(code);
         if normalized.len() != CODE_CHARS {

@@ -32,16 +32,21 @@ pub async fn user_session_ids(
         .collect()
 }
 
-/// Revokes every live session of a user; returns how many were revoked.
+/// Revokes every live session of a user but `except` (the one making a change); returns
+/// how many were revoked.
 pub async fn revoke_user_sessions(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     user_id: Uuid,
     reason: RevocationReason,
+    except: Option<Uuid>,
 ) -> DomainResult<u32> {
     let mut revoked = 0;
     for session_id in user_session_ids(tx, tenant, user_id).await? {
+        if Some(session_id) == except {
+            continue;
+        }
         match revoke_session(tx, context, tenant, session_id, reason).await {
             Ok(true) => revoked += 1,
             Ok(false) | Err(DomainError::SessionNotFound) => {}
@@ -73,7 +78,7 @@ pub async fn revoke_all_audited(
 ) -> DomainResult<u32> {
     users::read_user(tx, tenant, user_id).await?;
     let revoked =
-        revoke_user_sessions(tx, context, tenant, user_id, RevocationReason::Admin).await?;
+        revoke_user_sessions(tx, context, tenant, user_id, RevocationReason::Admin, None).await?;
     let details = serde_json::json!({ "revoked": revoked });
     let event = origin.event(
         AuditAction::UserRevokeSessions,

@@ -261,8 +261,9 @@ impl RefreshToken {
     }
 }
 
-/// Starts a session for `user_id`, signed in by `methods`; returns it with its first refresh
-/// token.
+/// Starts a session for `user_id`, signed in by `methods` (`enrol`: restricted to enrolling
+/// a second factor); returns it with its first refresh token.
+#[allow(clippy::too_many_arguments)]
 pub fn create_session(
     tx: &Transaction,
     context: &Context,
@@ -271,6 +272,7 @@ pub fn create_session(
     user_id: Uuid,
     client: &ClientInfo,
     methods: &[AuthMethod],
+    enrol: bool,
 ) -> DomainResult<(SessionRecord, String)> {
     let now = context.now();
     let session_id = uuid::Builder::from_random_bytes(context.random::<16>()).into_uuid();
@@ -296,7 +298,7 @@ pub fn create_session(
             .collect(),
         amr: AuthMethod::amr_of(methods),
         auth_time: Some(now),
-        mfa_enrolment_required: false,
+        mfa_enrolment_required: enrol,
         version: 1,
     };
     write_session(tx, tenant, &record)?;

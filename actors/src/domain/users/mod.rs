@@ -320,6 +320,7 @@ pub async fn update_user(
             tenant,
             user_id,
             sessions::RevocationReason::PasswordChanged,
+            None,
         )
         .await?;
     }
@@ -364,6 +365,7 @@ pub async fn set_user_state(
             } else {
                 sessions::RevocationReason::UserSuspended
             },
+            None,
         )
         .await?;
     }
