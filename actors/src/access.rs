@@ -138,11 +138,38 @@ impl Caller {
             }
             other => other?,
         };
+        if claims.act.is_some() {
+            // An impersonator acts as the user but never changes how the user signs in.
+            return Err(DomainError::PermissionDenied(
+                "not allowed in an impersonation session",
+            ));
+        }
+        self.refuse_anonymous()?;
         let window = i64::from(tenant.record.settings.mfa.step_up_window_seconds);
         if now.as_unix_seconds() - claims.auth_time > window {
             return Err(DomainError::ReauthenticationRequired);
         }
         Ok((tenant, claims))
+    }
+
+    /// Refuses an anonymous user (a client whose token says `role: anon`) what only full
+    /// users may do: second factors and passkeys, passwords and addresses, inviting to
+    /// teams, sharing, verification email. Anonymous users may read and change their own
+    /// user (metadata), create and use teams, and manage their sessions.
+    pub fn refuse_anonymous(&self) -> DomainResult<()> {
+        match self {
+            Caller::Client {
+                user: Some(claims), ..
+            } if claims.role == crate::domain::signing::ROLE_ANONYMOUS => Err(
+                DomainError::PermissionDenied("anonymous users must sign up first"),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether the caller is an anonymous user.
+    pub fn is_anonymous(&self) -> bool {
+        self.refuse_anonymous().is_err()
     }
 
     /// Whether the caller may see server-only fields.

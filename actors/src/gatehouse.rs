@@ -132,6 +132,8 @@ pub struct Gatehouse {
     pub(crate) failures_by_account: RateLimiter,
     /// Failed sign-ins per tenant and source address.
     pub(crate) failures_by_source: RateLimiter,
+    /// Anonymous sign-ins per tenant and source address.
+    pub(crate) anonymous_by_source: RateLimiter,
     operator_key_hash: RwLock<Option<Vec<u8>>>,
     /// Membership and transport, when clustered.
     pub(crate) cluster: Option<ClusterWiring>,
@@ -175,6 +177,8 @@ impl Gatehouse {
             failures_by_account: RateLimiter::new(10, 30_000),
             // 100 failures per source, one more every second.
             failures_by_source: RateLimiter::new(100, 1_000),
+            // 30 anonymous users per source, one more every 10 s.
+            anonymous_by_source: RateLimiter::new(30, 10_000),
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -57,9 +57,27 @@ fn cached_json(body: serde_json::Value) -> Response {
     response
 }
 
-async fn jwks(State(state): State<HttpState>, Path(tenant): Path<String>) -> Response {
+/// `?include_anonymous=true` of the JWKS.
+#[derive(Debug, Default, serde::Deserialize)]
+struct JwksQuery {
+    #[serde(default)]
+    include_anonymous: bool,
+}
+
+/// The tenant's JWKS; the anonymous users' key only with `?include_anonymous=true`, so an
+/// app that did not opt in rejects anonymous tokens.
+async fn jwks(
+    State(state): State<HttpState>,
+    Path(tenant): Path<String>,
+    Query(query): Query<JwksQuery>,
+) -> Response {
+    let include_anonymous = query.include_anonymous;
     match state.gatehouse.services().tenant(&tenant).await {
-        Ok(tenant) => match serde_json::to_value(tenant.keys.jwks()) {
+        Ok(tenant) => match serde_json::to_value(if include_anonymous {
+            tenant.keys.jwks_with_anonymous()
+        } else {
+            tenant.keys.jwks()
+        }) {
             Ok(body) => cached_json(body),
             Err(error) => error_response(&DomainError::Internal(error.to_string())),
         },

@@ -9,7 +9,9 @@ use crate::domain::sessions::{
 };
 use crate::domain::sign_in::{self, NewSession, SignInOutcome};
 use crate::domain::tenants::TenantState;
-use crate::domain::users::{self, NewUser, UserRecord, parse_email, validate_user_display_name};
+use crate::domain::users::{
+    self, NewUser, UserRecord, anonymous, parse_email, validate_user_display_name,
+};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::services::AccessToken;
@@ -61,6 +63,28 @@ impl Gatehouse {
         let password_hash = self.services.hasher.hash(password).await?;
         let services = &self.services;
         let tenant_ref = &tenant;
+        if let Some(user_id) = self.anonymous_caller(caller)? {
+            // Signed in as an anonymous user: that user becomes this one, in place.
+            let upgrade = anonymous::Upgrade {
+                email,
+                email_verified: false,
+                password_hash: Some(password_hash),
+                display_name: Some(display_name.trim().to_owned()),
+            };
+            let upgrade = &upgrade;
+            let upgraded = services
+                .db
+                .run(|tx| async move {
+                    let context = &services.context;
+                    let upgrade = upgrade.clone();
+                    anonymous::sign_up_in_place(&tx, context, tenant_ref, user_id, upgrade, client)
+                        .await
+                })
+                .await?;
+            metrics::counter!("gatehouse_sign_ups_total", "method" => "anonymous_upgrade")
+                .increment(1);
+            return self.signed_in(&tenant, upgraded);
+        }
         let signed_up = services
             .db
             .run(|tx| {

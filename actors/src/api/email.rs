@@ -178,6 +178,7 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> DomainResult<()> {
         let tenant = caller.tenant()?.clone();
+        caller.refuse_anonymous()?;
         let email = match caller {
             // A signed-in user verifies one of their own addresses (the primary by default).
             Caller::Client { user: Some(_), .. } => {
@@ -322,11 +323,13 @@ impl Gatehouse {
         let parsed = ParsedProof::parse(input, None)?;
         let source_key = self.check_code_source(&tenant, client)?;
         let (keys, tenant_ref, parsed_ref) = (self.email_keys(), &tenant, &parsed);
+        let anonymous = self.anonymous_caller(caller)?;
         let session = self
             .services
             .db
             .run(|tx| async move {
-                flows::sign_in_with_code(&tx, keys, tenant_ref, parsed_ref.proof(), client).await
+                let proof = parsed_ref.proof();
+                flows::sign_in_with_code_as(&tx, keys, tenant_ref, proof, client, anonymous).await
             })
             .await?;
         let Some(session) = session else {

@@ -1,10 +1,12 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
+mod anonymous;
 pub mod audit;
 mod auth;
 pub mod email;
 mod email_templates;
 pub mod factors;
+mod impersonation;
 pub mod passkeys;
 pub mod permissions;
 mod policy;

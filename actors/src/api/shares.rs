@@ -126,6 +126,7 @@ impl Gatehouse {
         client: &ClientInfo,
     ) -> DomainResult<(ShareRecord, Option<String>)> {
         let tenant = caller.tenant()?.clone();
+        caller.refuse_anonymous()?;
         let owner = match caller.acting_user()? {
             Some(me) => {
                 if !spec.owner_user_id.is_empty() && spec.owner_user_id != me.to_string() {

@@ -305,6 +305,7 @@ impl Gatehouse {
                 url,
             )?),
         };
+        caller.refuse_anonymous()?;
         let invited_by = caller.acting_user()?;
         let keys = Keys {
             context: &self.services.context,

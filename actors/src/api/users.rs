@@ -200,13 +200,15 @@ impl Gatehouse {
             .map(drop)
     }
 
-    /// Lists users by creation, or by email when `email_prefix` is set.
+    /// Lists users by creation, or by email when `email_prefix` is set; anonymous users only
+    /// with `include_anonymous` (and never by email: they have none).
     pub async fn list_users(
         &self,
         caller: &Caller,
         page_size: u32,
         page_token: &str,
         email_prefix: &str,
+        include_anonymous: bool,
     ) -> DomainResult<UserPage> {
         let tenant = caller.require_server()?;
         if email_prefix.len() > users::MAX_EMAIL_BYTES || email_prefix.chars().any(char::is_control)
@@ -230,7 +232,8 @@ impl Gatehouse {
             .services
             .db
             .run(|tx| async move {
-                users::list_users(&tx, tenant_id, prefix, cursor.clone(), limit).await
+                let cursor = cursor.clone();
+                users::list_users(&tx, tenant_id, prefix, cursor, limit, include_anonymous).await
             })
             .await?;
         let next_page_token = match next {

@@ -87,6 +87,12 @@ pub enum AuditAction {
     UserFactorRemove,
     /// `user.unlock`: an operator cleared a user's failed-try lockout.
     UserUnlock,
+    /// `session.impersonation_start`: an operator or server began acting as a user.
+    SessionImpersonationStart,
+    /// `session.impersonation_end`: an impersonation session was signed out or revoked.
+    SessionImpersonationEnd,
+    /// `user.upgrade_anonymous`: an anonymous user became a full user in place.
+    UserUpgradeAnonymous,
 }
 
 impl AuditAction {
@@ -129,6 +135,9 @@ impl AuditAction {
             AuditAction::UserFactorAdd => "user.factor_add",
             AuditAction::UserFactorRemove => "user.factor_remove",
             AuditAction::UserUnlock => "user.unlock",
+            AuditAction::SessionImpersonationStart => "session.impersonation_start",
+            AuditAction::SessionImpersonationEnd => "session.impersonation_end",
+            AuditAction::UserUpgradeAnonymous => "user.upgrade_anonymous",
         }
     }
 }

@@ -58,11 +58,15 @@ pub enum EventType {
     UserFactorAdded,
     /// `user.factor_removed`.
     UserFactorRemoved,
+    /// `session.impersonation_started`.
+    SessionImpersonationStarted,
+    /// `session.impersonation_ended`.
+    SessionImpersonationEnded,
 }
 
 impl EventType {
     /// Every event type, in the order endpoints list them.
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 24] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
@@ -85,6 +89,8 @@ impl EventType {
         EventType::ShareProposalDecided,
         EventType::UserFactorAdded,
         EventType::UserFactorRemoved,
+        EventType::SessionImpersonationStarted,
+        EventType::SessionImpersonationEnded,
     ];
 
     /// Stable name, e.g. `user.created`.
@@ -112,6 +118,8 @@ impl EventType {
             EventType::ShareProposalDecided => "share.proposal.decided",
             EventType::UserFactorAdded => "user.factor_added",
             EventType::UserFactorRemoved => "user.factor_removed",
+            EventType::SessionImpersonationStarted => "session.impersonation_started",
+            EventType::SessionImpersonationEnded => "session.impersonation_ended",
         }
     }
 }

@@ -41,11 +41,40 @@ fn seal_label(tenant: &str, kid: &str) -> Vec<u8> {
     format!("gatehouse/signing-key/{tenant}/{kid}").into_bytes()
 }
 
+/// The seal label of an anonymous users' key: a sealed key of one kind never opens as the
+/// other.
+fn anonymous_seal_label(tenant: &str, kid: &str) -> Vec<u8> {
+    format!("gatehouse/anonymous-signing-key/{tenant}/{kid}").into_bytes()
+}
+
+/// `role` of an anonymous user's access token.
+pub const ROLE_ANONYMOUS: &str = "anon";
+/// `role` of every other user's access token.
+pub const ROLE_AUTHENTICATED: &str = "authenticated";
+
 /// Creates a fresh Ed25519 key for `tenant`.
 pub fn generate_signing_key(
     context: &Context,
     master_key: &MasterKey,
     tenant: &str,
+) -> DomainResult<SigningKeyRecord> {
+    generate_key(context, master_key, tenant, seal_label)
+}
+
+/// Creates a fresh Ed25519 key that signs only anonymous users' tokens of `tenant`.
+pub fn generate_anonymous_signing_key(
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &str,
+) -> DomainResult<SigningKeyRecord> {
+    generate_key(context, master_key, tenant, anonymous_seal_label)
+}
+
+fn generate_key(
+    context: &Context,
+    master_key: &MasterKey,
+    tenant: &str,
+    label: fn(&str, &str) -> Vec<u8>,
 ) -> DomainResult<SigningKeyRecord> {
     let signing_key = SigningKey::from_bytes(&context.random::<32>());
     let pkcs8 = signing_key
@@ -53,7 +82,7 @@ pub fn generate_signing_key(
         .map_err(|error| DomainError::Internal(format!("encode signing key: {error}")))?;
     let kid = hex::encode(context.random::<8>());
     let sealed_private_key =
-        master_key.seal(context, &seal_label(tenant, &kid), pkcs8.as_bytes())?;
+        master_key.seal(context, &label(tenant, &kid), pkcs8.as_bytes())?;
     Ok(SigningKeyRecord {
         kid,
         algorithm: SIGNING_ALGORITHM.to_owned(),
@@ -98,6 +127,16 @@ pub struct AccessClaims {
     /// The user's tenant-wide effective permissions, when the tenant puts them in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perms: Option<Vec<String>>,
+    /// Who is acting as the user (RFC 8693 §4.1), only in impersonation sessions' tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActorClaim>,
+}
+
+/// The `act` claim: the party acting on the subject's behalf.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActorClaim {
+    /// The impersonator: `operator`, or `server:<tenant>`.
+    pub sub: String,
 }
 
 /// A tenant's keys decoded for use: the active signer and every published verifier.
@@ -106,6 +145,12 @@ pub struct TenantKeys {
     encoding_key: EncodingKey,
     decoding_keys: HashMap<String, DecodingKey>,
     jwks: JwkSet,
+    /// The anonymous users' signer, once the tenant has such a key.
+    anonymous: Option<(String, EncodingKey)>,
+    /// Kids of anonymous users' keys: their tokens must say `role: anon`.
+    anonymous_kids: Vec<String>,
+    /// The JWKS with the anonymous users' keys as well.
+    jwks_with_anonymous: JwkSet,
 }
 
 impl std::fmt::Debug for TenantKeys {
@@ -144,8 +189,47 @@ impl TenantKeys {
             active_kid: active.kid.clone(),
             encoding_key: EncodingKey::from_ed_der(&pkcs8),
             decoding_keys,
+            jwks_with_anonymous: jwks.clone(),
             jwks,
+            anonymous: None,
+            anonymous_kids: Vec::new(),
         })
+    }
+
+    /// Adds the anonymous users' keys: the newest unretired one signs their tokens; all of
+    /// them verify, and only [`TenantKeys::jwks_with_anonymous`] publishes them.
+    pub fn with_anonymous(
+        mut self,
+        master_key: &MasterKey,
+        tenant: &str,
+        records: &[SigningKeyRecord],
+    ) -> DomainResult<TenantKeys> {
+        if let Some(active) = records.iter().rev().find(|record| record.retired_at.is_none()) {
+            let pkcs8 = master_key.open(
+                &anonymous_seal_label(tenant, &active.kid),
+                &active.sealed_private_key,
+            )?;
+            self.anonymous = Some((active.kid.clone(), EncodingKey::from_ed_der(&pkcs8)));
+        }
+        for record in records {
+            self.decoding_keys.insert(
+                record.kid.clone(),
+                DecodingKey::from_ed_der(&record.public_key),
+            );
+            self.anonymous_kids.push(record.kid.clone());
+            self.jwks_with_anonymous.keys.push(public_jwk(record));
+        }
+        Ok(self)
+    }
+
+    /// The `kid` anonymous users' tokens are signed with, if the tenant has such a key.
+    pub fn anonymous_kid(&self) -> Option<&str> {
+        self.anonymous.as_ref().map(|(kid, _)| kid.as_str())
+    }
+
+    /// The JWKS including the anonymous users' keys (`?include_anonymous=true`).
+    pub fn jwks_with_anonymous(&self) -> &JwkSet {
+        &self.jwks_with_anonymous
     }
 
     /// The `kid` new tokens are signed with.
@@ -158,11 +242,20 @@ impl TenantKeys {
         &self.jwks
     }
 
-    /// Signs `claims` with the active key.
+    /// Signs `claims` with the active key, or with the anonymous users' key when the claims
+    /// say `role: anon`.
     pub fn sign(&self, claims: &AccessClaims) -> DomainResult<String> {
+        let (kid, key) = if claims.role == ROLE_ANONYMOUS {
+            let (kid, key) = self.anonymous.as_ref().ok_or_else(|| {
+                DomainError::Internal("tenant has no anonymous signing key".to_owned())
+            })?;
+            (kid, key)
+        } else {
+            (&self.active_kid, &self.encoding_key)
+        };
         let mut header = Header::new(Algorithm::EdDSA);
-        header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding_key)
+        header.kid = Some(kid.clone());
+        jsonwebtoken::encode(&header, claims, key)
             .map_err(|error| DomainError::Internal(format!("sign access token: {error}")))
     }
 
@@ -197,6 +290,11 @@ impl TenantKeys {
             .map_err(|_| DomainError::InvalidAccessToken)?
             .claims;
         if claims.tid != tenant {
+            return Err(DomainError::InvalidAccessToken);
+        }
+        // An anonymous key signs only anonymous tokens, and an anonymous token comes only
+        // from an anonymous key.
+        if self.anonymous_kids.contains(&kid) != (claims.role == ROLE_ANONYMOUS) {
             return Err(DomainError::InvalidAccessToken);
         }
         if claims.exp <= now.as_unix_seconds() {
@@ -245,6 +343,7 @@ mod tests {
             amr: vec!["pwd".into()],
             auth_time: now.as_unix_seconds(),
             perms: None,
+            act: None,
         }
     }
 
@@ -305,5 +404,43 @@ mod tests {
         assert_eq!(json["keys"][0]["kty"], "OKP");
         assert_eq!(json["keys"][0]["crv"], "Ed25519");
         assert_eq!(json["keys"][0]["alg"], "EdDSA");
+    }
+
+    #[test]
+    fn anonymous_tokens_use_their_own_key_published_only_on_request() {
+        let context = Context::system();
+        let master = MasterKey::from_bytes(&[3; 32]);
+        let normal = generate_signing_key(&context, &master, "acme").unwrap();
+        let anonymous = generate_anonymous_signing_key(&context, &master, "acme").unwrap();
+        let keys = TenantKeys::load(&master, "acme", std::slice::from_ref(&normal))
+            .unwrap()
+            .with_anonymous(&master, "acme", std::slice::from_ref(&anonymous))
+            .unwrap();
+        let mut anon_claims = claims(context.now());
+        anon_claims.role = ROLE_ANONYMOUS.into();
+        let token = keys.sign(&anon_claims).unwrap();
+        let header = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(anonymous.kid.as_str()));
+        assert_eq!(keys.anonymous_kid(), Some(anonymous.kid.as_str()));
+        let kids = |set: &JwkSet| {
+            set.keys
+                .iter()
+                .filter_map(|key| key.common.key_id.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(kids(keys.jwks()), vec![normal.kid.clone()]);
+        assert_eq!(
+            kids(keys.jwks_with_anonymous()),
+            vec![normal.kid.clone(), anonymous.kid.clone()]
+        );
+        let verified = keys
+            .verify(&token, "http://issuer/t/acme", "acme", context.now())
+            .unwrap();
+        assert_eq!(verified.role, ROLE_ANONYMOUS);
+        // The anonymous key's seal does not open as a normal key.
+        assert!(TenantKeys::load(&master, "acme", std::slice::from_ref(&anonymous)).is_err());
+        // A tenant without an anonymous key cannot sign anonymous tokens.
+        let plain = TenantKeys::load(&master, "acme", &[normal]).unwrap();
+        assert!(plain.sign(&anon_claims).is_err());
     }
 }

@@ -11,7 +11,7 @@ use crate::domain::crypto::MasterKey;
 use crate::domain::passwords::PasswordHasher;
 use crate::domain::permissions::{self, PermissionGraph};
 use crate::domain::sessions::SessionRecord;
-use crate::domain::signing::AccessClaims;
+use crate::domain::signing::{self, AccessClaims};
 use crate::domain::tenants::{self, TenantCache, TenantState};
 use crate::error::{DomainError, DomainResult};
 
@@ -88,8 +88,11 @@ impl NodeServices {
     ) -> DomainResult<AccessToken> {
         let now = self.context.now();
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
-        let expires_at = now.plus(ttl);
-        let restricted_reason = if session.mfa_enrolment_required {
+        let expires_at = crate::domain::sessions::impersonation::access_token_expiry(session, now, ttl);
+        let restricted_reason = if session.anonymous {
+            // An anonymous user has no email to verify; `role: anon` is its restriction.
+            None
+        } else if session.mfa_enrolment_required {
             Some(RESTRICTED_MFA_ENROLMENT)
         } else if tenant.record.settings.email.verification_required && !email_verified {
             Some(RESTRICTED_EMAIL_NOT_VERIFIED)
@@ -104,12 +107,23 @@ impl NodeServices {
             iat: now.as_unix_seconds(),
             sid: session.session_id.to_string(),
             tid: tenant.tenant_id().to_owned(),
-            role: "authenticated".to_owned(),
+            role: if session.anonymous {
+                signing::ROLE_ANONYMOUS
+            } else {
+                signing::ROLE_AUTHENTICATED
+            }
+            .to_owned(),
             is_restricted: restricted_reason.is_some(),
             restricted_reason: restricted_reason.map(str::to_owned),
             amr: session.amr.clone(),
             auth_time: session.auth_time().as_unix_seconds(),
             perms,
+            act: session
+                .impersonation
+                .as_ref()
+                .map(|impersonation| signing::ActorClaim {
+                    sub: impersonation.impersonator.clone(),
+                }),
         };
         Ok(AccessToken {
             token: tenant.keys.sign(&claims)?,

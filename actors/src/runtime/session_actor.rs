@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
 use crate::domain::sign_in::token_permissions;
+use crate::domain::users::anonymous::{self, Activity};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 use crate::runtime::cluster::ActorKind;
@@ -88,19 +89,28 @@ impl OwnerOperation for RefreshSession {
         let state = &tenant_state;
         // The `perms` claim is read in the rotation's own transaction, so the new token
         // carries the grants as of the rotation and a refresh stays one transaction.
-        let (outcome, perms) = services
+        let (outcome, perms, activity) = services
             .db
             .run(|tx| async move {
-                let outcome = sessions::refresh(&tx, &services.context, tenant, token).await?;
-                let perms = match &outcome {
+                let context = &services.context;
+                let outcome = sessions::refresh(&tx, context, tenant, token).await?;
+                let (perms, activity) = match &outcome {
                     RefreshOutcome::Rotated { session, .. } => {
-                        token_permissions(&tx, state, session.user_id).await?
+                        let settings = &state.record.settings;
+                        let activity =
+                            anonymous::on_refresh(&tx, context, tenant, settings, session.user_id)
+                                .await?;
+                        let perms = token_permissions(&tx, state, session.user_id).await?;
+                        (perms, activity)
                     }
-                    RefreshOutcome::Reused => None,
+                    RefreshOutcome::Reused => (None, Activity::Active),
                 };
-                Ok::<_, DomainError>((outcome, perms))
+                Ok::<_, DomainError>((outcome, perms, activity))
             })
             .await?;
+        if activity == Activity::Expired {
+            return Err(DomainError::SessionExpired);
+        }
         let (session, refresh_token, email_verified) = match outcome {
             RefreshOutcome::Reused => return Err(DomainError::RefreshTokenReused),
             RefreshOutcome::Rotated {

@@ -163,8 +163,11 @@ impl OwnerOperation for UpdateTenantSettings {
             .db
             .run(|tx| async move {
                 let context = &services.context;
-                tenants::changes::update_settings(&tx, context, tenant, graph, changes, origin)
-                    .await
+                let record =
+                    tenants::changes::update_settings(&tx, context, tenant, graph, changes, origin)
+                        .await?;
+                let master_key = &services.master_key;
+                tenants::anonymous::ensure_anonymous_key(&tx, context, master_key, record)
             })
             .await;
         actor.changed(result)

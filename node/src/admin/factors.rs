@@ -118,6 +118,8 @@ pub fn config_json(config: Option<&v1::TenantConfig>) -> Value {
             "grace_period_seconds": mfa.grace_period_seconds,
             "step_up_window_seconds": mfa.step_up_window_seconds,
         })),
+        "anonymous_enabled": config.is_some_and(|config| config.anonymous_enabled),
+        "anonymous_idle_ttl_seconds": config.map(|config| config.anonymous_idle_ttl_seconds),
         "passkeys": passkeys.map_or(Value::Null, |passkeys| json!({
             "enabled": passkeys.enabled,
             "rp_id": passkeys.rp_id,
@@ -142,6 +144,13 @@ pub fn config_rows(config: Option<&v1::TenantConfig>) -> Vec<(String, String)> {
         row(
             "step-up window",
             format!("{} s", mfa.step_up_window_seconds),
+        );
+    }
+    if let Some(config) = config {
+        row("anonymous enabled", config.anonymous_enabled.to_string());
+        row(
+            "anonymous idle ttl",
+            format!("{} s", config.anonymous_idle_ttl_seconds),
         );
     }
     if let Some(passkeys) = config.and_then(|config| config.passkeys.as_ref()) {

@@ -3,6 +3,7 @@
 mod audit;
 mod email;
 mod factors;
+mod impersonation;
 mod output;
 mod shares;
 mod teams;
@@ -161,6 +162,8 @@ enum TenantCommand {
         email: email::EmailConfigFlags,
         #[command(flatten)]
         mfa: Box<factors::MfaConfigFlags>,
+        #[command(flatten)]
+        anonymous: impersonation::AnonymousConfigFlags,
     },
 }
 
@@ -197,6 +200,9 @@ enum UserCommand {
         page_size: u32,
         #[arg(long, default_value = "")]
         page_token: String,
+        /// Also list anonymous users.
+        #[arg(long)]
+        include_anonymous: bool,
     },
     /// Show a user.
     Get {
@@ -249,6 +255,8 @@ enum UserCommand {
     /// A user's second factors.
     #[command(subcommand)]
     Factors(factors::FactorCommand),
+    /// Start an impersonation session as a user; prints its tokens.
+    Impersonate(impersonation::ImpersonateArgs),
     /// Delete a user and its sessions.
     Delete {
         #[command(flatten)]
@@ -337,6 +345,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                 permission_claims,
                 email,
                 mfa,
+                anonymous,
             } => {
                 let mut request = v1::UpdateTenantConfigRequest {
                     tenant_id,
@@ -350,6 +359,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                 };
                 email.apply(&mut request);
                 mfa.apply(&mut request);
+                anonymous.apply(&mut request);
                 let tenant = client.update_tenant_config(request).await?;
                 out.tenant(&tenant);
             }
@@ -438,6 +448,7 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
             email_prefix,
             page_size,
             page_token,
+            include_anonymous,
         } => {
             let reply = client
                 .with_tenant(&tenant.tenant)
@@ -445,6 +456,7 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
                     page_size,
                     page_token,
                     email_prefix,
+                    include_anonymous,
                 })
                 .await?;
             out.users(&reply.users, &reply.next_page_token);
@@ -514,6 +526,9 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
             out.done("unlocked", &user_id);
         }
         UserCommand::Factors(command) => factors::run_factors(client, out, command).await?,
+        UserCommand::Impersonate(args) => {
+            impersonation::run_impersonate(client, out, args).await?;
+        }
         UserCommand::Delete { tenant, user_id } => {
             client
                 .with_tenant(&tenant.tenant)

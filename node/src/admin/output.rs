@@ -36,6 +36,7 @@ fn user_json(user: &v1::User) -> Value {
         "ban_reason": user.ban_reason,
         "email_verified": user.email_verified,
         "has_password": user.has_password,
+        "is_anonymous": user.is_anonymous,
         "created_at": time_json(user.created_at.as_ref()),
         "updated_at": time_json(user.updated_at.as_ref()),
     })
@@ -52,6 +53,9 @@ fn session_json(session: &v1::Session) -> Value {
         "user_agent": session.user_agent,
         "revoked": session.revoked,
         "revoked_reason": session.revoked_reason,
+        "impersonator": session.impersonator,
+        "impersonation_reason": session.impersonation_reason,
+        "anonymous": session.anonymous,
     })
 }
 

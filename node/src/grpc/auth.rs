@@ -266,4 +266,19 @@ impl Auth for Api {
         })
         .await
     }
+
+    async fn sign_in_anonymously(
+        &self,
+        request: Request<v1::SignInAnonymouslyRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        self.rpc("Auth/SignInAnonymously", request, |call| async move {
+            let client = call.client_info();
+            let signed_in = self
+                .gatehouse
+                .sign_in_anonymously(&call.caller, &client)
+                .await?;
+            Ok(sign_in_reply(&signed_in, &call.caller))
+        })
+        .await
+    }
 }

@@ -72,6 +72,7 @@ pub fn user(record: &UserRecord, caller: &Caller) -> v1::User {
         } else {
             String::new()
         },
+        is_anonymous: record.is_anonymous,
     }
 }
 
@@ -132,6 +133,17 @@ pub fn session(record: &SessionRecord) -> v1::Session {
             .as_ref()
             .map(|revocation| revocation.reason.clone())
             .unwrap_or_default(),
+        impersonator: record
+            .impersonation
+            .as_ref()
+            .map(|impersonation| impersonation.impersonator.clone())
+            .unwrap_or_default(),
+        impersonation_reason: record
+            .impersonation
+            .as_ref()
+            .map(|impersonation| impersonation.reason.clone())
+            .unwrap_or_default(),
+        anonymous: record.anonymous,
     }
 }
 
@@ -185,6 +197,8 @@ pub fn tenant(record: &TenantRecord) -> v1::Tenant {
             email: Some(tenant_email(&record.settings.email)),
             mfa: Some(tenant_mfa(record)),
             passkeys: Some(tenant_passkeys(record)),
+            anonymous_enabled: record.settings.anonymous.enabled,
+            anonymous_idle_ttl_seconds: record.settings.anonymous.idle_ttl_seconds,
         }),
     }
 }

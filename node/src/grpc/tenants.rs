@@ -1,5 +1,6 @@
 //! `gatehouse.v1.Tenants` (operator only).
 
+use gatehouse_actors::tenants::anonymous::AnonymousSettingsChanges;
 use gatehouse_actors::tenants::auth_settings::{MfaSettingsChanges, PasskeySettingsChanges};
 use gatehouse_actors::tenants::{EmailSettingsChanges, SettingsChanges};
 use gatehouse_protocol::v1;
@@ -119,6 +120,10 @@ impl Tenants for Api {
                     rp_id: body.passkey_rp_id,
                     rp_name: body.passkey_rp_name,
                     origins: body.set_passkey_origins.then_some(body.passkey_origins),
+                },
+                anonymous: AnonymousSettingsChanges {
+                    enabled: body.anonymous_enabled,
+                    idle_ttl_seconds: body.anonymous_idle_ttl_seconds,
                 },
             };
             let record = self

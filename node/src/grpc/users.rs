@@ -106,6 +106,7 @@ impl Users for Api {
                     body.page_size,
                     &body.page_token,
                     &body.email_prefix,
+                    body.include_anonymous,
                 )
                 .await?;
             Ok(v1::ListUsersReply {
@@ -189,6 +190,40 @@ impl Users for Api {
     ) -> Result<Response<v1::User>, Status> {
         self.user_email("Users/RemoveUserEmail", request, EmailChange::Remove)
             .await
+    }
+
+    async fn impersonate_user(
+        &self,
+        request: Request<v1::ImpersonateUserRequest>,
+    ) -> Result<Response<v1::ImpersonateUserReply>, Status> {
+        self.rpc("Users/ImpersonateUser", request, |call| async move {
+            let client = call.client_info();
+            let body = call.body();
+            let signed_in = self
+                .gatehouse
+                .impersonate_user(
+                    &call.caller,
+                    &body.user_id,
+                    &body.reason,
+                    body.duration_seconds,
+                    &client,
+                )
+                .await?;
+            Ok(v1::ImpersonateUserReply {
+                user_id: signed_in.user.user_id.to_string(),
+                session_id: signed_in.session.session_id.to_string(),
+                tokens: Some(v1::TokenPair {
+                    access_token: signed_in.access_token.token.clone(),
+                    access_token_expires_at: Some(convert::timestamp(
+                        signed_in.access_token.expires_at,
+                    )),
+                    refresh_token: signed_in.refresh_token.clone(),
+                }),
+                user: Some(convert::user(&signed_in.user, &call.caller)),
+                session: Some(convert::session(&signed_in.session)),
+            })
+        })
+        .await
     }
 }
 

@@ -19,6 +19,7 @@ mod calls;
 mod client;
 mod email;
 mod factors;
+mod impersonation;
 mod metadata;
 mod session;
 mod teams;

@@ -441,6 +441,21 @@ pub async fn sign_in_with_code(
     proof: Proof<'_>,
     client: &ClientInfo,
 ) -> DomainResult<Option<SignInOutcome>> {
+    sign_in_with_code_as(tx, keys, tenant, proof, client, None).await
+}
+
+/// [`sign_in_with_code`] for a caller signed in as the anonymous user `anonymous`: an
+/// address without a user upgrades that user in place (verified) instead of signing up a
+/// new one; an address that has a user signs in as that user (the anonymous one is left to
+/// expire).
+pub async fn sign_in_with_code_as(
+    tx: &Transaction,
+    keys: Keys<'_>,
+    tenant: &TenantState,
+    proof: Proof<'_>,
+    client: &ClientInfo,
+    anonymous: Option<uuid::Uuid>,
+) -> DomainResult<Option<SignInOutcome>> {
     let tenant_id = tenant.tenant_id();
     let Redemption::Valid(record) = redeem(tx, keys, tenant, CodePurpose::SignIn, proof).await?
     else {
@@ -470,6 +485,29 @@ pub async fn sign_in_with_code(
             let outcome =
                 sign_in::sign_in(tx, context, tenant, user_id, None, client, method).await?;
             (user_id, outcome)
+        }
+        None if anonymous.is_some() => {
+            let user_id = anonymous.unwrap_or_default();
+            let upgrade = users::anonymous::Upgrade {
+                email: users::parse_email(&record.address)?,
+                email_verified: true,
+                password_hash: None,
+                display_name: None,
+            };
+            let origin = AuditOrigin {
+                actor: format!("user:{user_id}"),
+                source_ip: client.ip_address.clone(),
+            };
+            let settings = &tenant.record.settings;
+            let context = keys.context;
+            let user = users::anonymous::upgrade_anonymous(
+                tx, context, tenant_id, settings, user_id, upgrade, &origin,
+            )
+            .await?;
+            let enrol = crate::domain::factors::enrolment_due(settings, &user, context.now());
+            let session =
+                sign_in::start_session(tx, context, tenant, user, client, &[method], enrol).await?;
+            (user_id, SignInOutcome::Session(Box::new(session)))
         }
         None => {
             let email = users::parse_email(&record.address)?;

@@ -18,6 +18,7 @@ use crate::domain::tenants::TenantSettings;
 use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
 
+pub mod impersonation;
 mod listing;
 
 pub use listing::{
@@ -101,6 +102,8 @@ pub enum RevocationReason {
     UserBanned,
     /// A second factor of the user was added or removed.
     FactorChanged,
+    /// The anonymous user became a full user; its anonymous sessions ended.
+    AnonymousUpgraded,
 }
 
 impl RevocationReason {
@@ -114,6 +117,7 @@ impl RevocationReason {
             RevocationReason::PasswordChanged => "password_changed",
             RevocationReason::UserBanned => "user_banned",
             RevocationReason::FactorChanged => "factor_changed",
+            RevocationReason::AnonymousUpgraded => "anonymous_upgraded",
         }
     }
 }
@@ -187,6 +191,13 @@ pub struct SessionRecord {
     /// are restricted to that until a factor is added.
     #[serde(default)]
     pub mfa_enrolment_required: bool,
+    /// A session of an anonymous user: its tokens say `role: anon`, signed by the tenant's
+    /// anonymous key.
+    #[serde(default)]
+    pub anonymous: bool,
+    /// Set on impersonation sessions: who acts as the user, and why.
+    #[serde(default)]
+    pub impersonation: Option<impersonation::Impersonation>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -299,6 +310,8 @@ pub fn create_session(
         amr: AuthMethod::amr_of(methods),
         auth_time: Some(now),
         mfa_enrolment_required: enrol,
+        anonymous: false,
+        impersonation: None,
         version: 1,
     };
     write_session(tx, tenant, &record)?;
@@ -460,6 +473,7 @@ pub async fn revoke_session(
             session.revoked_event_data(reason),
         )],
     )?;
+    impersonation::record_end(tx, context, tenant, &session, reason).await?;
     Ok(true)
 }
 

@@ -1,6 +1,7 @@
 //! Tenants: records, API keys, settings, signing-key rotation, and the node-local cache of
 //! decoded tenant state that every request reads.
 
+pub mod anonymous;
 pub mod auth_settings;
 pub mod changes;
 pub mod redirects;
@@ -69,6 +70,10 @@ pub struct TenantRecord {
     pub signing_keys: Vec<SigningKeyRecord>,
     /// API keys.
     pub api_keys: Vec<ApiKeyRecord>,
+    /// Keys that sign only anonymous users' tokens, oldest first (empty for tenants from
+    /// before anonymous users, until they turn them on).
+    #[serde(default)]
+    pub anonymous_signing_keys: Vec<SigningKeyRecord>,
 }
 
 /// A newly created tenant with the secrets shown only once.
@@ -169,6 +174,11 @@ pub async fn create_tenant(
         settings: TenantSettings::default(),
         signing_keys: vec![generate_signing_key(context, master_key, tenant_id)?],
         api_keys: vec![client_key, server_key],
+        anonymous_signing_keys: vec![
+            crate::domain::signing::generate_anonymous_signing_key(
+                context, master_key, tenant_id,
+            )?,
+        ],
     };
     write_tenant(tx, &record)?;
     tx.set(&keyspace::tenant_index(tenant_id), b"")?;
@@ -255,6 +265,7 @@ pub async fn rotate_signing_key(
     }
     let new_key = generate_signing_key(context, master_key, tenant_id)?;
     record.signing_keys.push(new_key.clone());
+    anonymous::rotate_anonymous_key(context, master_key, &mut record, keep_after)?;
     record.version += 1;
     write_tenant(tx, &record)?;
     Ok((record, new_key))
@@ -281,7 +292,12 @@ impl TenantState {
         master_key: &MasterKey,
         public_url: &str,
     ) -> DomainResult<TenantState> {
-        let keys = TenantKeys::load(master_key, &record.tenant_id, &record.signing_keys)?;
+        let keys = TenantKeys::load(master_key, &record.tenant_id, &record.signing_keys)?
+            .with_anonymous(
+                master_key,
+                &record.tenant_id,
+                &record.anonymous_signing_keys,
+            )?;
         let issuer = format!(
             "{}/t/{}",
             public_url.trim_end_matches('/'),

@@ -3,6 +3,7 @@
 use gatehouse_storage::Transaction;
 use serde::{Deserialize, Serialize};
 
+use super::anonymous::{AnonymousSettingsChanges, TenantAnonymousSettings};
 use super::auth_settings::{
     MfaSettingsChanges, PasskeySettingsChanges, TenantMfaSettings, TenantPasskeySettings,
 };
@@ -40,6 +41,8 @@ pub struct TenantSettings {
     pub mfa: TenantMfaSettings,
     /// The passkey relying party.
     pub passkeys: TenantPasskeySettings,
+    /// Anonymous users: the toggle and their idle lifetime.
+    pub anonymous: TenantAnonymousSettings,
 }
 
 impl Default for TenantSettings {
@@ -57,6 +60,7 @@ impl Default for TenantSettings {
             email: TenantEmailSettings::default(),
             mfa: TenantMfaSettings::default(),
             passkeys: TenantPasskeySettings::default(),
+            anonymous: TenantAnonymousSettings::default(),
         }
     }
 }
@@ -90,6 +94,9 @@ pub struct SettingsChanges {
     /// Passkey relying party.
     #[serde(default)]
     pub passkeys: PasskeySettingsChanges,
+    /// Anonymous users.
+    #[serde(default)]
+    pub anonymous: AnonymousSettingsChanges,
 }
 
 pub(super) fn bounded(
@@ -164,6 +171,7 @@ pub async fn update_settings(
     changes.email.apply(&mut settings.email)?;
     changes.mfa.apply(&mut settings.mfa, now)?;
     changes.passkeys.apply(&mut settings.passkeys)?;
+    changes.anonymous.apply(&mut settings.anonymous)?;
     if let Some(value) = changes.access_token_ttl_seconds {
         settings.access_token_ttl_seconds = value;
     }

@@ -107,6 +107,9 @@ pub async fn add_email(
     email: &Email,
 ) -> DomainResult<UserRecord> {
     let mut user = read_user(tx, tenant, user_id).await?;
+    if user.is_anonymous {
+        return Err(DomainError::invalid("user_id", "is anonymous: upgrade it first"));
+    }
     if user.secondary_emails.len() >= MAX_SECONDARY_EMAILS {
         return Err(DomainError::invalid(
             "email",

@@ -1,5 +1,6 @@
 //! Users: records, the unique email index, and the transaction functions over them.
 
+pub mod anonymous;
 pub mod changes;
 pub mod emails;
 
@@ -82,6 +83,13 @@ pub struct UserRecord {
     /// address belongs to one user whether primary or secondary.
     #[serde(default)]
     pub secondary_emails: Vec<emails::SecondaryEmail>,
+    /// An anonymous user: no email (`email` and `email_normalized` empty, no index entry),
+    /// left out of user lists by default, deleted once idle (see [`anonymous`]).
+    #[serde(default)]
+    pub is_anonymous: bool,
+    /// An anonymous user's last sign-in or refresh.
+    #[serde(default)]
+    pub last_active_at: Option<Timestamp>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -170,11 +178,7 @@ pub async fn create_user(
         return Err(DomainError::UserEmailAlreadyExists);
     }
     let now = context.now();
-    let user_id = Uuid::new_v7(uuid::Timestamp::from_unix(
-        uuid::NoContext,
-        u64::try_from(now.as_unix_seconds()).unwrap_or(0),
-        u32::try_from(now.0.rem_euclid(1000) * 1_000_000).unwrap_or(0),
-    ));
+    let user_id = new_user_id(now);
     let record = UserRecord {
         user_id,
         email: new_user.email.display,
@@ -191,6 +195,8 @@ pub async fn create_user(
         selected_team_id: None,
         ban_reason: None,
         secondary_emails: Vec::new(),
+        is_anonymous: false,
+        last_active_at: None,
         version: 1,
     };
     tx.set(&index_key, user_id.as_bytes())?;
@@ -202,6 +208,15 @@ pub async fn create_user(
         [(EventType::UserCreated, record.event_data())],
     )?;
     Ok(record)
+}
+
+/// A time-ordered id for a user created at `now`.
+pub(crate) fn new_user_id(now: Timestamp) -> Uuid {
+    Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(now.as_unix_seconds()).unwrap_or(0),
+        u32::try_from(now.0.rem_euclid(1000) * 1_000_000).unwrap_or(0),
+    ))
 }
 
 /// Writes a user record.
@@ -278,6 +293,9 @@ pub async fn update_user(
     changes: UserChanges,
 ) -> DomainResult<UserRecord> {
     let mut record = read_user(tx, tenant, user_id).await?;
+    if record.is_anonymous && (changes.email.is_some() || changes.password_hash.is_some()) {
+        return Err(DomainError::invalid("user_id", "is anonymous: upgrade it to sign it up"));
+    }
     if let Some(email) = changes.email {
         if email.normalized != record.email_normalized {
             let new_index = keyspace::email_index(tenant, &email.normalized);
@@ -389,7 +407,10 @@ pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> Domai
     let record = read_user(tx, tenant, user_id).await?;
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
     crate::domain::factors::delete_user_factors(tx, tenant, user_id).await?;
-    tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+    // An anonymous user has no address and no index entry.
+    if !record.email_normalized.is_empty() {
+        tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
+    }
     for secondary in &record.secondary_emails {
         tx.clear(&keyspace::email_index(tenant, &secondary.normalized))?;
     }
@@ -407,13 +428,15 @@ pub enum UserCursor {
 }
 
 /// Lists users by id, or by email when `email_prefix` is set; returns the page and the
-/// cursor of the next page.
+/// cursor of the next page. Anonymous users (never in the email index) are listed by id
+/// only with `include_anonymous`; a page may then hold fewer than `limit` users.
 pub async fn list_users(
     tx: &Transaction,
     tenant: &str,
     email_prefix: Option<&str>,
     cursor: Option<UserCursor>,
     limit: usize,
+    include_anonymous: bool,
 ) -> DomainResult<(Vec<UserRecord>, Option<UserCursor>)> {
     let options = RangeOptions {
         limit: Some(limit + 1),
@@ -430,14 +453,19 @@ pub async fn list_users(
             }
             let entries = tx.get_range(&begin, &end, options).await?;
             let more = entries.len() > limit;
-            let users = entries
+            let read = entries
                 .into_iter()
                 .take(limit)
                 .map(|(_, value)| codec::decode::<UserRecord>(&value).map_err(DomainError::from))
                 .collect::<DomainResult<Vec<_>>>()?;
+            // The cursor is the last record read, so a page of anonymous users moves on too.
             let next = more
-                .then(|| users.last().map(|user| UserCursor::AfterId(user.user_id)))
+                .then(|| read.last().map(|user| UserCursor::AfterId(user.user_id)))
                 .flatten();
+            let users = read
+                .into_iter()
+                .filter(|user| include_anonymous || !user.is_anonymous)
+                .collect();
             Ok((users, next))
         }
         Some(prefix) => {
@@ -501,6 +529,7 @@ impl UserRecord {
             "display_name": self.display_name,
             "state": self.state.as_str(),
             "email_verified": self.email_verified,
+            "is_anonymous": self.is_anonymous,
             "secondary_emails": self.secondary_emails.iter().map(|secondary| serde_json::json!({
                 "email": secondary.email,
                 "verified": secondary.verified,
