@@ -89,28 +89,38 @@ impl OwnerOperation for RefreshSession {
         let state = &tenant_state;
         // The `perms` claim is read in the rotation's own transaction, so the new token
         // carries the grants as of the rotation and a refresh stays one transaction.
-        let (outcome, perms, activity) = services
+        let (outcome, perms) = services
             .db
             .run(|tx| async move {
                 let context = &services.context;
-                let outcome = sessions::refresh(&tx, context, tenant, token).await?;
-                let (perms, activity) = match &outcome {
-                    RefreshOutcome::Rotated { session, .. } => {
-                        let settings = &state.record.settings;
-                        let activity =
-                            anonymous::on_refresh(&tx, context, tenant, settings, session.user_id)
-                                .await?;
-                        let perms = token_permissions(&tx, state, session.user_id).await?;
-                        (perms, activity)
+                // An anonymous user idle too long is deleted before the token is looked at.
+                if let Some(found) = sessions::find_session(&tx, tenant, token.session_id).await?
+                    && found.anonymous
+                {
+                    let settings = &state.record.settings;
+                    let user_id = found.user_id;
+                    let activity =
+                        anonymous::expire_if_idle(&tx, context, tenant, settings, user_id).await?;
+                    if activity == Activity::Expired {
+                        return Ok((None, None));
                     }
-                    RefreshOutcome::Reused => (None, Activity::Active),
+                }
+                let outcome = sessions::refresh(&tx, context, tenant, token).await?;
+                let perms = match &outcome {
+                    RefreshOutcome::Rotated { session, .. } => {
+                        if session.anonymous {
+                            anonymous::touch(&tx, context, tenant, session.user_id).await?;
+                        }
+                        token_permissions(&tx, state, session.user_id).await?
+                    }
+                    RefreshOutcome::Reused => None,
                 };
-                Ok::<_, DomainError>((outcome, perms, activity))
+                Ok::<_, DomainError>((Some(outcome), perms))
             })
             .await?;
-        if activity == Activity::Expired {
+        let Some(outcome) = outcome else {
             return Err(DomainError::SessionExpired);
-        }
+        };
         let (session, refresh_token, email_verified) = match outcome {
             RefreshOutcome::Reused => return Err(DomainError::RefreshTokenReused),
             RefreshOutcome::Rotated {

@@ -19,6 +19,8 @@ use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
 
 pub mod impersonation;
+#[cfg(test)]
+mod impersonation_tests;
 mod listing;
 
 pub use listing::{

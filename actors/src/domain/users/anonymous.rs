@@ -78,40 +78,51 @@ impl UserRecord {
 /// What a refresh found about the session's user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Activity {
-    /// Not anonymous, or anonymous and active: its activity is recorded.
+    /// Not anonymous, or anonymous and active.
     Active,
     /// An idle anonymous user, now deleted: commit, then report `SESSION_EXPIRED`.
     Expired,
 }
 
-/// Called by every refresh, in its transaction: an idle anonymous user is deleted (with its
-/// sessions); an active one has its activity recorded.
-pub async fn on_refresh(
+/// Run by every refresh of an anonymous session before the token is spent, in its
+/// transaction: an idle anonymous user is deleted with its sessions.
+pub async fn expire_if_idle(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     settings: &TenantSettings,
     user_id: Uuid,
 ) -> DomainResult<Activity> {
-    let Some(mut user) = find_user(tx, tenant, user_id).await? else {
+    let Some(user) = find_user(tx, tenant, user_id).await? else {
         return Ok(Activity::Active);
     };
-    if !user.is_anonymous {
+    if !user.is_idle_anonymous(settings, context.now()) {
         return Ok(Activity::Active);
     }
+    let origin = AuditOrigin::system();
+    super::changes::delete(tx, context, tenant, user_id, &origin).await?;
+    metrics::counter!("gatehouse_anonymous_users_expired_total").increment(1);
+    Ok(Activity::Expired)
+}
+
+/// Records an anonymous user's activity after a successful refresh (at most once a
+/// minute); other users are left alone.
+pub async fn touch(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+) -> DomainResult<()> {
+    let Some(mut user) = find_user(tx, tenant, user_id).await? else {
+        return Ok(());
+    };
     let now = context.now();
-    if user.is_idle_anonymous(settings, now) {
-        let origin = AuditOrigin::system();
-        super::changes::delete(tx, context, tenant, user_id, &origin).await?;
-        metrics::counter!("gatehouse_anonymous_users_expired_total").increment(1);
-        return Ok(Activity::Expired);
-    }
     let last = user.last_active_at.unwrap_or(user.created_at);
-    if now >= last.plus(TOUCH_EVERY) {
+    if user.is_anonymous && now >= last.plus(TOUCH_EVERY) {
         user.last_active_at = Some(now);
         write_user(tx, tenant, &user)?;
     }
-    Ok(Activity::Active)
+    Ok(())
 }
 
 /// The new identity of an upgraded anonymous user.
@@ -196,9 +207,11 @@ pub async fn upgrade_anonymous(
     Ok(user)
 }
 
-/// Creates an anonymous user and its first session (tokens `role: anon`). Anonymous users
-/// have no second factor and cannot enrol one, so the tenant's MFA requirement does not
-/// restrict them; it applies from the upgrade on.
+/// Creates an anonymous user and its first session (tokens `role: anon`). The session has
+/// no absolute lifetime: it ends when the user has been idle for the tenant's anonymous idle
+/// lifetime (a lost session could never be replaced). Anonymous users have no second factor
+/// and cannot enrol one, so the tenant's MFA requirement does not restrict them; it applies
+/// from the upgrade on.
 pub async fn sign_in_anonymously(
     tx: &Transaction,
     context: &Context,
@@ -207,10 +220,20 @@ pub async fn sign_in_anonymously(
 ) -> DomainResult<NewSession> {
     let tenant_id = tenant.tenant_id();
     let user = create_anonymous_user(tx, context, tenant_id)?;
-    let mut new = sign_in::start_session(tx, context, tenant, user, client, &[], false).await?;
-    new.session.anonymous = true;
-    sessions::write_session(tx, tenant_id, &new.session)?;
-    Ok(new)
+    let mut settings = tenant.record.settings.clone();
+    settings.session_idle_ttl_seconds = settings.anonymous.idle_ttl_seconds;
+    settings.session_absolute_ttl_seconds = u32::MAX;
+    let (mut session, refresh_token) =
+        sessions::create_session(tx, context, tenant_id, &settings, user.user_id, client, &[], false)?;
+    session.anonymous = true;
+    sessions::write_session(tx, tenant_id, &session)?;
+    let permissions = sign_in::token_permissions(tx, tenant, user.user_id).await?;
+    Ok(NewSession {
+        user,
+        session,
+        refresh_token,
+        permissions,
+    })
 }
 
 /// Upgrades the anonymous user `user_id` with a password sign-up and starts its normal

@@ -1,6 +1,8 @@
 //! Users: records, the unique email index, and the transaction functions over them.
 
 pub mod anonymous;
+#[cfg(test)]
+mod anonymous_tests;
 pub mod changes;
 pub mod emails;
 
