@@ -287,6 +287,7 @@ impl Gatehouse {
         request: InvitationRequest<'_>,
         client: &ClientInfo,
     ) -> DomainResult<(InvitationRecord, Option<String>)> {
+        caller.refuse_anonymous()?;
         let tenant = self.team_tenant(caller)?;
         let team_id = super::parse_id("team_id", request.team_id)?;
         let email = parse_email(request.email)?;
@@ -305,7 +306,6 @@ impl Gatehouse {
                 url,
             )?),
         };
-        caller.refuse_anonymous()?;
         let invited_by = caller.acting_user()?;
         let keys = Keys {
             context: &self.services.context,

@@ -418,6 +418,7 @@ async fn list_all_users(server: &Client) -> Result<Vec<v1::User>, String> {
                 page_size: PAGE_SIZE,
                 page_token: page_token.clone(),
                 email_prefix: String::new(),
+                include_anonymous: false,
             })
             .await
             .map_err(|error| error.to_string())?;

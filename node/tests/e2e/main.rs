@@ -4,6 +4,7 @@
 mod mail;
 mod testkit;
 
+mod anonymous;
 mod audit;
 mod auth;
 mod email;
@@ -13,6 +14,7 @@ mod email_shares;
 mod factors;
 mod factors_cli;
 mod http;
+mod impersonation;
 mod isolation;
 mod malformed;
 mod node;

@@ -38,6 +38,7 @@ async fn users_are_created_updated_listed_and_deleted() {
                 page_size: 3,
                 page_token: token.clone(),
                 email_prefix: String::new(),
+                include_anonymous: false,
             })
             .await
             .unwrap();
@@ -56,6 +57,7 @@ async fn users_are_created_updated_listed_and_deleted() {
             page_size: 2,
             page_token: String::new(),
             email_prefix: "USER1".to_owned(),
+            include_anonymous: false,
         })
         .await
         .unwrap();
@@ -69,6 +71,7 @@ async fn users_are_created_updated_listed_and_deleted() {
                 page_size: 2,
                 page_token: token.clone(),
                 email_prefix: "user".to_owned(),
+                include_anonymous: false,
             })
             .await
             .unwrap();
