@@ -81,8 +81,7 @@ fn generate_key(
         .to_pkcs8_der()
         .map_err(|error| DomainError::Internal(format!("encode signing key: {error}")))?;
     let kid = hex::encode(context.random::<8>());
-    let sealed_private_key =
-        master_key.seal(context, &label(tenant, &kid), pkcs8.as_bytes())?;
+    let sealed_private_key = master_key.seal(context, &label(tenant, &kid), pkcs8.as_bytes())?;
     Ok(SigningKeyRecord {
         kid,
         algorithm: SIGNING_ALGORITHM.to_owned(),
@@ -204,7 +203,11 @@ impl TenantKeys {
         tenant: &str,
         records: &[SigningKeyRecord],
     ) -> DomainResult<TenantKeys> {
-        if let Some(active) = records.iter().rev().find(|record| record.retired_at.is_none()) {
+        if let Some(active) = records
+            .iter()
+            .rev()
+            .find(|record| record.retired_at.is_none())
+        {
             let pkcs8 = master_key.open(
                 &anonymous_seal_label(tenant, &active.kid),
                 &active.sealed_private_key,

@@ -88,7 +88,8 @@ impl NodeServices {
     ) -> DomainResult<AccessToken> {
         let now = self.context.now();
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
-        let expires_at = crate::domain::sessions::impersonation::access_token_expiry(session, now, ttl);
+        let expires_at =
+            crate::domain::sessions::impersonation::access_token_expiry(session, now, ttl);
         let restricted_reason = if session.anonymous {
             // An anonymous user has no email to verify; `role: anon` is its restriction.
             None

@@ -85,7 +85,10 @@ async fn anonymous_tokens_use_a_key_only_the_opt_in_jwks_lists() {
     let token = reply.tokens.as_ref().unwrap().access_token.clone();
     let kid = jsonwebtoken::decode_header(&token).unwrap().kid.unwrap();
     let standard = jwks(&node, &tenant, "").await;
-    assert!(standard.find(&kid).is_none(), "the standard JWKS lists the anonymous key");
+    assert!(
+        standard.find(&kid).is_none(),
+        "the standard JWKS lists the anonymous key"
+    );
     let opt_in = jwks(&node, &tenant, "?include_anonymous=true").await;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.set_audience(&[tenant.id.as_str()]);
@@ -145,7 +148,11 @@ async fn anonymous_tokens_use_a_key_only_the_opt_in_jwks_lists() {
     let totp = refused(anon.enroll_totp().await);
     assert_eq!(totp.code, ErrorCode::PermissionDenied, "{totp:?}");
     let verification = refused(anon.send_email_verification("", "").await);
-    assert_eq!(verification.code, ErrorCode::PermissionDenied, "{verification:?}");
+    assert_eq!(
+        verification.code,
+        ErrorCode::PermissionDenied,
+        "{verification:?}"
+    );
 
     // Turned off again: no new anonymous users.
     node.operator()

@@ -77,9 +77,16 @@ async fn an_impersonation_session_carries_act_and_ends_on_time() {
         .client(&tenant)
         .await
         .with_access_token(&tokens.access_token);
-    let error = refused(as_ada.change_password(PASSWORD, "another good passphrase").await);
+    let error = refused(
+        as_ada
+            .change_password(PASSWORD, "another good passphrase")
+            .await,
+    );
     assert_eq!(error.code, ErrorCode::PermissionDenied, "{error:?}");
-    assert_eq!(as_ada.get_current_user().await.unwrap().user_id, ada.user_id);
+    assert_eq!(
+        as_ada.get_current_user().await.unwrap().user_id,
+        ada.user_id
+    );
 
     // A refresh works and keeps `act` and the end.
     let client = node.client(&tenant).await;
@@ -168,12 +175,19 @@ async fn start_and_end_are_audited_and_foreign_or_blocked_targets_refused() {
         .into_iter()
         .map(|(action, _)| action)
         .collect();
-    assert!(actions.contains(&"session.impersonation_end".to_owned()), "{actions:?}");
+    assert!(
+        actions.contains(&"session.impersonation_end".to_owned()),
+        "{actions:?}"
+    );
 
     // A reason is required; the length is bounded.
     let error = refused(server.impersonate_user(&ada.user_id, " ", 0).await);
     assert_eq!(error.code, ErrorCode::InvalidArgument, "{error:?}");
-    let error = refused(server.impersonate_user(&ada.user_id, "why", 12 * 3600 + 1).await);
+    let error = refused(
+        server
+            .impersonate_user(&ada.user_id, "why", 12 * 3600 + 1)
+            .await,
+    );
     assert_eq!(error.code, ErrorCode::InvalidArgument, "{error:?}");
 
     // Another tenant's server key cannot act in this tenant, nor reach its users.
@@ -229,7 +243,12 @@ async fn the_cli_prints_the_tokens_of_an_operator_impersonation() {
     let claims = verified_claims(&node, &tenant, token).await;
     assert_eq!(claims["act"]["sub"], "operator");
     assert_eq!(claims["sub"], ada.user_id.as_str());
-    assert!(printed["refresh_token"].as_str().unwrap().starts_with("grt_"));
+    assert!(
+        printed["refresh_token"]
+            .as_str()
+            .unwrap()
+            .starts_with("grt_")
+    );
     // The refresh token is a working one.
     node.client(&tenant)
         .await

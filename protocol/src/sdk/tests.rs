@@ -156,6 +156,13 @@ impl Users for Arc<FakeNode> {
     ) -> Result<Response<v1::User>, Status> {
         Err(unimplemented())
     }
+
+    async fn impersonate_user(
+        &self,
+        _: Request<v1::ImpersonateUserRequest>,
+    ) -> Result<Response<v1::ImpersonateUserReply>, Status> {
+        Err(unimplemented())
+    }
 }
 
 #[tonic::async_trait]
@@ -234,6 +241,13 @@ impl Auth for Arc<FakeNode> {
     async fn complete_mfa(
         &self,
         _: Request<v1::CompleteMfaRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        Err(unimplemented())
+    }
+
+    async fn sign_in_anonymously(
+        &self,
+        _: Request<v1::SignInAnonymouslyRequest>,
     ) -> Result<Response<v1::SignInReply>, Status> {
         Err(unimplemented())
     }

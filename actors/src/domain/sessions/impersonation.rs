@@ -89,8 +89,16 @@ pub async fn start(
     let mut settings = tenant.record.settings.clone();
     settings.session_absolute_ttl_seconds = seconds;
     settings.session_idle_ttl_seconds = seconds;
-    let (mut session, refresh_token) =
-        create_session(tx, context, tenant_id, &settings, user_id, client, &[], false)?;
+    let (mut session, refresh_token) = create_session(
+        tx,
+        context,
+        tenant_id,
+        &settings,
+        user_id,
+        client,
+        &[],
+        false,
+    )?;
     session.anonymous = user.is_anonymous;
     session.impersonation = Some(Impersonation {
         impersonator: origin.actor.clone(),

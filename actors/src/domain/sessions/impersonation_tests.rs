@@ -23,8 +23,17 @@ async fn impersonate(world: &World, user_id: uuid::Uuid, seconds: u32) -> Domain
                 actor: "operator".to_owned(),
                 source_ip: String::new(),
             };
-            impersonation::start(&tx, context, tenant, user_id, &origin, "ticket 42", seconds, client)
-                .await
+            impersonation::start(
+                &tx,
+                context,
+                tenant,
+                user_id,
+                &origin,
+                "ticket 42",
+                seconds,
+                client,
+            )
+            .await
         })
         .await
 }
@@ -45,7 +54,10 @@ async fn refresh(world: &World, token: &str) -> DomainResult<String> {
 
 #[test]
 fn requests_need_a_reason_and_a_bounded_length() {
-    assert_eq!(validate_request(" why ", 0).unwrap(), ("why".to_owned(), 1800));
+    assert_eq!(
+        validate_request(" why ", 0).unwrap(),
+        ("why".to_owned(), 1800)
+    );
     assert_eq!(validate_request("why", 10).unwrap().1, 10);
     assert_eq!(validate_request("why", 12 * 3600).unwrap().1, 12 * 3600);
     for (reason, seconds) in [("", 60), ("  ", 60), ("why", 9), ("why", 12 * 3600 + 1)] {

@@ -174,11 +174,9 @@ pub async fn create_tenant(
         settings: TenantSettings::default(),
         signing_keys: vec![generate_signing_key(context, master_key, tenant_id)?],
         api_keys: vec![client_key, server_key],
-        anonymous_signing_keys: vec![
-            crate::domain::signing::generate_anonymous_signing_key(
-                context, master_key, tenant_id,
-            )?,
-        ],
+        anonymous_signing_keys: vec![crate::domain::signing::generate_anonymous_signing_key(
+            context, master_key, tenant_id,
+        )?],
     };
     write_tenant(tx, &record)?;
     tx.set(&keyspace::tenant_index(tenant_id), b"")?;

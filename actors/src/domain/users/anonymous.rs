@@ -223,8 +223,16 @@ pub async fn sign_in_anonymously(
     let mut settings = tenant.record.settings.clone();
     settings.session_idle_ttl_seconds = settings.anonymous.idle_ttl_seconds;
     settings.session_absolute_ttl_seconds = u32::MAX;
-    let (mut session, refresh_token) =
-        sessions::create_session(tx, context, tenant_id, &settings, user.user_id, client, &[], false)?;
+    let (mut session, refresh_token) = sessions::create_session(
+        tx,
+        context,
+        tenant_id,
+        &settings,
+        user.user_id,
+        client,
+        &[],
+        false,
+    )?;
     session.anonymous = true;
     sessions::write_session(tx, tenant_id, &session)?;
     let permissions = sign_in::token_permissions(tx, tenant, user.user_id).await?;

@@ -35,7 +35,9 @@ async fn refresh(world: &World, token: &str) -> Result<(Activity, Option<String>
     world
         .db
         .run(|tx| async move {
-            let found = sessions::find_session(&tx, "acme", parsed.session_id).await?.unwrap();
+            let found = sessions::find_session(&tx, "acme", parsed.session_id)
+                .await?
+                .unwrap();
             let activity =
                 anonymous::expire_if_idle(&tx, context, "acme", settings, found.user_id).await?;
             if activity == Activity::Expired {
@@ -67,9 +69,9 @@ async fn anonymous_users_have_no_email_and_are_listed_only_on_request() {
     let list = |include| {
         let db = &world.db;
         async move {
-            db.run(|tx| async move {
-                users::list_users(&tx, "acme", None, None, 50, include).await
-            })
+            db.run(
+                |tx| async move { users::list_users(&tx, "acme", None, None, 50, include).await },
+            )
             .await
             .unwrap()
             .0
@@ -80,13 +82,14 @@ async fn anonymous_users_have_no_email_and_are_listed_only_on_request() {
     assert_eq!(all.len(), 2);
     assert!(all.iter().any(|user| user.user_id == new.user.user_id));
     // No index entry was written for it: the empty address belongs to nobody.
-    let found = world
-        .db
-        .run(|tx| async move {
-            Ok::<_, DomainError>(tx.get(&keyspace::email_index("acme", "")).await?)
-        })
-        .await
-        .unwrap();
+    let found =
+        world
+            .db
+            .run(|tx| async move {
+                Ok::<_, DomainError>(tx.get(&keyspace::email_index("acme", "")).await?)
+            })
+            .await
+            .unwrap();
     assert!(found.is_none());
 }
 
@@ -122,9 +125,13 @@ async fn idle_anonymous_users_cannot_refresh_and_are_deleted() {
         .run(|tx| async move { audit::read_entries(&tx, "acme", 0, 100).await })
         .await
         .unwrap();
-    assert!(entries.iter().any(|entry| entry.event.action == "user.delete"
-        && entry.event.actor == "system"
-        && entry.event.target == format!("user:{user_id}")));
+    assert!(
+        entries
+            .iter()
+            .any(|entry| entry.event.action == "user.delete"
+                && entry.event.actor == "system"
+                && entry.event.target == format!("user:{user_id}"))
+    );
 }
 
 #[tokio::test]
@@ -182,7 +189,10 @@ async fn an_upgrade_keeps_the_user_id_teams_and_metadata() {
     assert_eq!(signed_up.user.user_id, user_id);
     assert!(!signed_up.user.is_anonymous);
     assert!(!signed_up.session.anonymous);
-    assert_eq!(signed_up.session.amr, AuthMethod::amr_of(&[AuthMethod::Password]));
+    assert_eq!(
+        signed_up.session.amr,
+        AuthMethod::amr_of(&[AuthMethod::Password])
+    );
     let (user, by_email, member, old_session) = world
         .db
         .run(|tx| async move {
@@ -213,8 +223,10 @@ async fn an_upgrade_keeps_the_user_id_teams_and_metadata() {
             let origin = AuditOrigin::system();
             let settings = &tenant.record.settings;
             async move {
-                anonymous::upgrade_anonymous(&tx, context, "acme", settings, user_id, fresh, &origin)
-                    .await
+                anonymous::upgrade_anonymous(
+                    &tx, context, "acme", settings, user_id, fresh, &origin,
+                )
+                .await
             }
         })
         .await;

@@ -108,7 +108,10 @@ pub async fn add_email(
 ) -> DomainResult<UserRecord> {
     let mut user = read_user(tx, tenant, user_id).await?;
     if user.is_anonymous {
-        return Err(DomainError::invalid("user_id", "is anonymous: upgrade it first"));
+        return Err(DomainError::invalid(
+            "user_id",
+            "is anonymous: upgrade it first",
+        ));
     }
     if user.secondary_emails.len() >= MAX_SECONDARY_EMAILS {
         return Err(DomainError::invalid(

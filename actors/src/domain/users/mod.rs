@@ -296,7 +296,10 @@ pub async fn update_user(
 ) -> DomainResult<UserRecord> {
     let mut record = read_user(tx, tenant, user_id).await?;
     if record.is_anonymous && (changes.email.is_some() || changes.password_hash.is_some()) {
-        return Err(DomainError::invalid("user_id", "is anonymous: upgrade it to sign it up"));
+        return Err(DomainError::invalid(
+            "user_id",
+            "is anonymous: upgrade it to sign it up",
+        ));
     }
     if let Some(email) = changes.email {
         if email.normalized != record.email_normalized {
