@@ -294,3 +294,29 @@ async fn an_emailed_code_upgrades_the_anonymous_user_in_place() {
         .unwrap();
     assert!(me.email_verified);
 }
+
+#[tokio::test]
+async fn anonymous_sign_in_is_limited_per_source() {
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme").await;
+    enable_anonymous(&node, &tenant).await;
+    let client = node.client(&tenant).await;
+    let mut created = 0;
+    let limited = loop {
+        match client.sign_in_anonymously().await {
+            Ok(_) => created += 1,
+            Err(error) => break error,
+        }
+        assert!(created <= 40, "no limit after {created} anonymous users");
+    };
+    assert_eq!(limited.code, ErrorCode::RateLimited, "{limited:?}");
+    assert!(created >= 30, "limited after only {created}");
+    // Another tenant's budget is its own.
+    let other = node.tenant("Other").await;
+    enable_anonymous(&node, &other).await;
+    node.client(&other)
+        .await
+        .sign_in_anonymously()
+        .await
+        .unwrap();
+}
