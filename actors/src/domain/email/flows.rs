@@ -476,8 +476,8 @@ pub async fn sign_in_with_code_as(
     };
     let signed_up = existing.is_none();
     let method = AuthMethod::EmailCode;
-    let (user_id, outcome) = match existing {
-        Some(mut user) => {
+    let (user_id, outcome) = match (existing, anonymous) {
+        (Some(mut user), _) => {
             mark_verified(tx, keys.context, tenant_id, &mut user, &record.address)?;
             notify_new_sign_in(tx, keys, tenant, &user, client).await?;
             let user_id = user.user_id;
@@ -486,8 +486,7 @@ pub async fn sign_in_with_code_as(
                 sign_in::sign_in(tx, context, tenant, user_id, None, client, method).await?;
             (user_id, outcome)
         }
-        None if anonymous.is_some() => {
-            let user_id = anonymous.unwrap_or_default();
+        (None, Some(user_id)) => {
             let upgrade = users::anonymous::Upgrade {
                 email: users::parse_email(&record.address)?,
                 email_verified: true,
@@ -509,7 +508,7 @@ pub async fn sign_in_with_code_as(
                 sign_in::start_session(tx, context, tenant, user, client, &[method], enrol).await?;
             (user_id, SignInOutcome::Session(Box::new(session)))
         }
-        None => {
+        (None, None) => {
             let email = users::parse_email(&record.address)?;
             let new_user = NewUser {
                 email,
