@@ -6,6 +6,8 @@ use std::time::Duration;
 use super::impersonation::{self, access_token_expiry, validate_request};
 use super::{ClientInfo, RefreshToken, RevocationReason};
 use crate::domain::audit::{self, AuditOrigin};
+use crate::domain::keyspace;
+use crate::domain::outbox::OutboxEvent;
 use crate::domain::sessions;
 use crate::domain::sign_in::NewSession;
 use crate::domain::test_world::TestWorld as World;
@@ -109,11 +111,33 @@ async fn start_and_end_are_audited_and_blocked_users_refused() {
         })
         .await
         .unwrap();
-    let entries = world
+    let (entries, events) = world
         .db
-        .run(|tx| async move { audit::read_entries(&tx, "acme", 0, 100).await })
+        .run(|tx| async move {
+            let entries = audit::read_entries(&tx, "acme", 0, 100).await?;
+            let (begin, end) = keyspace::outbox_subspace("acme").range();
+            let events: Vec<OutboxEvent> = tx
+                .get_range(&begin, &end, gatehouse_storage::RangeOptions::default())
+                .await?
+                .into_iter()
+                .map(|(_, value)| gatehouse_storage::codec::decode(&value).unwrap())
+                .collect();
+            Ok::<_, DomainError>((entries, events))
+        })
         .await
         .unwrap();
+    let sent: Vec<_> = events
+        .iter()
+        .filter(|event| event.event_type.starts_with("session.impersonation"))
+        .map(|event| (event.event_type.as_str(), event.data["ended_by"].clone()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("session.impersonation_started", serde_json::Value::Null),
+            ("session.impersonation_ended", "admin".into()),
+        ]
+    );
     let actions: Vec<_> = entries
         .iter()
         .filter(|entry| entry.event.target == format!("session:{session_id}"))

@@ -443,8 +443,14 @@ mod tests {
             .unwrap();
         assert_eq!(record.signing_keys.len(), 2);
         assert_eq!(record.version, created.record.version + 1);
+        // The anonymous users' key rotates with it.
+        assert_eq!(record.anonymous_signing_keys.len(), 2);
+        let new_anonymous = record.anonymous_signing_keys[1].kid.clone();
         let state =
             TenantState::new(record, PermissionGraph::default(), &master, "http://x").unwrap();
         assert_eq!(state.keys.active_kid(), new_key.kid);
+        assert_eq!(state.keys.anonymous_kid(), Some(new_anonymous.as_str()));
+        assert_eq!(state.keys.jwks().keys.len(), 2);
+        assert_eq!(state.keys.jwks_with_anonymous().keys.len(), 4);
     }
 }
