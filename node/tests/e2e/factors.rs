@@ -82,7 +82,7 @@ async fn configured_tenant(node: &TestNode, changes: v1::UpdateTenantConfigReque
 }
 
 /// Signs a user up and enrols TOTP; returns the client, the seed and the recovery codes.
-async fn user_with_totp(client: &Client, email: &str) -> (Client, Vec<u8>, Vec<String>) {
+pub async fn user_with_totp(client: &Client, email: &str) -> (Client, Vec<u8>, Vec<String>) {
     let signed_up = client.sign_up_with_password(email, PASSWORD).await.unwrap();
     let user = client.with_access_token(&signed_up.access_token);
     let enrolment = user.enroll_totp().await.unwrap();

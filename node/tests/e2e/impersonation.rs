@@ -275,3 +275,43 @@ async fn the_cli_prints_the_tokens_of_an_operator_impersonation() {
     assert_eq!(config["anonymous_enabled"], true);
     assert_eq!(config["anonymous_idle_ttl_seconds"], 2 * 24 * 3600);
 }
+
+#[tokio::test]
+async fn impersonation_bypasses_mfa_but_may_not_change_factors() {
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme").await;
+    let email = unique_email("mfa");
+    let (_, _, _) = crate::factors::user_with_totp(&node.client(&tenant).await, &email).await;
+    // The user's own password sign-in needs the second factor.
+    let error = refused(
+        node.client(&tenant)
+            .await
+            .sign_in_with_password(&email, PASSWORD)
+            .await,
+    );
+    assert_eq!(error.code, ErrorCode::MfaRequired, "{error:?}");
+    let server = node.server(&tenant).await;
+    let user_id = server
+        .list_users(v1::ListUsersRequest {
+            email_prefix: email.clone(),
+            ..v1::ListUsersRequest::default()
+        })
+        .await
+        .unwrap()
+        .users[0]
+        .user_id
+        .clone();
+    // The impersonator gets a session at once: an operator power, no MFA asked.
+    let reply = server
+        .impersonate_user(&user_id, "locked out, on the phone", 60)
+        .await
+        .unwrap();
+    let token = reply.tokens.unwrap().access_token;
+    let claims = verified_claims(&node, &tenant, &token).await;
+    assert_eq!(claims["sub"], user_id.as_str());
+    assert!(claims.get("amr").is_none(), "{claims}");
+    // But it cannot remove the user's factors.
+    let as_user = node.client(&tenant).await.with_access_token(&token);
+    let error = refused(as_user.disable_totp().await);
+    assert_eq!(error.code, ErrorCode::PermissionDenied, "{error:?}");
+}
