@@ -1,5 +1,6 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
+pub mod api_keys;
 pub mod audit;
 mod auth;
 pub mod email;

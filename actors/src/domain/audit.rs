@@ -87,6 +87,10 @@ pub enum AuditAction {
     UserFactorRemove,
     /// `user.unlock`: an operator cleared a user's failed-try lockout.
     UserUnlock,
+    /// `api_key.create`.
+    ApiKeyCreate,
+    /// `api_key.revoke`.
+    ApiKeyRevoke,
 }
 
 impl AuditAction {
@@ -129,6 +133,8 @@ impl AuditAction {
             AuditAction::UserFactorAdd => "user.factor_add",
             AuditAction::UserFactorRemove => "user.factor_remove",
             AuditAction::UserUnlock => "user.unlock",
+            AuditAction::ApiKeyCreate => "api_key.create",
+            AuditAction::ApiKeyRevoke => "api_key.revoke",
         }
     }
 }

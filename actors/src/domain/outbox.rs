@@ -58,11 +58,15 @@ pub enum EventType {
     UserFactorAdded,
     /// `user.factor_removed`.
     UserFactorRemoved,
+    /// `api_key.created`.
+    ApiKeyCreated,
+    /// `api_key.revoked`.
+    ApiKeyRevoked,
 }
 
 impl EventType {
     /// Every event type, in the order endpoints list them.
-    pub const ALL: [EventType; 22] = [
+    pub const ALL: [EventType; 24] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
@@ -85,6 +89,8 @@ impl EventType {
         EventType::ShareProposalDecided,
         EventType::UserFactorAdded,
         EventType::UserFactorRemoved,
+        EventType::ApiKeyCreated,
+        EventType::ApiKeyRevoked,
     ];
 
     /// Stable name, e.g. `user.created`.
@@ -112,6 +118,8 @@ impl EventType {
             EventType::ShareProposalDecided => "share.proposal.decided",
             EventType::UserFactorAdded => "user.factor_added",
             EventType::UserFactorRemoved => "user.factor_removed",
+            EventType::ApiKeyCreated => "api_key.created",
+            EventType::ApiKeyRevoked => "api_key.revoked",
         }
     }
 }

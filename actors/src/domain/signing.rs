@@ -98,6 +98,13 @@ pub struct AccessClaims {
     /// The user's tenant-wide effective permissions, when the tenant puts them in tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub perms: Option<Vec<String>>,
+    /// Machine tokens only (`Auth.ExchangeClientCredentials`): what `sub` is, `user`, `team`
+    /// or `tenant`. Absent from a signed-in user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_kind: Option<String>,
+    /// Machine tokens only: the id of the API key the token was exchanged for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
 }
 
 /// A tenant's keys decoded for use: the active signer and every published verifier.
@@ -245,6 +252,8 @@ mod tests {
             amr: vec!["pwd".into()],
             auth_time: now.as_unix_seconds(),
             perms: None,
+            principal_kind: None,
+            api_key_id: None,
         }
     }
 

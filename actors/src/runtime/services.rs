@@ -110,6 +110,8 @@ impl NodeServices {
             amr: session.amr.clone(),
             auth_time: session.auth_time().as_unix_seconds(),
             perms,
+            principal_kind: None,
+            api_key_id: None,
         };
         Ok(AccessToken {
             token: tenant.keys.sign(&claims)?,
