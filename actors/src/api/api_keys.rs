@@ -75,6 +75,8 @@ pub struct MachineToken {
     pub principal_kind: &'static str,
     /// `perms`.
     pub permissions: Vec<String>,
+    /// Seconds from issue to expiry.
+    pub lifetime_seconds: u64,
 }
 
 /// Resolves `spec` for `caller`: `None` means every key of the tenant.
@@ -310,6 +312,7 @@ impl Gatehouse {
             subject,
             principal_kind: record.owner.kind(),
             permissions,
+            lifetime_seconds: ttl.as_secs(),
         })
     }
 }
