@@ -4,6 +4,7 @@
 mod mail;
 mod testkit;
 
+mod api_keys;
 mod audit;
 mod auth;
 mod email;
