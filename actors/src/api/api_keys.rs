@@ -23,7 +23,7 @@ use crate::api::policy::{Policy, check_team_permission};
 use crate::context::Timestamp;
 use crate::domain::api_keys::{self, CreatedKey, KeyOwner, KeyRecord, KeyView, NewKey};
 use crate::domain::audit::AuditOrigin;
-use crate::domain::permissions::{self, system};
+use crate::domain::permissions::{self, PermissionGraph, system};
 use crate::domain::signing::AccessClaims;
 use crate::domain::tenants::TenantState;
 use crate::error::{DomainError, DomainResult};
@@ -133,6 +133,7 @@ async fn check_manager(
 async fn check_team_scopes(
     tx: &Transaction,
     tenant: &TenantState,
+    graph: &PermissionGraph,
     caller: &Caller,
     owner: KeyOwner,
     scopes: &[String],
@@ -143,7 +144,7 @@ async fn check_team_scopes(
     let held = permissions::direct_grants(tx, tenant.tenant_id(), Some(team_id), me).await?;
     if scopes
         .iter()
-        .all(|scope| permissions::holds(&tenant.permissions, &held, scope))
+        .all(|scope| permissions::holds(graph, &held, scope))
     {
         Ok(())
     } else {
@@ -195,11 +196,14 @@ impl Gatehouse {
         );
         self.transact(&tenant, caller, Policy::Open, |tx| async move {
             check_manager(&tx, state, caller, owner).await?;
-            check_team_scopes(&tx, state, caller, owner, &new_key.scopes).await?;
+            // Scopes are checked against the graph as stored, not this node's cached copy.
+            let graph =
+                PermissionGraph::new(permissions::read_definitions(&tx, state.tenant_id()).await?)?;
+            check_team_scopes(&tx, state, &graph, caller, owner, &new_key.scopes).await?;
             api_keys::create(
                 &tx,
                 context,
-                &state.permissions,
+                &graph,
                 state.tenant_id(),
                 new_key.clone(),
                 origin,
@@ -272,9 +276,12 @@ impl Gatehouse {
             .run(|tx| async move {
                 let tenant_id = state.tenant_id();
                 let record = api_keys::authenticate(&tx, context, tenant_id, key).await?;
+                // The graph as stored now, not this node's cached copy: a permission defined
+                // or changed on another node counts at once.
+                let graph =
+                    PermissionGraph::new(permissions::read_definitions(&tx, tenant_id).await?)?;
                 let permissions =
-                    api_keys::token_permissions(&tx, &state.permissions, tenant_id, &record)
-                        .await?;
+                    api_keys::token_permissions(&tx, &graph, tenant_id, &record).await?;
                 Ok::<_, DomainError>((record, permissions))
             })
             .await?;
