@@ -408,3 +408,37 @@ async fn keys_are_listed_by_owner_and_deleted_with_it() {
         Err(DomainError::ApiKeyInvalid)
     ));
 }
+
+#[tokio::test]
+async fn a_suspended_users_key_is_refused_until_the_user_is_reactivated() {
+    use crate::domain::users::UserState;
+
+    let world = World::new().await;
+    let user = world.add_user("ada@example.com", true).await;
+    world.grant(&user, "reports:read").await;
+    let created = world
+        .create_key(NewKey {
+            owner: KeyOwner::User(user.user_id),
+            name: "mine".to_owned(),
+            scopes: strings(&["reports:read"]),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let (user_id, context, db) = (user.user_id, &world.context, &world.db);
+    let set_state = |state: UserState| async move {
+        db.run(|tx| async move {
+            users::set_user_state(&tx, context, "acme", user_id, state, None).await
+        })
+        .await
+        .unwrap();
+    };
+    set_state(UserState::Suspended).await;
+    assert!(matches!(
+        world.exchange(&created.secret).await,
+        Err(DomainError::ApiKeyInvalid)
+    ));
+    set_state(UserState::Active).await;
+    let (_, perms) = world.exchange(&created.secret).await.unwrap();
+    assert_eq!(perms, strings(&["reports:read"]));
+}
