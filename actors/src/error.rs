@@ -163,6 +163,15 @@ pub enum DomainError {
     /// A bug or a corrupt record; the message goes to the log, never to the caller.
     #[error("internal error: {0}")]
     Internal(String),
+    /// The API key is unknown, malformed, expired or revoked (deliberately the same).
+    #[error("invalid api key")]
+    ApiKeyInvalid,
+    /// No such API key in the tenant, or not one the caller may see.
+    #[error("api key not found")]
+    ApiKeyNotFound,
+    /// A machine token (from an API key) was sent where a user's access token is needed.
+    #[error("the access token belongs to an api key, not to a signed-in user")]
+    MachineTokenNotAccepted,
 }
 
 impl DomainError {
@@ -218,6 +227,9 @@ impl DomainError {
             DomainError::Storage(error) if error.is_retryable() => ErrorCode::Conflict,
             DomainError::Storage(StorageError::RetryLimitExceeded { .. }) => ErrorCode::Conflict,
             DomainError::Storage(_) | DomainError::Internal(_) => ErrorCode::Internal,
+            DomainError::ApiKeyInvalid => ErrorCode::ApiKeyInvalid,
+            DomainError::ApiKeyNotFound => ErrorCode::ApiKeyNotFound,
+            DomainError::MachineTokenNotAccepted => ErrorCode::MachineTokenNotAccepted,
         }
     }
 

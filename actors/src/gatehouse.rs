@@ -313,12 +313,19 @@ impl Gatehouse {
         if let Some(client_key) = &credentials.client_key {
             require_tenant_key(&tenant, ApiKeyKind::Client, client_key)?;
             let user = match &credentials.access_token {
-                Some(token) => Some(tenant.keys.verify(
-                    token,
-                    &tenant.issuer,
-                    tenant.tenant_id(),
-                    self.services.context.now(),
-                )?),
+                Some(token) => {
+                    let claims = tenant.keys.verify(
+                        token,
+                        &tenant.issuer,
+                        tenant.tenant_id(),
+                        self.services.context.now(),
+                    )?;
+                    // A machine token (from an API key) is no signed-in user.
+                    if claims.principal_kind.is_some() {
+                        return Err(DomainError::MachineTokenNotAccepted);
+                    }
+                    Some(claims)
+                }
                 None => None,
             };
             let user = user.map(Box::new);

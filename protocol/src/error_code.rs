@@ -164,6 +164,14 @@ error_codes! {
     DeadlineExceeded => "DEADLINE_EXCEEDED", DeadlineExceeded, 504;
     /// An unexpected server error; details are in the server log, never in the reply.
     Internal => "INTERNAL", Internal, 500;
+    /// The API key is unknown, malformed, expired or revoked; which of these is deliberately
+    /// not said.
+    ApiKeyInvalid => "API_KEY_INVALID", Unauthenticated, 401;
+    /// No API key with this id exists in the tenant (or the caller may not see it).
+    ApiKeyNotFound => "API_KEY_NOT_FOUND", NotFound, 404;
+    /// The bearer token was issued for an API key (`Auth.ExchangeClientCredentials`), not
+    /// for a signed-in user: Gatehouse's own API takes it as no user's token.
+    MachineTokenNotAccepted => "MACHINE_TOKEN_NOT_ACCEPTED", Unauthenticated, 401;
 }
 
 impl fmt::Display for ErrorCode {

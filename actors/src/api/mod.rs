@@ -1,6 +1,7 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
 mod anonymous;
+pub mod api_keys;
 pub mod audit;
 mod auth;
 pub mod email;

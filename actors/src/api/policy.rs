@@ -128,7 +128,7 @@ impl Gatehouse {
 }
 
 /// A client caller's user must be a member holding `wanted` in `team_id`.
-async fn check_team_permission(
+pub(crate) async fn check_team_permission(
     tx: &Transaction,
     tenant: &TenantState,
     caller: &Caller,

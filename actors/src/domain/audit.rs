@@ -93,6 +93,10 @@ pub enum AuditAction {
     SessionImpersonationEnd,
     /// `user.upgrade_anonymous`: an anonymous user became a full user in place.
     UserUpgradeAnonymous,
+    /// `api_key.create`.
+    ApiKeyCreate,
+    /// `api_key.revoke`.
+    ApiKeyRevoke,
 }
 
 impl AuditAction {
@@ -138,6 +142,8 @@ impl AuditAction {
             AuditAction::SessionImpersonationStart => "session.impersonation_start",
             AuditAction::SessionImpersonationEnd => "session.impersonation_end",
             AuditAction::UserUpgradeAnonymous => "user.upgrade_anonymous",
+            AuditAction::ApiKeyCreate => "api_key.create",
+            AuditAction::ApiKeyRevoke => "api_key.revoke",
         }
     }
 }

@@ -30,6 +30,9 @@
 //! ("t", tenant, "idx", "passkey", cred_id)  credential id → (user_id, passkey_id), unique
 //! ("t", tenant, "passkey_ceremony", id)    a begun registration or sign-in, single use
 //! ("t", tenant, "mfa_ticket", token_hash)  a first factor that still needs a second
+//! ("t", tenant, "api_key", key_id)          an API key (secret as SHA-256 only)
+//! ("t", tenant, "api_key_by", kind, owner_id, key_id)  keys of one owner (value: empty)
+//! ("t", tenant, "api_key_used", key_id)    when the key was last exchanged (at most 1/min)
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -393,6 +396,33 @@ pub fn passkey_ceremony(tenant: &str, ceremony_id: Uuid) -> Vec<u8> {
 /// An MFA ticket, by the SHA-256 of its text.
 pub fn mfa_ticket(tenant: &str, token_hash: &[u8]) -> Vec<u8> {
     pack(&("t", tenant, "mfa_ticket", token_hash))
+}
+
+/// An API key record.
+pub fn api_key(tenant: &str, key_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "api_key", key_id))
+}
+
+/// Every API key record of a tenant.
+pub fn api_keys_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "api_key"))
+}
+
+/// Index entry: a key of one owner (`kind` is `tenant`, `user` or `team`; `owner_id` is
+/// empty for the tenant).
+pub fn owner_api_key(tenant: &str, kind: &str, owner_id: &str, key_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "api_key_by", kind, owner_id, key_id))
+}
+
+/// Every key of one owner.
+pub fn owner_api_keys_subspace(tenant: &str, kind: &str, owner_id: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "api_key_by", kind, owner_id))
+}
+
+/// When an API key was last exchanged, written apart from the key so exchanges and
+/// revocations do not conflict on one record.
+pub fn api_key_used(tenant: &str, key_id: Uuid) -> Vec<u8> {
+    pack(&("t", tenant, "api_key_used", key_id))
 }
 
 #[cfg(test)]

@@ -62,11 +62,15 @@ pub enum EventType {
     SessionImpersonationStarted,
     /// `session.impersonation_ended`.
     SessionImpersonationEnded,
+    /// `api_key.created`.
+    ApiKeyCreated,
+    /// `api_key.revoked`.
+    ApiKeyRevoked,
 }
 
 impl EventType {
     /// Every event type, in the order endpoints list them.
-    pub const ALL: [EventType; 24] = [
+    pub const ALL: [EventType; 26] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
@@ -91,6 +95,8 @@ impl EventType {
         EventType::UserFactorRemoved,
         EventType::SessionImpersonationStarted,
         EventType::SessionImpersonationEnded,
+        EventType::ApiKeyCreated,
+        EventType::ApiKeyRevoked,
     ];
 
     /// Stable name, e.g. `user.created`.
@@ -120,6 +126,8 @@ impl EventType {
             EventType::UserFactorRemoved => "user.factor_removed",
             EventType::SessionImpersonationStarted => "session.impersonation_started",
             EventType::SessionImpersonationEnded => "session.impersonation_ended",
+            EventType::ApiKeyCreated => "api_key.created",
+            EventType::ApiKeyRevoked => "api_key.revoked",
         }
     }
 }

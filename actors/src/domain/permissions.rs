@@ -24,6 +24,8 @@ pub mod system {
     pub const REMOVE_MEMBERS: &str = "$remove_members";
     /// Grant and revoke team permissions.
     pub const MANAGE_PERMISSIONS: &str = "$manage_permissions";
+    /// Create, list and revoke the team's API keys.
+    pub const MANAGE_API_KEYS: &str = "$manage_api_keys";
     /// Every system permission.
     pub const ALL: &[&str] = &[
         READ_MEMBERS,
@@ -32,6 +34,7 @@ pub mod system {
         INVITE_MEMBERS,
         REMOVE_MEMBERS,
         MANAGE_PERMISSIONS,
+        MANAGE_API_KEYS,
     ];
 }
 

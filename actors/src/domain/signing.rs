@@ -129,12 +129,19 @@ pub struct AccessClaims {
     /// Who is acting as the user (RFC 8693 §4.1), only in impersonation sessions' tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<ActorClaim>,
+    /// Machine tokens only (`Auth.ExchangeClientCredentials`): what `sub` is, `user`, `team`
+    /// or `tenant`. Absent from a signed-in user's token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal_kind: Option<String>,
+    /// Machine tokens only: the id of the API key the token was exchanged for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_id: Option<String>,
 }
 
 /// The `act` claim: the party acting on the subject's behalf.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActorClaim {
-    /// The impersonator: `operator`, or `server:<tenant>`.
+    /// The impersonator: `operator` or `server`.
     pub sub: String,
 }
 
@@ -347,6 +354,8 @@ mod tests {
             auth_time: now.as_unix_seconds(),
             perms: None,
             act: None,
+            principal_kind: None,
+            api_key_id: None,
         }
     }
 

@@ -125,6 +125,8 @@ impl NodeServices {
                 .map(|impersonation| signing::ActorClaim {
                     sub: impersonation.impersonator.clone(),
                 }),
+            principal_kind: None,
+            api_key_id: None,
         };
         Ok(AccessToken {
             token: tenant.keys.sign(&claims)?,

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod api_keys;
 mod email;
 mod factors;
 mod failover;

@@ -1,5 +1,6 @@
 //! `gatehouse admin …`: the operator CLI, a thin client of the gRPC API through the SDK.
 
+mod api_keys;
 mod audit;
 mod email;
 mod factors;
@@ -81,6 +82,9 @@ enum AdminCommand {
     /// Email: the delivery log and the message templates.
     #[command(subcommand)]
     Email(email::EmailCommand),
+    /// API keys of the tenant, its users and teams: create, list, get, revoke.
+    #[command(subcommand)]
+    Apikey(api_keys::ApiKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,6 +393,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
         AdminCommand::Webhook(command) => webhooks::run_webhook(&client, &out, command).await?,
         AdminCommand::Audit(command) => audit::run_audit(&client, &out, command).await?,
         AdminCommand::Email(command) => email::run_email(&client, &out, command).await?,
+        AdminCommand::Apikey(command) => api_keys::run_api_key(&client, &out, command).await?,
         AdminCommand::Team(command) => teams::run_team(&client, &out, command).await?,
         AdminCommand::Permission(command) => teams::run_permission(&client, &out, command).await?,
         AdminCommand::Cluster(ClusterCommand::Status) => {

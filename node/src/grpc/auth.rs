@@ -281,4 +281,11 @@ impl Auth for Api {
         })
         .await
     }
+
+    async fn exchange_client_credentials(
+        &self,
+        request: Request<v1::ExchangeClientCredentialsRequest>,
+    ) -> Result<Response<v1::ExchangeClientCredentialsReply>, Status> {
+        self.exchange_api_key(request).await
+    }
 }

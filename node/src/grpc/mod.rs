@@ -1,6 +1,7 @@
 //! The public gRPC API: one service per noun behind one edge (`edge`), plus health and
 //! reflection.
 
+mod api_keys;
 mod audit;
 mod auth;
 mod cluster;
@@ -23,6 +24,7 @@ use std::sync::Arc;
 
 use gatehouse_actors::Gatehouse;
 use gatehouse_protocol::internal::v1::internal_server::InternalServer;
+use gatehouse_protocol::v1::api_keys_server::ApiKeysServer;
 use gatehouse_protocol::v1::audit_server::AuditServer;
 use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
@@ -126,6 +128,7 @@ pub async fn serve(
         .add_service(EmailServer::new(api.clone()))
         .add_service(MfaServer::new(api.clone()))
         .add_service(PasskeysServer::new(api.clone()))
+        .add_service(ApiKeysServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(
@@ -146,7 +149,7 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> 
 }
 
 /// Every public service's full name, as health checks and reflection clients name it.
-pub const PUBLIC_SERVICES: [&str; 13] = [
+pub const PUBLIC_SERVICES: [&str; 14] = [
     <AuthServer<Api> as NamedService>::NAME,
     <UsersServer<Api> as NamedService>::NAME,
     <SessionsServer<Api> as NamedService>::NAME,
@@ -160,6 +163,7 @@ pub const PUBLIC_SERVICES: [&str; 13] = [
     <EmailServer<Api> as NamedService>::NAME,
     <MfaServer<Api> as NamedService>::NAME,
     <PasskeysServer<Api> as NamedService>::NAME,
+    <ApiKeysServer<Api> as NamedService>::NAME,
 ];
 
 /// Reports every public service to the gRPC health service as `status`.

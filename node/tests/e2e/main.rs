@@ -5,6 +5,7 @@ mod mail;
 mod testkit;
 
 mod anonymous;
+mod api_keys;
 mod audit;
 mod auth;
 mod email;

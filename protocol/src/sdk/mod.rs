@@ -15,6 +15,7 @@
 //! # }
 //! ```
 
+mod api_keys;
 mod calls;
 mod client;
 mod email;

@@ -252,6 +252,13 @@ impl Auth for Arc<FakeNode> {
         Err(unimplemented())
     }
 
+    async fn exchange_client_credentials(
+        &self,
+        _: Request<v1::ExchangeClientCredentialsRequest>,
+    ) -> Result<Response<v1::ExchangeClientCredentialsReply>, Status> {
+        Err(unimplemented())
+    }
+
     async fn send_sign_in_code(
         &self,
         request: Request<v1::SendSignInCodeRequest>,

@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::context::Context;
+use crate::domain::api_keys;
 use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::change::record_change;
 use crate::domain::outbox::EventType;
@@ -76,6 +77,7 @@ pub async fn delete(
     origin: &AuditOrigin,
 ) -> DomainResult<()> {
     teams::delete_team(tx, tenant, team_id).await?;
+    api_keys::delete_owner_keys(tx, tenant, api_keys::KeyOwner::Team(team_id)).await?;
     let audit = origin.event(
         AuditAction::TeamDelete,
         format!("team:{team_id}"),

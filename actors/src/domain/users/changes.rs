@@ -6,6 +6,7 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::context::Context;
+use crate::domain::api_keys;
 use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::change::record_change;
 use crate::domain::outbox::EventType;
@@ -59,6 +60,7 @@ pub async fn delete(
 ) -> DomainResult<()> {
     let user = users::read_user(tx, tenant, user_id).await?;
     users::delete_user(tx, tenant, user_id).await?;
+    api_keys::delete_owner_keys(tx, tenant, api_keys::KeyOwner::User(user_id)).await?;
     let data = user.deleted_event_data();
     let audit = origin.event(
         AuditAction::UserDelete,
