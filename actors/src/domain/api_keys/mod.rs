@@ -445,13 +445,18 @@ pub async fn authenticate(
     presented: &str,
 ) -> DomainResult<KeyRecord> {
     let (key_id, secret) = parse_key(presented)?;
+    let presented_hash = sha256(secret.as_bytes());
     let record = match read(tx, tenant, key_id).await {
         Ok(record) => record,
-        Err(DomainError::ApiKeyNotFound) => return Err(DomainError::ApiKeyInvalid),
+        Err(DomainError::ApiKeyNotFound) => {
+            // The same work as for a known key, so an unknown id takes no less time.
+            std::hint::black_box(constant_time_eq(&[0; 32], &presented_hash));
+            return Err(DomainError::ApiKeyInvalid);
+        }
         Err(error) => return Err(error),
     };
     let now = context.now();
-    if !constant_time_eq(&record.secret_hash, &sha256(secret.as_bytes())) || !record.is_live(now) {
+    if !constant_time_eq(&record.secret_hash, &presented_hash) || !record.is_live(now) {
         return Err(DomainError::ApiKeyInvalid);
     }
     let stale = last_used(tx, tenant, key_id)
