@@ -126,16 +126,18 @@ async fn start_and_end_are_audited_and_blocked_users_refused() {
         })
         .await
         .unwrap();
-    let sent: Vec<_> = events
+    // Outbox keys order events by id, not by time within one clock tick.
+    let mut sent: Vec<_> = events
         .iter()
         .filter(|event| event.event_type.starts_with("session.impersonation"))
         .map(|event| (event.event_type.as_str(), event.data["ended_by"].clone()))
         .collect();
+    sent.sort_by_key(|(event_type, _)| *event_type);
     assert_eq!(
         sent,
         [
-            ("session.impersonation_started", serde_json::Value::Null),
             ("session.impersonation_ended", "admin".into()),
+            ("session.impersonation_started", serde_json::Value::Null),
         ]
     );
     let actions: Vec<_> = entries
