@@ -172,6 +172,46 @@ pub enum DomainError {
     /// A machine token (from an API key) was sent where a user's access token is needed.
     #[error("the access token belongs to an api key, not to a signed-in user")]
     MachineTokenNotAccepted,
+    /// No upstream provider with this id in the tenant.
+    #[error("no such upstream provider")]
+    OAuthProviderNotFound,
+    /// The provider id is taken in the tenant.
+    #[error("an upstream provider with this id already exists")]
+    OAuthProviderAlreadyExists,
+    /// The upstream flow's state is unknown, spent, expired or another browser's.
+    #[error("the upstream sign-in is unknown, spent, expired or began in another browser")]
+    OAuthStateInvalid,
+    /// The single-use sign-in code is unknown, spent, expired or another tenant's.
+    #[error("the sign-in code is unknown, spent or expired")]
+    OAuthCodeInvalid,
+    /// A user has the upstream email and the provider may not link to it.
+    #[error("a user with this email exists; sign in and link the provider from the account")]
+    OAuthAccountExists,
+    /// The upstream account is linked to another user.
+    #[error("this upstream account is linked to another user")]
+    OAuthAccountLinkedElsewhere,
+    /// The user has no link with this provider.
+    #[error("the user has no linked account with this provider")]
+    OAuthAccountNotLinked,
+    /// Unlinking would leave the user no way to sign in.
+    #[error("unlinking would leave the user no way to sign in")]
+    OAuthLastSignInMethod,
+    /// The provider answered `invalid_grant`; the stored refresh token was dropped.
+    #[error("the provider refused the stored refresh token; it was dropped and the user must sign in with the provider again")]
+    OAuthRefreshRevoked,
+    /// The provider may not create users.
+    #[error("this provider does not sign up new users")]
+    OAuthSignUpDisabled,
+    /// The provider refused the flow or its answer failed validation (the reason is logged
+    /// and kept short for the caller).
+    #[error("the upstream provider refused the sign-in: {0}")]
+    OAuthUpstreamRejected(String),
+    /// The provider timed out or failed (5xx, connection); nothing stored was changed.
+    #[error("the upstream provider is unavailable: {0}")]
+    OAuthUpstreamUnavailable(String),
+    /// The stored grant lacks these scopes.
+    #[error("the connected account lacks the scopes: {0}")]
+    OAuthScopesMissing(String),
 }
 
 impl DomainError {
@@ -230,6 +270,19 @@ impl DomainError {
             DomainError::ApiKeyInvalid => ErrorCode::ApiKeyInvalid,
             DomainError::ApiKeyNotFound => ErrorCode::ApiKeyNotFound,
             DomainError::MachineTokenNotAccepted => ErrorCode::MachineTokenNotAccepted,
+            DomainError::OAuthProviderNotFound => ErrorCode::OAuthProviderNotFound,
+            DomainError::OAuthProviderAlreadyExists => ErrorCode::OAuthProviderAlreadyExists,
+            DomainError::OAuthStateInvalid => ErrorCode::OAuthStateInvalid,
+            DomainError::OAuthCodeInvalid => ErrorCode::OAuthCodeInvalid,
+            DomainError::OAuthAccountExists => ErrorCode::OAuthAccountExists,
+            DomainError::OAuthAccountLinkedElsewhere => ErrorCode::OAuthAccountLinkedElsewhere,
+            DomainError::OAuthAccountNotLinked => ErrorCode::OAuthAccountNotLinked,
+            DomainError::OAuthLastSignInMethod => ErrorCode::OAuthLastSignInMethod,
+            DomainError::OAuthRefreshRevoked => ErrorCode::OAuthRefreshRevoked,
+            DomainError::OAuthSignUpDisabled => ErrorCode::OAuthSignUpDisabled,
+            DomainError::OAuthUpstreamRejected(_) => ErrorCode::OAuthUpstreamRejected,
+            DomainError::OAuthUpstreamUnavailable(_) => ErrorCode::OAuthUpstreamUnavailable,
+            DomainError::OAuthScopesMissing(_) => ErrorCode::OAuthScopesMissing,
         }
     }
 

@@ -13,6 +13,7 @@ use crate::domain::email::EmailSettings;
 use crate::domain::keyspace;
 use crate::domain::passwords::{Argon2Params, PasswordHasher};
 use crate::domain::tenants::{ApiKeyKind, TenantCache};
+use crate::domain::upstream::UpstreamClient;
 use crate::domain::webhooks::WebhookSettings;
 use crate::error::{DomainError, DomainResult};
 use crate::ratelimit::RateLimiter;
@@ -103,6 +104,9 @@ pub struct GatehouseOptions {
     pub email: EmailSettings,
     /// The argon2id cost of new password hashes.
     pub argon2: Argon2Params,
+    /// HTTP to upstream OAuth / OpenID providers; without one, upstream sign-in answers
+    /// `OAUTH_UPSTREAM_UNAVAILABLE`.
+    pub upstream: Option<Arc<dyn UpstreamClient>>,
 }
 
 impl Default for GatehouseOptions {
@@ -117,6 +121,7 @@ impl Default for GatehouseOptions {
             webhooks: WebhookSettings::default(),
             email: EmailSettings::default(),
             argon2: Argon2Params::default(),
+            upstream: None,
         }
     }
 }
@@ -139,6 +144,8 @@ pub struct Gatehouse {
     pub(crate) cluster: Option<ClusterWiring>,
     /// Webhook sender and delivery settings.
     pub(crate) webhooks: WebhookSettings,
+    /// HTTP to upstream providers.
+    pub(crate) upstream: Option<Arc<dyn UpstreamClient>>,
     /// Background loops hold a weak handle and stop once the domain is dropped.
     alive: Arc<()>,
 }
@@ -182,6 +189,7 @@ impl Gatehouse {
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,
+            upstream: options.upstream.clone(),
             alive: Arc::new(()),
         });
         spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;

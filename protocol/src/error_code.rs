@@ -172,6 +172,36 @@ error_codes! {
     /// The bearer token was issued for an API key (`Auth.ExchangeClientCredentials`), not
     /// for a signed-in user: Gatehouse's own API takes it as no user's token.
     MachineTokenNotAccepted => "MACHINE_TOKEN_NOT_ACCEPTED", Unauthenticated, 401;
+    /// No upstream provider with this id exists in the tenant.
+    OAuthProviderNotFound => "OAUTH_PROVIDER_NOT_FOUND", NotFound, 404;
+    /// A provider with this id already exists in the tenant.
+    OAuthProviderAlreadyExists => "OAUTH_PROVIDER_ALREADY_EXISTS", AlreadyExists, 409;
+    /// The upstream sign-in's state is unknown, spent, expired or belongs to another browser.
+    OAuthStateInvalid => "OAUTH_STATE_INVALID", InvalidArgument, 400;
+    /// The single-use sign-in code is unknown, spent, expired or another tenant's.
+    OAuthCodeInvalid => "OAUTH_CODE_INVALID", Unauthenticated, 401;
+    /// The provider refused the sign-in or sent an answer that failed validation (ID token
+    /// signature, issuer, audience, expiry, nonce).
+    OAuthUpstreamRejected => "OAUTH_UPSTREAM_REJECTED", Unauthenticated, 401;
+    /// The provider could not be reached, timed out or failed; nothing stored was changed.
+    OAuthUpstreamUnavailable => "OAUTH_UPSTREAM_UNAVAILABLE", Unavailable, 503;
+    /// A user with the upstream account's email exists and the provider may not link to it
+    /// (the email is not verified upstream or the provider does not allow email linking).
+    OAuthAccountExists => "OAUTH_ACCOUNT_EXISTS", AlreadyExists, 409;
+    /// The upstream account is already linked to another user.
+    OAuthAccountLinkedElsewhere => "OAUTH_ACCOUNT_LINKED_ELSEWHERE", AlreadyExists, 409;
+    /// The user has no linked account with this provider.
+    OAuthAccountNotLinked => "OAUTH_ACCOUNT_NOT_LINKED", NotFound, 404;
+    /// Unlinking would leave the user no way to sign in.
+    OAuthLastSignInMethod => "OAUTH_LAST_SIGN_IN_METHOD", FailedPrecondition, 400;
+    /// The provider refused the stored refresh token (`invalid_grant`); it was dropped and
+    /// the user must sign in with the provider again.
+    OAuthRefreshRevoked => "OAUTH_REFRESH_REVOKED", FailedPrecondition, 400;
+    /// The user's grant lacks a requested scope; send them through the link flow again with
+    /// the scope.
+    OAuthScopesMissing => "OAUTH_SCOPES_MISSING", FailedPrecondition, 400;
+    /// The provider does not allow new users to sign up through it.
+    OAuthSignUpDisabled => "OAUTH_SIGN_UP_DISABLED", PermissionDenied, 403;
 }
 
 impl fmt::Display for ErrorCode {

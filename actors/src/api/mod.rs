@@ -10,6 +10,7 @@ pub mod factors;
 mod impersonation;
 pub mod passkeys;
 pub mod permissions;
+pub mod oauth;
 mod policy;
 mod sessions;
 pub mod shares;
