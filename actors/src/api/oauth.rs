@@ -251,7 +251,11 @@ impl Gatehouse {
     }
 
     /// Deletes a provider (servers and operators).
-    pub async fn delete_oauth_provider(&self, caller: &Caller, provider_id: &str) -> DomainResult<()> {
+    pub async fn delete_oauth_provider(
+        &self,
+        caller: &Caller,
+        provider_id: &str,
+    ) -> DomainResult<()> {
         let _ = (caller, provider_id);
         todo!("delete_oauth_provider")
     }
