@@ -18,6 +18,7 @@ use crate::domain::webhooks::WebhookSettings;
 use crate::error::{DomainError, DomainResult};
 use crate::ratelimit::RateLimiter;
 use crate::runtime::cluster::{ActorKind, Membership, MembershipView};
+use crate::runtime::connected_account_actor::ConnectedAccountActor;
 use crate::runtime::registry::Registry;
 use crate::runtime::routing::ClusterWiring;
 use crate::runtime::services::NodeServices;
@@ -133,6 +134,7 @@ pub struct Gatehouse {
     pub(crate) tenant_actors: Registry<TenantActor>,
     pub(crate) session_actors: Registry<SessionActor>,
     pub(crate) share_actors: Registry<ShareActor>,
+    pub(crate) connected_account_actors: Registry<ConnectedAccountActor>,
     /// Failed sign-ins per tenant and account.
     pub(crate) failures_by_account: RateLimiter,
     /// Failed sign-ins per tenant and source address.
@@ -171,15 +173,19 @@ impl Gatehouse {
             hasher,
             tenants: TenantCache::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
+            upstream: options.upstream.clone(),
         });
         let tenant_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let session_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let share_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
+        let connected_account_actors =
+            Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let gatehouse = Arc::new(Gatehouse {
             services,
             tenant_actors,
             session_actors,
             share_actors,
+            connected_account_actors,
             // 10 failures per account, one more every 30 s.
             failures_by_account: RateLimiter::new(10, 30_000),
             // 100 failures per source, one more every second.
@@ -231,6 +237,9 @@ impl Gatehouse {
             + self
                 .share_actors
                 .retain(|key| membership.is_local(ActorKind::Share, key))
+            + self
+                .connected_account_actors
+                .retain(|key| membership.is_local(ActorKind::ConnectedAccount, key))
     }
 
     /// The membership this node sees, when clustered.
@@ -251,11 +260,12 @@ impl Gatehouse {
     }
 
     /// Live actors on this node per kind.
-    pub fn active_actors_by_kind(&self) -> [(&'static str, usize); 3] {
+    pub fn active_actors_by_kind(&self) -> [(&'static str, usize); 4] {
         [
             ("tenant", self.tenant_actors.active()),
             ("session", self.session_actors.active()),
             ("share", self.share_actors.active()),
+            ("connected_account", self.connected_account_actors.active()),
         ]
     }
 
@@ -348,6 +358,7 @@ impl Gatehouse {
     pub async fn shutdown(&self) {
         self.session_actors.shutdown().await;
         self.share_actors.shutdown().await;
+        self.connected_account_actors.shutdown().await;
         self.tenant_actors.shutdown().await;
     }
 }

@@ -5,15 +5,30 @@
 //! [`Gatehouse::finish_oauth`]); the flow ends in a single-use code that the app exchanges
 //! over gRPC with its client key ([`Gatehouse::exchange_oauth_code`]).
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use url::Url;
 
 use crate::access::Caller;
 use crate::api::SignedIn;
 use crate::context::Timestamp;
-use crate::domain::sessions::ClientInfo;
-use crate::domain::upstream::ProviderKind;
-use crate::error::DomainResult;
+use crate::domain::audit::AuditOrigin;
+use crate::domain::email::flows;
+use crate::domain::sessions::{AuthMethod, ClientInfo};
+use crate::domain::sign_in;
+use crate::domain::tenants::TenantState;
+use crate::domain::tenants::redirects::check_redirect;
+use crate::domain::upstream::callback::{self, Callback, Completion};
+use crate::domain::upstream::flow::{self, FlowSecrets, FlowTarget, TicketRecord};
+use crate::domain::upstream::providers::{self, NewProvider, ProviderChanges, ProviderRecord};
+use crate::domain::upstream::tokens::Account;
+use crate::domain::upstream::{AuthorizeRequest, CodeExchange, ProviderKind, UpstreamClient};
+use crate::domain::users;
+use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
+use crate::runtime::connected_account_actor::RefreshConnectedAccount;
+use gatehouse_protocol::error_code::ErrorCode;
 
 /// Name of the cookie that binds a flow to the browser that began it (HttpOnly,
 /// SameSite=Lax, Path=/t/{tenant}/oauth).
@@ -219,14 +234,43 @@ impl Gatehouse {
         caller: &Caller,
         spec: ProviderSpec,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, spec);
-        todo!("create_oauth_provider")
+        let tenant = caller.require_server()?.clone();
+        let new = NewProvider {
+            provider_id: spec.provider_id,
+            kind: spec.kind,
+            display_name: spec.display_name,
+            issuer: spec.issuer,
+            client_id: spec.client_id,
+            client_secret: spec.client_secret,
+            scopes: spec.scopes,
+            allow_email_linking: spec.allow_email_linking,
+            allow_sign_up: spec.allow_sign_up.unwrap_or(true),
+        };
+        let (services, tenant_id, origin) =
+            (&self.services, tenant.tenant_id(), &AuditOrigin::of(caller));
+        let new = &new;
+        let record = services
+            .db
+            .run(|tx| async move {
+                let (context, master_key) = (&services.context, &services.master_key);
+                providers::create(&tx, context, master_key, tenant_id, new.clone(), origin).await
+            })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Lists the tenant's providers (servers and operators).
     pub async fn list_oauth_providers(&self, caller: &Caller) -> DomainResult<Vec<ProviderView>> {
-        let _ = caller;
-        todo!("list_oauth_providers")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let records = self
+            .services
+            .db
+            .run(|tx| async move { providers::list(&tx, tenant_id).await })
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|record| self.provider_view(tenant_id, record))
+            .collect())
     }
 
     /// One provider (servers and operators).
@@ -235,8 +279,13 @@ impl Gatehouse {
         caller: &Caller,
         provider_id: &str,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, provider_id);
-        todo!("get_oauth_provider")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let record = self
+            .services
+            .db
+            .run(|tx| async move { providers::read(&tx, tenant_id, provider_id).await })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Changes a provider (servers and operators).
@@ -246,14 +295,51 @@ impl Gatehouse {
         provider_id: &str,
         update: ProviderUpdate,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, provider_id, update);
-        todo!("update_oauth_provider")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let changes = ProviderChanges {
+            display_name: update.display_name,
+            issuer: update.issuer,
+            client_id: update.client_id,
+            client_secret: update.client_secret,
+            scopes: update.scopes,
+            allow_email_linking: update.allow_email_linking,
+            allow_sign_up: update.allow_sign_up,
+        };
+        let (services, origin, changes) = (&self.services, &AuditOrigin::of(caller), &changes);
+        let record = services
+            .db
+            .run(|tx| async move {
+                let (context, master_key) = (&services.context, &services.master_key);
+                let changes = changes.clone();
+                providers::update(
+                    &tx,
+                    context,
+                    master_key,
+                    tenant_id,
+                    provider_id,
+                    changes,
+                    origin,
+                )
+                .await
+            })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Deletes a provider (servers and operators).
-    pub async fn delete_oauth_provider(&self, caller: &Caller, provider_id: &str) -> DomainResult<()> {
-        let _ = (caller, provider_id);
-        todo!("delete_oauth_provider")
+    pub async fn delete_oauth_provider(
+        &self,
+        caller: &Caller,
+        provider_id: &str,
+    ) -> DomainResult<()> {
+        let tenant_id = caller.require_server()?.tenant_id();
+        let (services, origin) = (&self.services, &AuditOrigin::of(caller));
+        services
+            .db
+            .run(|tx| async move {
+                providers::delete(&tx, &services.context, tenant_id, provider_id, origin).await
+            })
+            .await
     }
 
     /// Begins a browser flow: stores the state and answers where to send the browser.
@@ -263,8 +349,80 @@ impl Gatehouse {
         provider_id: &str,
         start: OAuthStart,
     ) -> DomainResult<OAuthRedirect> {
-        let _ = (tenant_id, provider_id, start);
-        todo!("start_oauth")
+        let tenant = self.services.tenant(tenant_id).await?;
+        let upstream = self.upstream_client()?;
+        let settings = &tenant.record.settings;
+        let redirect = check_redirect(settings, "redirect_url", &start.redirect_url)?.to_string();
+        let extra_scopes = providers::clean_scopes(&start.extra_scopes)?;
+        let services = &self.services;
+        let provider = services
+            .db
+            .run(|tx| async move { providers::read(&tx, tenant_id, provider_id).await })
+            .await?;
+        let mut scopes = provider.scopes.clone();
+        for scope in extra_scopes {
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        let secrets = FlowSecrets::draw(&services.context);
+        let request = AuthorizeRequest {
+            redirect_uri: providers::redirect_uri(&services.public_url, tenant_id, provider_id),
+            state: secrets.state.clone(),
+            nonce: secrets.nonce.clone(),
+            pkce_verifier: secrets.verifier.clone(),
+            scopes: scopes.clone(),
+        };
+        let endpoint = provider.endpoint(&services.master_key, tenant_id)?;
+        let authorize_url = upstream.authorization_url(&endpoint, &request).await?;
+        let (secrets_ref, redirect_ref, scopes_ref) = (&secrets, &redirect, &scopes);
+        let ticket = start
+            .link_ticket
+            .as_deref()
+            .filter(|ticket| !ticket.is_empty());
+        services
+            .db
+            .run(|tx| async move {
+                let context = &services.context;
+                let link = match ticket {
+                    Some(ticket) => {
+                        let record = flow::spend_ticket(
+                            &tx,
+                            context,
+                            tenant_id,
+                            provider_id,
+                            redirect_ref,
+                            ticket,
+                        )
+                        .await?;
+                        Some((record.user_id, record.anonymous))
+                    }
+                    None => None,
+                };
+                let target = FlowTarget {
+                    provider_id: provider_id.to_owned(),
+                    redirect_url: redirect_ref.clone(),
+                    link,
+                    scopes: scopes_ref.clone(),
+                };
+                let master_key = &services.master_key;
+                flow::store_flow(
+                    &tx,
+                    context,
+                    master_key,
+                    tenant_id,
+                    secrets_ref,
+                    target,
+                    OAUTH_FLOW_TTL,
+                )
+            })
+            .await?;
+        metrics::counter!("gatehouse_oauth_flows_started_total").increment(1);
+        Ok(OAuthRedirect {
+            authorize_url,
+            state_cookie: secrets.binding,
+            cookie_max_age: OAUTH_FLOW_TTL,
+        })
     }
 
     /// Ends a browser flow: the URL to send the browser back to (`?code=`, `?linked=` or
@@ -276,8 +434,108 @@ impl Gatehouse {
         provider_id: &str,
         callback: OAuthCallback,
     ) -> DomainResult<String> {
-        let _ = (tenant_id, provider_id, callback);
-        todo!("finish_oauth")
+        let tenant = self.services.tenant(tenant_id).await?;
+        let services = &self.services;
+        let (state, cookie) = (callback.state.as_str(), callback.state_cookie.as_deref());
+        let (spent, provider) = services
+            .db
+            .run(|tx| async move {
+                let (context, master_key) = (&services.context, &services.master_key);
+                let spent = flow::spend_flow(
+                    &tx,
+                    context,
+                    master_key,
+                    tenant_id,
+                    provider_id,
+                    state,
+                    cookie,
+                )
+                .await?;
+                let provider = match providers::read(&tx, tenant_id, provider_id).await {
+                    Ok(provider) => Ok(provider),
+                    Err(DomainError::OAuthProviderNotFound) => {
+                        Err(DomainError::OAuthProviderNotFound)
+                    }
+                    Err(error) => return Err(error),
+                };
+                Ok::<_, DomainError>((spent, provider))
+            })
+            .await?;
+        let redirect = Url::parse(&spent.record.redirect_url)
+            .map_err(|error| DomainError::Internal(format!("stored redirect URL: {error}")))?;
+        let outcome = self
+            .redeem_callback(&tenant, provider, &spent, &callback)
+            .await;
+        let (key, value) = match outcome {
+            Ok(Completion::SignIn(code)) => ("code", code),
+            Ok(Completion::Linked) => ("linked", provider_id.to_owned()),
+            Err(error) if matches!(error.code(), ErrorCode::Internal | ErrorCode::Conflict) => {
+                return Err(error);
+            }
+            Err(error) => {
+                tracing::info!(%error, provider_id, "upstream sign-in refused");
+                ("error", error.code().as_str().to_owned())
+            }
+        };
+        let outcome = if key == "error" { value.as_str() } else { key };
+        metrics::counter!("gatehouse_oauth_callbacks_total", "outcome" => outcome.to_owned())
+            .increment(1);
+        let mut url = redirect;
+        url.query_pairs_mut().append_pair(key, &value);
+        Ok(url.to_string())
+    }
+
+    /// The provider's answer to a spent flow, then the link and sign-in rules.
+    async fn redeem_callback(
+        &self,
+        tenant: &TenantState,
+        provider: DomainResult<ProviderRecord>,
+        spent: &flow::SpentFlow,
+        callback: &OAuthCallback,
+    ) -> DomainResult<Completion> {
+        let provider = provider?;
+        let code = match (&callback.error, &callback.code) {
+            (None, Some(code)) if !code.is_empty() => code.clone(),
+            (error, _) => {
+                return Err(DomainError::OAuthUpstreamRejected(
+                    error.clone().unwrap_or_else(|| "no code".to_owned()),
+                ));
+            }
+        };
+        let services = &self.services;
+        let tenant_id = tenant.tenant_id();
+        let exchange = CodeExchange {
+            code,
+            redirect_uri: providers::redirect_uri(
+                &services.public_url,
+                tenant_id,
+                &provider.provider_id,
+            ),
+            pkce_verifier: spent.verifier.clone(),
+            nonce: spent.nonce.clone(),
+        };
+        let endpoint = provider.endpoint(&services.master_key, tenant_id)?;
+        let mut identity = self
+            .upstream_client()?
+            .exchange_code(&endpoint, &exchange)
+            .await?;
+        if identity.tokens.scopes.is_empty() {
+            identity.tokens.scopes = spent.record.scopes.clone();
+        }
+        let callback = Callback {
+            context: &services.context,
+            master_key: &services.master_key,
+            tenant,
+            provider: &provider,
+            flow: &spent.record,
+            identity: &identity,
+            client: &callback.client,
+            code_ttl: OAUTH_CODE_TTL,
+        };
+        services
+            .db
+            .run(|tx| async move { callback::complete(&tx, callback).await })
+            .await
     }
 
     /// Spends a flow's single-use code for a session.
@@ -287,8 +545,39 @@ impl Gatehouse {
         code: &str,
         client: &ClientInfo,
     ) -> DomainResult<SignedIn> {
-        let _ = (caller, code, client);
-        todo!("exchange_oauth_code")
+        let tenant = match caller {
+            Caller::Client { tenant, .. } | Caller::Server { tenant } => tenant.clone(),
+            Caller::Operator { .. } => {
+                return Err(DomainError::PermissionDenied(
+                    "a client or server key of the tenant is required",
+                ));
+            }
+        };
+        let (keys, tenant_ref) = (self.email_keys(), &tenant);
+        let outcome = self
+            .services
+            .db
+            .run(|tx| async move {
+                let tenant_id = tenant_ref.tenant_id();
+                let record = flow::spend_code(&tx, keys.context, tenant_id, code).await?;
+                if !record.signed_up {
+                    let user = users::read_user(&tx, tenant_id, record.user_id).await?;
+                    flows::notify_new_sign_in(&tx, keys, tenant_ref, &user, client).await?;
+                }
+                let method = AuthMethod::Upstream;
+                sign_in::sign_in(
+                    &tx,
+                    keys.context,
+                    tenant_ref,
+                    record.user_id,
+                    None,
+                    client,
+                    method,
+                )
+                .await
+            })
+            .await?;
+        self.signed_in_or_mfa(&tenant, outcome, "upstream")
     }
 
     /// A signed-in user's link flow (or an anonymous user's upgrade): the start URL.
@@ -299,8 +588,50 @@ impl Gatehouse {
         redirect_url: &str,
         scopes: Vec<String>,
     ) -> DomainResult<LinkStart> {
-        let _ = (caller, provider_id, redirect_url, scopes);
-        todo!("begin_oauth_link")
+        let now = self.services.context.now();
+        let anonymous = caller.is_anonymous();
+        let (tenant, claims) = if anonymous {
+            caller.require_user()?
+        } else {
+            caller.require_recent_user(now, false)?
+        };
+        let user_id = super::parse_id("sub", &claims.sub)?;
+        let tenant_id = tenant.tenant_id();
+        let redirect = check_redirect(&tenant.record.settings, "redirect_url", redirect_url)?;
+        let scopes = providers::clean_scopes(&scopes)?;
+        let record = TicketRecord {
+            user_id,
+            anonymous,
+            provider_id: provider_id.to_owned(),
+            redirect_url: redirect.to_string(),
+            expires_at: now.plus(OAUTH_FLOW_TTL),
+        };
+        let (services, record_ref) = (&self.services, &record);
+        let ticket = services
+            .db
+            .run(|tx| async move {
+                providers::read(&tx, tenant_id, provider_id).await?;
+                flow::issue_ticket(&tx, &services.context, tenant_id, record_ref)
+            })
+            .await?;
+        let start = format!(
+            "{}/t/{tenant_id}/oauth/{provider_id}/start",
+            services.public_url
+        );
+        let mut start_url = Url::parse(&start)
+            .map_err(|error| DomainError::Internal(format!("public URL: {error}")))?;
+        {
+            let mut query = start_url.query_pairs_mut();
+            query.append_pair("redirect_url", &record.redirect_url);
+            query.append_pair("link", &ticket);
+            if !scopes.is_empty() {
+                query.append_pair("scope", &scopes.join(" "));
+            }
+        }
+        Ok(LinkStart {
+            start_url: start_url.to_string(),
+            expires_at: record.expires_at,
+        })
     }
 
     /// A user's links: the caller's own, or a named user's for servers and operators.
@@ -309,8 +640,30 @@ impl Gatehouse {
         caller: &Caller,
         user_id: Option<&str>,
     ) -> DomainResult<Vec<LinkedAccountView>> {
-        let _ = (caller, user_id);
-        todo!("list_linked_accounts")
+        let tenant_id = caller.tenant()?.tenant_id();
+        let user_id = match caller.acting_user()? {
+            Some(me) => own_user(me, user_id)?,
+            None => super::parse_id("user_id", user_id.unwrap_or_default())?,
+        };
+        let links =
+            self.services
+                .db
+                .run(|tx| async move {
+                    crate::domain::upstream::links::list(&tx, tenant_id, user_id).await
+                })
+                .await?;
+        Ok(links
+            .into_iter()
+            .map(|view| LinkedAccountView {
+                provider_id: view.link.provider_id,
+                subject: view.link.subject,
+                email: view.link.email,
+                scopes: view.scopes,
+                linked_at: view.link.linked_at,
+                last_sign_in_at: view.link.last_sign_in_at,
+                has_refresh_token: view.has_refresh_token,
+            })
+            .collect())
     }
 
     /// Removes a link, unless it is the user's last way to sign in.
@@ -320,8 +673,28 @@ impl Gatehouse {
         user_id: Option<&str>,
         provider_id: &str,
     ) -> DomainResult<()> {
-        let _ = (caller, user_id, provider_id);
-        todo!("unlink_oauth_account")
+        let tenant_id = caller.tenant()?.tenant_id();
+        let user_id = if caller.is_trusted() {
+            super::parse_id("user_id", user_id.unwrap_or_default())?
+        } else {
+            let (_, claims) = caller.require_recent_user(self.services.context.now(), false)?;
+            own_user(super::parse_id("sub", &claims.sub)?, user_id)?
+        };
+        let (services, origin) = (&self.services, &AuditOrigin::of(caller));
+        services
+            .db
+            .run(|tx| async move {
+                crate::domain::upstream::links::unlink(
+                    &tx,
+                    &services.context,
+                    tenant_id,
+                    user_id,
+                    provider_id,
+                    origin,
+                )
+                .await
+            })
+            .await
     }
 
     /// A valid upstream access token of a user's connected account (servers and operators).
@@ -333,7 +706,88 @@ impl Gatehouse {
         scopes: Vec<String>,
         force_refresh: bool,
     ) -> DomainResult<ConnectedToken> {
-        let _ = (caller, user_id, provider_id, scopes, force_refresh);
-        todo!("connected_account_token")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let user_id = super::parse_id("user_id", user_id)?;
+        let scopes = providers::clean_scopes(&scopes)?;
+        let account = Account {
+            tenant: tenant_id,
+            user_id,
+            provider_id,
+        };
+        let record = self
+            .services
+            .db
+            .run(|tx| async move { account.read(&tx).await })
+            .await?
+            .ok_or(DomainError::OAuthAccountNotLinked)?;
+        let missing = record.missing_scopes(&scopes);
+        if !missing.is_empty() {
+            return Err(DomainError::OAuthScopesMissing(missing));
+        }
+        if record.revoked {
+            return Err(DomainError::OAuthRefreshRevoked);
+        }
+        let grant = if !force_refresh && record.is_fresh(self.services.context.now()) {
+            account.grant(&self.services.master_key, &record)?
+        } else {
+            self.route(RefreshConnectedAccount {
+                tenant: tenant_id.to_owned(),
+                user_id,
+                provider_id: provider_id.to_owned(),
+                force_refresh,
+                seen_version: record.version,
+            })
+            .await?
+        };
+        let missing: Vec<&String> = scopes
+            .iter()
+            .filter(|scope| !grant.scopes.contains(scope))
+            .collect();
+        if !missing.is_empty() {
+            let missing: Vec<&str> = missing.into_iter().map(String::as_str).collect();
+            return Err(DomainError::OAuthScopesMissing(missing.join(" ")));
+        }
+        Ok(ConnectedToken {
+            access_token: grant.access_token,
+            expires_at: grant.expires_at,
+            scopes: grant.scopes,
+        })
+    }
+
+    fn upstream_client(&self) -> DomainResult<&Arc<dyn UpstreamClient>> {
+        self.upstream.as_ref().ok_or_else(|| {
+            DomainError::OAuthUpstreamUnavailable("no upstream client on this node".to_owned())
+        })
+    }
+
+    fn provider_view(&self, tenant_id: &str, record: ProviderRecord) -> ProviderView {
+        ProviderView {
+            redirect_uri: providers::redirect_uri(
+                &self.services.public_url,
+                tenant_id,
+                &record.provider_id,
+            ),
+            provider_id: record.provider_id,
+            kind: record.kind,
+            display_name: record.display_name,
+            issuer: record.issuer,
+            client_id: record.client_id,
+            scopes: record.scopes,
+            allow_email_linking: record.allow_email_linking,
+            allow_sign_up: record.allow_sign_up,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
+    }
+}
+
+/// A signed-in user names no user, or themselves.
+fn own_user(me: uuid::Uuid, named: Option<&str>) -> DomainResult<uuid::Uuid> {
+    match named.filter(|named| !named.is_empty()) {
+        None => Ok(me),
+        Some(named) if named == me.to_string() => Ok(me),
+        Some(_) => Err(DomainError::PermissionDenied(
+            "a user sees and changes only their own linked accounts",
+        )),
     }
 }
