@@ -197,7 +197,9 @@ pub enum DomainError {
     #[error("unlinking would leave the user no way to sign in")]
     OAuthLastSignInMethod,
     /// The provider answered `invalid_grant`; the stored refresh token was dropped.
-    #[error("the provider refused the stored refresh token; it was dropped and the user must sign in with the provider again")]
+    #[error(
+        "the provider refused the stored refresh token; it was dropped and the user must sign in with the provider again"
+    )]
     OAuthRefreshRevoked,
     /// The provider may not create users.
     #[error("this provider does not sign up new users")]
