@@ -14,6 +14,8 @@ pub mod tokens;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tokens_tests;
 
 use serde::{Deserialize, Serialize};
 
