@@ -13,6 +13,10 @@ pub mod providers;
 pub mod tokens;
 
 #[cfg(test)]
+mod links_tests;
+#[cfg(test)]
+mod providers_tests;
+#[cfg(test)]
 mod tests;
 #[cfg(test)]
 mod tokens_tests;
