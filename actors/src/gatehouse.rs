@@ -141,6 +141,8 @@ pub struct Gatehouse {
     pub(crate) failures_by_source: RateLimiter,
     /// Anonymous sign-ins per tenant and source address.
     pub(crate) anonymous_by_source: RateLimiter,
+    /// Upstream sign-ins begun per tenant and source address.
+    pub(crate) oauth_starts_by_source: RateLimiter,
     operator_key_hash: RwLock<Option<Vec<u8>>>,
     /// Membership and transport, when clustered.
     pub(crate) cluster: Option<ClusterWiring>,
@@ -192,6 +194,8 @@ impl Gatehouse {
             failures_by_source: RateLimiter::new(100, 1_000),
             // 30 anonymous users per source, one more every 10 s.
             anonymous_by_source: RateLimiter::new(30, 10_000),
+            // 100 upstream sign-ins begun per source, one more every second.
+            oauth_starts_by_source: RateLimiter::new(100, 1_000),
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,

@@ -35,6 +35,7 @@
 //! ("t", tenant, "api_key_used", key_id)    when the key was last exchanged (at most 1/min)
 //! ("t", tenant, "oauth_provider", provider_id)  an upstream provider (client secret sealed)
 //! ("t", tenant, "oauth_flow", state_hash)  a begun upstream sign-in (nonce, verifier sealed)
+//! ("t", tenant, "oauth_flow_due", at_millis, state_hash)  flows by expiry, for the sweep
 //! ("t", tenant, "oauth_ticket", ticket_hash)  a link ticket from BeginLink, single use
 //! ("t", tenant, "oauth_code", code_hash)   a finished sign-in's single-use code
 //! ("t", tenant, "oauth_link", user_id, provider_id)  a user's link with a provider
@@ -445,6 +446,16 @@ pub fn oauth_providers_subspace(tenant: &str) -> Subspace {
 /// A begun upstream flow, by the SHA-256 of its `state`.
 pub fn oauth_flow(tenant: &str, state_hash: &[u8]) -> Vec<u8> {
     pack(&("t", tenant, "oauth_flow", state_hash))
+}
+
+/// A flow's entry in the expiry queue (value: the SHA-256 of its state).
+pub fn oauth_flow_due(tenant: &str, at: crate::context::Timestamp, state_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_flow_due", at.0, state_hash))
+}
+
+/// The flows of a tenant by expiry.
+pub fn oauth_flow_due_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "oauth_flow_due"))
 }
 
 /// A link ticket, by the SHA-256 of its text.

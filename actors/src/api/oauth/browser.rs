@@ -21,6 +21,9 @@ use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 
+/// Abandoned flows cleared by each start (at the rate new flows come in).
+const SWEEP_PER_START: usize = 8;
+
 impl Gatehouse {
     /// Begins a browser flow: stores the state and answers where to send the browser.
     pub async fn start_oauth(
@@ -30,6 +33,14 @@ impl Gatehouse {
         start: OAuthStart,
     ) -> DomainResult<OAuthRedirect> {
         let tenant = self.services.tenant(tenant_id).await?;
+        let source_key = format!("{tenant_id}\u{0}{}", start.client.ip_address);
+        if !self
+            .oauth_starts_by_source
+            .spend(&source_key, self.services.context.now())
+        {
+            metrics::counter!("gatehouse_oauth_starts_rate_limited_total").increment(1);
+            return Err(DomainError::RateLimited);
+        }
         let upstream = self.upstream_client()?;
         let settings = &tenant.record.settings;
         let redirect = check_redirect(settings, "redirect_url", &start.redirect_url)?.to_string();
@@ -94,7 +105,8 @@ impl Gatehouse {
                     secrets_ref,
                     target,
                     OAUTH_FLOW_TTL,
-                )
+                )?;
+                flow::sweep_expired_flows(&tx, tenant_id, context.now(), SWEEP_PER_START).await
             })
             .await?;
         metrics::counter!("gatehouse_oauth_flows_started_total").increment(1);

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use gatehouse_storage::{Transaction, codec};
+use gatehouse_storage::{RangeOptions, Transaction, codec};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -139,7 +139,36 @@ pub fn store_flow(
         &keyspace::oauth_flow(tenant, &state_hash),
         &codec::encode(&record)?,
     )?;
+    tx.set(
+        &keyspace::oauth_flow_due(tenant, record.expires_at, &state_hash),
+        &state_hash,
+    )?;
     Ok(())
+}
+
+/// Clears up to `limit` flows that expired before `now` (abandoned in the browser), oldest
+/// first. A snapshot read and blind clears: concurrent starts and sweeps never conflict, and
+/// an expired flow can no longer be spent anyway.
+pub async fn sweep_expired_flows(
+    tx: &Transaction,
+    tenant: &str,
+    now: Timestamp,
+    limit: usize,
+) -> DomainResult<usize> {
+    let due = keyspace::oauth_flow_due_subspace(tenant);
+    let (begin, _) = due.range();
+    let end = due.pack(&(now.0,));
+    let options = RangeOptions {
+        limit: Some(limit),
+        snapshot: true,
+        ..RangeOptions::default()
+    };
+    let entries = tx.get_range(&begin, &end, options).await?;
+    for (key, state_hash) in &entries {
+        tx.clear(key)?;
+        tx.clear(&keyspace::oauth_flow(tenant, state_hash))?;
+    }
+    Ok(entries.len())
 }
 
 /// A spent flow with its secrets opened.
@@ -194,6 +223,11 @@ pub async fn spend_flow(
         return Err(DomainError::OAuthStateInvalid);
     }
     tx.clear(&key)?;
+    tx.clear(&keyspace::oauth_flow_due(
+        tenant,
+        record.expires_at,
+        &state_hash,
+    ))?;
     let open = |what: &str, sealed: &[u8]| -> DomainResult<String> {
         let label = flow_label(tenant, &state_hash, what);
         String::from_utf8(master_key.open(label.as_bytes(), sealed)?)

@@ -574,3 +574,48 @@ async fn refusals_go_back_to_the_app_as_error_codes() {
         }
     ));
 }
+
+#[tokio::test]
+async fn abandoned_flows_are_swept_and_starts_are_limited_per_source() {
+    let world = World::new().await;
+    for _ in 0..3 {
+        world.start("google", None).await.unwrap();
+    }
+    let flows = || async {
+        let (begin, end) = Subspace::from(&("t", "acme", "oauth_flow")).range();
+        let (begin, end) = (&begin, &end);
+        world
+            .gatehouse
+            .services()
+            .db
+            .run(|tx| async move {
+                let rows = tx.get_range(begin, end, RangeOptions::default()).await?;
+                Ok::<_, DomainError>(rows.len())
+            })
+            .await
+            .unwrap()
+    };
+    assert_eq!(flows().await, 3);
+    world.clock.advance(Duration::from_secs(601));
+    let (redirect, state) = world.start("google", None).await.unwrap();
+    assert_eq!(flows().await, 1);
+    world.answer("g-1", Some("ada@example.com"), true);
+    assert!(matches!(
+        world
+            .callback("google", &state, Some(&redirect.state_cookie))
+            .await,
+        Ok(Outcome::Code(_))
+    ));
+    assert_eq!(flows().await, 0);
+    let mut limited = 0;
+    for _ in 0..101 {
+        if matches!(
+            world.start("google", None).await,
+            Err(DomainError::RateLimited)
+        ) {
+            limited += 1;
+        }
+    }
+    // The bucket refilled while the clock moved on; one start was spent since.
+    assert_eq!(limited, 2);
+}
