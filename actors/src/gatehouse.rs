@@ -18,6 +18,7 @@ use crate::domain::webhooks::WebhookSettings;
 use crate::error::{DomainError, DomainResult};
 use crate::ratelimit::RateLimiter;
 use crate::runtime::cluster::{ActorKind, Membership, MembershipView};
+use crate::runtime::connected_account_actor::ConnectedAccountActor;
 use crate::runtime::registry::Registry;
 use crate::runtime::routing::ClusterWiring;
 use crate::runtime::services::NodeServices;
@@ -133,12 +134,15 @@ pub struct Gatehouse {
     pub(crate) tenant_actors: Registry<TenantActor>,
     pub(crate) session_actors: Registry<SessionActor>,
     pub(crate) share_actors: Registry<ShareActor>,
+    pub(crate) connected_account_actors: Registry<ConnectedAccountActor>,
     /// Failed sign-ins per tenant and account.
     pub(crate) failures_by_account: RateLimiter,
     /// Failed sign-ins per tenant and source address.
     pub(crate) failures_by_source: RateLimiter,
     /// Anonymous sign-ins per tenant and source address.
     pub(crate) anonymous_by_source: RateLimiter,
+    /// Upstream sign-ins begun per tenant and source address.
+    pub(crate) oauth_starts_by_source: RateLimiter,
     operator_key_hash: RwLock<Option<Vec<u8>>>,
     /// Membership and transport, when clustered.
     pub(crate) cluster: Option<ClusterWiring>,
@@ -171,21 +175,27 @@ impl Gatehouse {
             hasher,
             tenants: TenantCache::default(),
             public_url: options.public_url.trim_end_matches('/').to_owned(),
+            upstream: options.upstream.clone(),
         });
         let tenant_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let session_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let share_actors = Registry::start(services.clone(), options.actor_idle_timeout).await?;
+        let connected_account_actors =
+            Registry::start(services.clone(), options.actor_idle_timeout).await?;
         let gatehouse = Arc::new(Gatehouse {
             services,
             tenant_actors,
             session_actors,
             share_actors,
+            connected_account_actors,
             // 10 failures per account, one more every 30 s.
             failures_by_account: RateLimiter::new(10, 30_000),
             // 100 failures per source, one more every second.
             failures_by_source: RateLimiter::new(100, 1_000),
             // 30 anonymous users per source, one more every 10 s.
             anonymous_by_source: RateLimiter::new(30, 10_000),
+            // 100 upstream sign-ins begun per source, one more every second.
+            oauth_starts_by_source: RateLimiter::new(100, 1_000),
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,
@@ -231,6 +241,9 @@ impl Gatehouse {
             + self
                 .share_actors
                 .retain(|key| membership.is_local(ActorKind::Share, key))
+            + self
+                .connected_account_actors
+                .retain(|key| membership.is_local(ActorKind::ConnectedAccount, key))
     }
 
     /// The membership this node sees, when clustered.
@@ -251,11 +264,12 @@ impl Gatehouse {
     }
 
     /// Live actors on this node per kind.
-    pub fn active_actors_by_kind(&self) -> [(&'static str, usize); 3] {
+    pub fn active_actors_by_kind(&self) -> [(&'static str, usize); 4] {
         [
             ("tenant", self.tenant_actors.active()),
             ("session", self.session_actors.active()),
             ("share", self.share_actors.active()),
+            ("connected_account", self.connected_account_actors.active()),
         ]
     }
 
@@ -348,6 +362,7 @@ impl Gatehouse {
     pub async fn shutdown(&self) {
         self.session_actors.shutdown().await;
         self.share_actors.shutdown().await;
+        self.connected_account_actors.shutdown().await;
         self.tenant_actors.shutdown().await;
     }
 }

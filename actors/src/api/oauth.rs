@@ -5,14 +5,19 @@
 //! [`Gatehouse::finish_oauth`]); the flow ends in a single-use code that the app exchanges
 //! over gRPC with its client key ([`Gatehouse::exchange_oauth_code`]).
 
+mod accounts;
+mod browser;
+
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::access::Caller;
-use crate::api::SignedIn;
 use crate::context::Timestamp;
+use crate::domain::audit::AuditOrigin;
 use crate::domain::sessions::ClientInfo;
-use crate::domain::upstream::ProviderKind;
-use crate::error::DomainResult;
+use crate::domain::upstream::providers::{self, NewProvider, ProviderChanges, ProviderRecord};
+use crate::domain::upstream::{ProviderKind, UpstreamClient};
+use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
 
 /// Name of the cookie that binds a flow to the browser that began it (HttpOnly,
@@ -219,14 +224,43 @@ impl Gatehouse {
         caller: &Caller,
         spec: ProviderSpec,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, spec);
-        todo!("create_oauth_provider")
+        let tenant = caller.require_server()?.clone();
+        let new = NewProvider {
+            provider_id: spec.provider_id,
+            kind: spec.kind,
+            display_name: spec.display_name,
+            issuer: spec.issuer,
+            client_id: spec.client_id,
+            client_secret: spec.client_secret,
+            scopes: spec.scopes,
+            allow_email_linking: spec.allow_email_linking,
+            allow_sign_up: spec.allow_sign_up.unwrap_or(true),
+        };
+        let (services, tenant_id, origin) =
+            (&self.services, tenant.tenant_id(), &AuditOrigin::of(caller));
+        let new = &new;
+        let record = services
+            .db
+            .run(|tx| async move {
+                let (context, master_key) = (&services.context, &services.master_key);
+                providers::create(&tx, context, master_key, tenant_id, new.clone(), origin).await
+            })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Lists the tenant's providers (servers and operators).
     pub async fn list_oauth_providers(&self, caller: &Caller) -> DomainResult<Vec<ProviderView>> {
-        let _ = caller;
-        todo!("list_oauth_providers")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let records = self
+            .services
+            .db
+            .run(|tx| async move { providers::list(&tx, tenant_id).await })
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|record| self.provider_view(tenant_id, record))
+            .collect())
     }
 
     /// One provider (servers and operators).
@@ -235,8 +269,13 @@ impl Gatehouse {
         caller: &Caller,
         provider_id: &str,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, provider_id);
-        todo!("get_oauth_provider")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let record = self
+            .services
+            .db
+            .run(|tx| async move { providers::read(&tx, tenant_id, provider_id).await })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Changes a provider (servers and operators).
@@ -246,8 +285,35 @@ impl Gatehouse {
         provider_id: &str,
         update: ProviderUpdate,
     ) -> DomainResult<ProviderView> {
-        let _ = (caller, provider_id, update);
-        todo!("update_oauth_provider")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let changes = ProviderChanges {
+            display_name: update.display_name,
+            issuer: update.issuer,
+            client_id: update.client_id,
+            client_secret: update.client_secret,
+            scopes: update.scopes,
+            allow_email_linking: update.allow_email_linking,
+            allow_sign_up: update.allow_sign_up,
+        };
+        let (services, origin, changes) = (&self.services, &AuditOrigin::of(caller), &changes);
+        let record = services
+            .db
+            .run(|tx| async move {
+                let (context, master_key) = (&services.context, &services.master_key);
+                let changes = changes.clone();
+                providers::update(
+                    &tx,
+                    context,
+                    master_key,
+                    tenant_id,
+                    provider_id,
+                    changes,
+                    origin,
+                )
+                .await
+            })
+            .await?;
+        Ok(self.provider_view(tenant_id, record))
     }
 
     /// Deletes a provider (servers and operators).
@@ -256,88 +322,50 @@ impl Gatehouse {
         caller: &Caller,
         provider_id: &str,
     ) -> DomainResult<()> {
-        let _ = (caller, provider_id);
-        todo!("delete_oauth_provider")
+        let tenant_id = caller.require_server()?.tenant_id();
+        let (services, origin) = (&self.services, &AuditOrigin::of(caller));
+        services
+            .db
+            .run(|tx| async move {
+                providers::delete(&tx, &services.context, tenant_id, provider_id, origin).await
+            })
+            .await
     }
 
-    /// Begins a browser flow: stores the state and answers where to send the browser.
-    pub async fn start_oauth(
-        &self,
-        tenant_id: &str,
-        provider_id: &str,
-        start: OAuthStart,
-    ) -> DomainResult<OAuthRedirect> {
-        let _ = (tenant_id, provider_id, start);
-        todo!("start_oauth")
+    fn upstream_client(&self) -> DomainResult<&Arc<dyn UpstreamClient>> {
+        self.upstream.as_ref().ok_or_else(|| {
+            DomainError::OAuthUpstreamUnavailable("no upstream client on this node".to_owned())
+        })
     }
 
-    /// Ends a browser flow: the URL to send the browser back to (`?code=`, `?linked=` or
-    /// `?error=` on the app's redirect URL). `Err(OAuthStateInvalid)` when the state is
-    /// unknown, spent, expired or another browser's: there is no trusted URL to go back to.
-    pub async fn finish_oauth(
-        &self,
-        tenant_id: &str,
-        provider_id: &str,
-        callback: OAuthCallback,
-    ) -> DomainResult<String> {
-        let _ = (tenant_id, provider_id, callback);
-        todo!("finish_oauth")
+    fn provider_view(&self, tenant_id: &str, record: ProviderRecord) -> ProviderView {
+        ProviderView {
+            redirect_uri: providers::redirect_uri(
+                &self.services.public_url,
+                tenant_id,
+                &record.provider_id,
+            ),
+            provider_id: record.provider_id,
+            kind: record.kind,
+            display_name: record.display_name,
+            issuer: record.issuer,
+            client_id: record.client_id,
+            scopes: record.scopes,
+            allow_email_linking: record.allow_email_linking,
+            allow_sign_up: record.allow_sign_up,
+            created_at: record.created_at,
+            updated_at: record.updated_at,
+        }
     }
+}
 
-    /// Spends a flow's single-use code for a session.
-    pub async fn exchange_oauth_code(
-        &self,
-        caller: &Caller,
-        code: &str,
-        client: &ClientInfo,
-    ) -> DomainResult<SignedIn> {
-        let _ = (caller, code, client);
-        todo!("exchange_oauth_code")
-    }
-
-    /// A signed-in user's link flow (or an anonymous user's upgrade): the start URL.
-    pub async fn begin_oauth_link(
-        &self,
-        caller: &Caller,
-        provider_id: &str,
-        redirect_url: &str,
-        scopes: Vec<String>,
-    ) -> DomainResult<LinkStart> {
-        let _ = (caller, provider_id, redirect_url, scopes);
-        todo!("begin_oauth_link")
-    }
-
-    /// A user's links: the caller's own, or a named user's for servers and operators.
-    pub async fn list_linked_accounts(
-        &self,
-        caller: &Caller,
-        user_id: Option<&str>,
-    ) -> DomainResult<Vec<LinkedAccountView>> {
-        let _ = (caller, user_id);
-        todo!("list_linked_accounts")
-    }
-
-    /// Removes a link, unless it is the user's last way to sign in.
-    pub async fn unlink_oauth_account(
-        &self,
-        caller: &Caller,
-        user_id: Option<&str>,
-        provider_id: &str,
-    ) -> DomainResult<()> {
-        let _ = (caller, user_id, provider_id);
-        todo!("unlink_oauth_account")
-    }
-
-    /// A valid upstream access token of a user's connected account (servers and operators).
-    pub async fn connected_account_token(
-        &self,
-        caller: &Caller,
-        user_id: &str,
-        provider_id: &str,
-        scopes: Vec<String>,
-        force_refresh: bool,
-    ) -> DomainResult<ConnectedToken> {
-        let _ = (caller, user_id, provider_id, scopes, force_refresh);
-        todo!("connected_account_token")
+/// A signed-in user names no user, or themselves.
+fn own_user(me: uuid::Uuid, named: Option<&str>) -> DomainResult<uuid::Uuid> {
+    match named.filter(|named| !named.is_empty()) {
+        None => Ok(me),
+        Some(named) if named == me.to_string() => Ok(me),
+        Some(_) => Err(DomainError::PermissionDenied(
+            "a user sees and changes only their own linked accounts",
+        )),
     }
 }

@@ -97,6 +97,16 @@ pub enum AuditAction {
     ApiKeyCreate,
     /// `api_key.revoke`.
     ApiKeyRevoke,
+    /// `oauth_provider.create`.
+    OAuthProviderCreate,
+    /// `oauth_provider.update`.
+    OAuthProviderUpdate,
+    /// `oauth_provider.delete`.
+    OAuthProviderDelete,
+    /// `user.oauth_link`: an upstream account was linked to a user.
+    UserOAuthLink,
+    /// `user.oauth_unlink`.
+    UserOAuthUnlink,
 }
 
 impl AuditAction {
@@ -144,6 +154,11 @@ impl AuditAction {
             AuditAction::UserUpgradeAnonymous => "user.upgrade_anonymous",
             AuditAction::ApiKeyCreate => "api_key.create",
             AuditAction::ApiKeyRevoke => "api_key.revoke",
+            AuditAction::OAuthProviderCreate => "oauth_provider.create",
+            AuditAction::OAuthProviderUpdate => "oauth_provider.update",
+            AuditAction::OAuthProviderDelete => "oauth_provider.delete",
+            AuditAction::UserOAuthLink => "user.oauth_link",
+            AuditAction::UserOAuthUnlink => "user.oauth_unlink",
         }
     }
 }

@@ -33,6 +33,14 @@
 //! ("t", tenant, "api_key", key_id)          an API key (secret as SHA-256 only)
 //! ("t", tenant, "api_key_by", kind, owner_id, key_id)  keys of one owner (value: empty)
 //! ("t", tenant, "api_key_used", key_id)    when the key was last exchanged (at most 1/min)
+//! ("t", tenant, "oauth_provider", provider_id)  an upstream provider (client secret sealed)
+//! ("t", tenant, "oauth_flow", state_hash)  a begun upstream sign-in (nonce, verifier sealed)
+//! ("t", tenant, "oauth_flow_due", at_millis, state_hash)  flows by expiry, for the sweep
+//! ("t", tenant, "oauth_ticket", ticket_hash)  a link ticket from BeginLink, single use
+//! ("t", tenant, "oauth_code", code_hash)   a finished sign-in's single-use code
+//! ("t", tenant, "oauth_link", user_id, provider_id)  a user's link with a provider
+//! ("t", tenant, "idx", "oauth", provider_id, subject)  upstream account → user_id, unique
+//! ("t", tenant, "oauth_tokens", user_id, provider_id)  connected account tokens (sealed)
 //! ```
 
 use gatehouse_storage::tuple::pack;
@@ -423,6 +431,66 @@ pub fn owner_api_keys_subspace(tenant: &str, kind: &str, owner_id: &str) -> Subs
 /// revocations do not conflict on one record.
 pub fn api_key_used(tenant: &str, key_id: Uuid) -> Vec<u8> {
     pack(&("t", tenant, "api_key_used", key_id))
+}
+
+/// An upstream provider of a tenant.
+pub fn oauth_provider(tenant: &str, provider_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_provider", provider_id))
+}
+
+/// Every upstream provider of a tenant.
+pub fn oauth_providers_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "oauth_provider"))
+}
+
+/// A begun upstream flow, by the SHA-256 of its `state`.
+pub fn oauth_flow(tenant: &str, state_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_flow", state_hash))
+}
+
+/// A flow's entry in the expiry queue (value: the SHA-256 of its state).
+pub fn oauth_flow_due(tenant: &str, at: crate::context::Timestamp, state_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_flow_due", at.0, state_hash))
+}
+
+/// The flows of a tenant by expiry.
+pub fn oauth_flow_due_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "oauth_flow_due"))
+}
+
+/// A link ticket, by the SHA-256 of its text.
+pub fn oauth_ticket(tenant: &str, ticket_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_ticket", ticket_hash))
+}
+
+/// A finished upstream sign-in's single-use code, by its SHA-256.
+pub fn oauth_code(tenant: &str, code_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_code", code_hash))
+}
+
+/// A user's link with one provider.
+pub fn oauth_link(tenant: &str, user_id: Uuid, provider_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_link", user_id, provider_id))
+}
+
+/// Every link of a user.
+pub fn oauth_links_subspace(tenant: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "oauth_link", user_id))
+}
+
+/// The unique index of upstream accounts → the user linked to them.
+pub fn oauth_link_index(tenant: &str, provider_id: &str, subject: &str) -> Vec<u8> {
+    pack(&("t", tenant, "idx", "oauth", provider_id, subject))
+}
+
+/// A connected account's tokens.
+pub fn oauth_tokens(tenant: &str, user_id: Uuid, provider_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "oauth_tokens", user_id, provider_id))
+}
+
+/// Every connected account of a user.
+pub fn oauth_tokens_subspace(tenant: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "oauth_tokens", user_id))
 }
 
 #[cfg(test)]

@@ -66,11 +66,17 @@ pub enum EventType {
     ApiKeyCreated,
     /// `api_key.revoked`.
     ApiKeyRevoked,
+    /// `oauth_provider.changed`: an upstream provider was created, updated or deleted.
+    OAuthProviderChanged,
+    /// `user.oauth_linked`.
+    UserOAuthLinked,
+    /// `user.oauth_unlinked`.
+    UserOAuthUnlinked,
 }
 
 impl EventType {
     /// Every event type, in the order endpoints list them.
-    pub const ALL: [EventType; 26] = [
+    pub const ALL: [EventType; 29] = [
         EventType::UserCreated,
         EventType::UserUpdated,
         EventType::UserDeleted,
@@ -97,6 +103,9 @@ impl EventType {
         EventType::SessionImpersonationEnded,
         EventType::ApiKeyCreated,
         EventType::ApiKeyRevoked,
+        EventType::OAuthProviderChanged,
+        EventType::UserOAuthLinked,
+        EventType::UserOAuthUnlinked,
     ];
 
     /// Stable name, e.g. `user.created`.
@@ -128,6 +137,9 @@ impl EventType {
             EventType::SessionImpersonationEnded => "session.impersonation_ended",
             EventType::ApiKeyCreated => "api_key.created",
             EventType::ApiKeyRevoked => "api_key.revoked",
+            EventType::OAuthProviderChanged => "oauth_provider.changed",
+            EventType::UserOAuthLinked => "user.oauth_linked",
+            EventType::UserOAuthUnlinked => "user.oauth_unlinked",
         }
     }
 }

@@ -106,6 +106,8 @@ pub enum ActorKind {
     Session,
     /// `ShareActor`.
     Share,
+    /// `ConnectedAccountActor`.
+    ConnectedAccount,
 }
 
 impl ActorKind {
@@ -115,6 +117,7 @@ impl ActorKind {
             ActorKind::Tenant => "tenant",
             ActorKind::Session => "session",
             ActorKind::Share => "share",
+            ActorKind::ConnectedAccount => "connected_account",
         }
     }
 }

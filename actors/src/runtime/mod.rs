@@ -2,6 +2,7 @@
 //! view and placement, and the routing of owner-only operations to the node that owns them.
 
 pub mod cluster;
+pub mod connected_account_actor;
 pub mod email_dispatch;
 pub mod entity;
 pub mod owner_call;

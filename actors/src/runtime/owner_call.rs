@@ -15,7 +15,7 @@ use crate::gatehouse::Gatehouse;
 use crate::runtime::cluster::ActorKind;
 use crate::runtime::entity::EntityKind;
 use crate::runtime::routing::WireError;
-use crate::runtime::{session_actor, share_actor, tenant_actor};
+use crate::runtime::{connected_account_actor, session_actor, share_actor, tenant_actor};
 
 /// One owner-only operation: its target actor, its reply, and what it runs there.
 pub trait OwnerOperation: Clone + Send + Sync + Into<OwnerCall> + 'static {
@@ -133,6 +133,7 @@ owner_calls! {
     UseShare(share_actor::UseShare),
     RevokeShare(share_actor::RevokeShare),
     DecideProposal(share_actor::DecideProposal),
+    RefreshConnectedAccount(connected_account_actor::RefreshConnectedAccount),
 }
 
 impl std::fmt::Debug for OwnerCall {

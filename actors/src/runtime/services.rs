@@ -35,6 +35,8 @@ pub struct NodeServices {
     pub tenants: TenantCache,
     /// Base URL of the HTTP endpoint, for issuers.
     pub public_url: String,
+    /// HTTP to upstream OAuth / OpenID providers, for connected-account refreshes.
+    pub upstream: Option<Arc<dyn crate::domain::upstream::UpstreamClient>>,
 }
 
 /// A freshly signed access token (`Debug` shows only its expiry).

@@ -48,6 +48,8 @@ pub enum AuthMethod {
     Totp,
     /// A recovery code.
     RecoveryCode,
+    /// An upstream (OAuth / OpenID) provider vouched for the user.
+    Upstream,
 }
 
 impl AuthMethod {
@@ -59,6 +61,7 @@ impl AuthMethod {
             AuthMethod::Passkey => &["hwk", "user"],
             AuthMethod::Totp => &["otp"],
             AuthMethod::RecoveryCode => &["recovery"],
+            AuthMethod::Upstream => &["fed"],
         }
     }
 

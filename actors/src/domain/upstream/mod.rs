@@ -6,6 +6,21 @@
 //! authorization URL with PKCE S256, the code exchange with ID-token validation, GitHub's user
 //! and emails API, refresh) and the domain decides everything else in its transactions.
 
+pub mod callback;
+pub mod flow;
+pub mod links;
+pub mod providers;
+pub mod tokens;
+
+#[cfg(test)]
+mod links_tests;
+#[cfg(test)]
+mod providers_tests;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tokens_tests;
+
 use serde::{Deserialize, Serialize};
 
 use crate::context::Timestamp;
