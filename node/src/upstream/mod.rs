@@ -5,8 +5,12 @@
 mod discovery;
 mod errors;
 mod github;
+#[cfg(test)]
+mod github_tests;
 mod http;
 mod oidc;
+#[cfg(test)]
+mod provider_tests;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
