@@ -37,7 +37,8 @@ struct StartQuery {
     scope: Option<String>,
 }
 
-/// The provider's answer on the callback URL.
+/// The provider's answer on the callback URL. Other parameters (`error_description`,
+/// `iss`, …) are accepted and ignored: the app gets the `error` code only.
 #[derive(Default, Deserialize)]
 struct CallbackQuery {
     #[serde(default)]
@@ -46,10 +47,6 @@ struct CallbackQuery {
     code: Option<String>,
     #[serde(default)]
     error: Option<String>,
-    /// Read so that it is accepted; the app gets the `error` code only.
-    #[serde(default)]
-    #[allow(dead_code)]
-    error_description: Option<String>,
 }
 
 /// The cookie's path: the tenant's OAuth routes only.
@@ -138,8 +135,8 @@ fn error(error: &DomainError) -> Response {
     response
 }
 
-fn query_error(rejection: &QueryRejection) -> Response {
-    tracing::debug!(%rejection, "malformed OAuth query");
+/// A query string that does not parse; not logged, it may carry the provider's code.
+fn query_error(_rejection: &QueryRejection) -> Response {
     error(&DomainError::invalid(
         "query",
         "the query string is malformed",

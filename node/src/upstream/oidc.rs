@@ -122,7 +122,8 @@ impl OidcUpstream {
             .id_token()
             .ok_or_else(|| rejected("the token endpoint returned no ID token"))?;
         let nonce = Nonce::new(exchange.nonce.clone());
-        let template = allows_tenant_template(provider).then(|| metadata.issuer().to_string());
+        let template =
+            allows_tenant_template(provider).then(|| metadata.issuer().as_str().to_owned());
         let (claims, oidc) = match verify(&oidc, template.as_deref(), id_token, &nonce, &tokens) {
             Ok(claims) => (claims, oidc),
             Err(Refusal::UnknownKey) => {

@@ -37,14 +37,26 @@ enum Flaw {
     OtherNonce,
     WrongAtHash,
     OtherAudience,
+    /// An issuer outside the multi-tenant template.
+    OtherIssuer,
 }
+
+/// The tenant Microsoft puts in personal accounts' issuer.
+const MS_TENANT: &str = "9188040d-6c67-4c5b-b112-36a304b66dad";
 
 /// One request to the token endpoint: its `Authorization` header and its form.
 type TokenRequest = (Option<String>, Vec<(String, String)>);
 
 #[derive(Debug)]
 struct Fake {
+    /// Where the fake listens.
+    base: String,
+    /// The configured issuer: where discovery is.
     issuer: String,
+    /// The issuer the metadata names (a template for multi-tenant metadata).
+    metadata_issuer: String,
+    /// The `iss` of the ID tokens.
+    token_issuer: String,
     nonce: String,
     flaw: Mutex<Flaw>,
     /// Only `client_secret_post` in the metadata.
@@ -87,8 +99,13 @@ fn id_token(fake: &Fake, access_token: &str) -> String {
     } else {
         fake.nonce.as_str()
     };
+    let issuer = if flaw == Flaw::OtherIssuer {
+        format!("http://evil.example/{MS_TENANT}/v2.0")
+    } else {
+        fake.token_issuer.clone()
+    };
     let claims = json!({
-        "iss": fake.issuer,
+        "iss": issuer,
         "sub": "user-1",
         "aud": audience,
         "exp": now() + 300,
@@ -113,10 +130,10 @@ async fn discovery(State(fake): State<Arc<Fake>>) -> Response {
         json!(["client_secret_basic", "client_secret_post"])
     };
     axum::Json(json!({
-        "issuer": fake.issuer,
-        "authorization_endpoint": format!("{}/authorize", fake.issuer),
-        "token_endpoint": format!("{}/token", fake.issuer),
-        "jwks_uri": format!("{}/jwks", fake.issuer),
+        "issuer": fake.metadata_issuer,
+        "authorization_endpoint": format!("{}/authorize", fake.base),
+        "token_endpoint": format!("{}/token", fake.base),
+        "jwks_uri": format!("{}/jwks", fake.base),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["EdDSA"],
@@ -176,9 +193,28 @@ async fn token(State(fake): State<Arc<Fake>>, headers: HeaderMap, body: Bytes) -
 }
 
 async fn start_fake(post_only: bool) -> Arc<Fake> {
+    start_fake_with(post_only, false).await
+}
+
+/// With `multi_tenant`, the fake is shaped like Microsoft's `common` endpoint: configured as
+/// `{base}/common/v2.0`, metadata issuer `{base}/{tenantid}/v2.0`, tokens from one tenant.
+async fn start_fake_with(post_only: bool, multi_tenant: bool) -> Arc<Fake> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (issuer, metadata_issuer, token_issuer) = if multi_tenant {
+        (
+            format!("{base}/common/v2.0"),
+            format!("{base}/{{tenantid}}/v2.0"),
+            format!("{base}/{MS_TENANT}/v2.0"),
+        )
+    } else {
+        (base.clone(), base.clone(), base.clone())
+    };
     let fake = Arc::new(Fake {
-        issuer: format!("http://{}", listener.local_addr().unwrap()),
+        base,
+        issuer,
+        metadata_issuer,
+        token_issuer,
         nonce: "nonce-1".to_owned(),
         flaw: Mutex::new(Flaw::None),
         post_only,
@@ -187,6 +223,10 @@ async fn start_fake(post_only: bool) -> Arc<Fake> {
     });
     let app = Router::new()
         .route("/.well-known/openid-configuration", get(discovery))
+        .route(
+            "/common/v2.0/.well-known/openid-configuration",
+            get(discovery),
+        )
         .route("/jwks", get(jwks))
         .route("/token", post(token))
         .with_state(fake.clone());
@@ -393,4 +433,41 @@ async fn an_unreachable_provider_is_unavailable() {
         upstream.refresh(&provider, "rt", &[]).await.unwrap_err(),
         RefreshFailure::Unavailable(_)
     ));
+}
+
+#[tokio::test]
+async fn microsofts_common_endpoint_takes_tokens_of_any_tenant_under_its_template() {
+    let fake = start_fake_with(false, true).await;
+    let upstream = OidcUpstream::new().unwrap();
+    let mut microsoft = provider(&fake);
+    microsoft.kind = ProviderKind::Microsoft;
+    let identity = upstream
+        .exchange_code(&microsoft, &exchange(&fake))
+        .await
+        .unwrap();
+    assert_eq!(identity.subject, "user-1");
+
+    *fake.flaw.lock().unwrap() = Flaw::OtherIssuer;
+    let error = upstream
+        .exchange_code(&microsoft, &exchange(&fake))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DomainError::OAuthUpstreamRejected(message) if message.contains("issuer")),
+        "{error:?}"
+    );
+}
+
+#[tokio::test]
+async fn template_metadata_is_refused_for_a_plain_oidc_provider() {
+    let fake = start_fake_with(false, true).await;
+    let upstream = OidcUpstream::new().unwrap();
+    let error = upstream
+        .exchange_code(&provider(&fake), &exchange(&fake))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, DomainError::OAuthUpstreamRejected(message) if message.contains("another issuer")),
+        "{error:?}"
+    );
 }
