@@ -25,10 +25,11 @@ struct Entry {
     fetched_at: Instant,
 }
 
-/// The cache of discovery documents (with their JWKS), keyed by issuer.
+/// The cache of discovery documents (with their JWKS), keyed by issuer and by whether a
+/// multi-tenant template was accepted for it.
 #[derive(Debug, Default)]
 pub struct Discovery {
-    entries: Mutex<HashMap<String, Entry>>,
+    entries: Mutex<HashMap<(String, bool), Entry>>,
 }
 
 impl Discovery {
@@ -48,7 +49,8 @@ impl Discovery {
         } else {
             DISCOVERY_TTL
         };
-        if let Some(metadata) = self.cached(issuer, max_age) {
+        let key = (issuer.to_owned(), allow_tenant_template);
+        if let Some(metadata) = self.cached(&key, max_age) {
             return Ok(metadata);
         }
         let metadata = Arc::new(fetch(http, issuer, allow_tenant_template).await?);
@@ -58,7 +60,7 @@ impl Discovery {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries.retain(|_, entry| entry.fetched_at.elapsed() < DISCOVERY_TTL);
         entries.insert(
-            issuer.to_owned(),
+            key,
             Entry {
                 metadata: metadata.clone(),
                 fetched_at: Instant::now(),
@@ -67,13 +69,13 @@ impl Discovery {
         Ok(metadata)
     }
 
-    fn cached(&self, issuer: &str, max_age: Duration) -> Option<Arc<CoreProviderMetadata>> {
+    fn cached(&self, key: &(String, bool), max_age: Duration) -> Option<Arc<CoreProviderMetadata>> {
         let entries = self
             .entries
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         entries
-            .get(issuer)
+            .get(key)
             .filter(|entry| entry.fetched_at.elapsed() < max_age)
             .map(|entry| entry.metadata.clone())
     }

@@ -68,6 +68,55 @@ fn with_redirect(client: OidcClient, redirect_uri: &str) -> DomainResult<OidcCli
     Ok(client.set_redirect_uri(redirect))
 }
 
+/// How the ID token's `iss` is checked.
+#[derive(Debug, Clone)]
+enum IssuerCheck {
+    /// Equal to the metadata's issuer (by `openidconnect`).
+    Exact,
+    /// Fills the multi-tenant metadata's template (Microsoft's `common` and the like).
+    Template(String),
+    /// Google: `https://accounts.google.com`, or the same without the scheme (OpenID
+    /// Connect on Google documents both).
+    Google,
+}
+
+/// Google's ID tokens may name the issuer without its scheme.
+const GOOGLE_ISSUERS: [&str; 2] = ["https://accounts.google.com", "accounts.google.com"];
+
+impl IssuerCheck {
+    fn of(provider: &ProviderEndpoint, metadata: &CoreProviderMetadata) -> IssuerCheck {
+        match provider.kind {
+            ProviderKind::Microsoft => IssuerCheck::Template(metadata.issuer().as_str().to_owned()),
+            ProviderKind::Google
+                if GOOGLE_ISSUERS.contains(&metadata.issuer().as_str().trim_end_matches('/')) =>
+            {
+                IssuerCheck::Google
+            }
+            _ => IssuerCheck::Exact,
+        }
+    }
+
+    /// Whether `openidconnect` compares the issuer itself.
+    fn by_verifier(&self) -> bool {
+        matches!(self, IssuerCheck::Exact)
+    }
+
+    fn accepts(&self, issuer: &str) -> bool {
+        match self {
+            IssuerCheck::Exact => true,
+            IssuerCheck::Template(template) => {
+                // Metadata that names one tenant's issuer is compared exactly.
+                if template.contains(super::discovery::TENANT_PLACEHOLDER) {
+                    fills_template(template, issuer)
+                } else {
+                    template.trim_end_matches('/') == issuer.trim_end_matches('/')
+                }
+            }
+            IssuerCheck::Google => GOOGLE_ISSUERS.contains(&issuer),
+        }
+    }
+}
+
 /// Why an ID token was not accepted; a key the JWKS lacks is worth one fresh discovery.
 enum Refusal {
     UnknownKey,
@@ -122,15 +171,14 @@ impl OidcUpstream {
             .id_token()
             .ok_or_else(|| rejected("the token endpoint returned no ID token"))?;
         let nonce = Nonce::new(exchange.nonce.clone());
-        let template =
-            allows_tenant_template(provider).then(|| metadata.issuer().as_str().to_owned());
-        let (claims, oidc) = match verify(&oidc, template.as_deref(), id_token, &nonce, &tokens) {
+        let issuer_check = IssuerCheck::of(provider, &metadata);
+        let (claims, oidc) = match verify(&oidc, &issuer_check, id_token, &nonce, &tokens) {
             Ok(claims) => (claims, oidc),
             Err(Refusal::UnknownKey) => {
                 // The provider may have rotated its keys since the JWKS was cached.
                 let metadata = self.discover(provider, true).await?;
                 let oidc = with_redirect(client(provider, &metadata), &exchange.redirect_uri)?;
-                match verify(&oidc, template.as_deref(), id_token, &nonce, &tokens) {
+                match verify(&oidc, &issuer_check, id_token, &nonce, &tokens) {
                     Ok(claims) => (claims, oidc),
                     Err(Refusal::UnknownKey) => {
                         return Err(rejected("the ID token is signed with an unknown key"));
@@ -153,7 +201,7 @@ impl OidcUpstream {
                     Some(claims.subject().clone()),
                 )
                 .map_err(|_| rejected("the provider has no user info endpoint"))?
-                .require_issuer_match(template.is_none())
+                .require_issuer_match(issuer_check.by_verifier())
                 .request_async(&self.http)
                 .await
                 .map_err(|error| user_info_error(&error))?;
@@ -213,18 +261,17 @@ fn token_set(tokens: &CoreTokenResponse, requested: &[String]) -> TokenSet {
 }
 
 /// Validates the ID token (signature against the JWKS, issuer, audience, expiry, nonce) and
-/// its `at_hash` when present. With a multi-tenant `template`, the issuer is checked against
-/// it instead of the metadata's.
+/// its `at_hash` when present; the issuer as `issuer_check` says.
 fn verify(
     client: &OidcClient,
-    template: Option<&str>,
+    issuer_check: &IssuerCheck,
     id_token: &CoreIdToken,
     nonce: &Nonce,
     tokens: &CoreTokenResponse,
 ) -> Result<CoreIdTokenClaims, Refusal> {
     let verifier: CoreIdTokenVerifier<'_> = client
         .id_token_verifier()
-        .require_issuer_match(template.is_none());
+        .require_issuer_match(issuer_check.by_verifier());
     let claims = match id_token.claims(&verifier, nonce) {
         Ok(claims) => claims.clone(),
         Err(ClaimsVerificationError::SignatureVerification(
@@ -232,9 +279,7 @@ fn verify(
         )) => return Err(Refusal::UnknownKey),
         Err(error) => return Err(Refusal::Invalid(claims_error(&error))),
     };
-    if let Some(template) = template
-        && !fills_template(template, claims.issuer().as_str())
-    {
+    if !issuer_check.accepts(claims.issuer().as_str()) {
         return Err(Refusal::Invalid(rejected(
             "the ID token is from another issuer",
         )));
@@ -270,6 +315,24 @@ fn check_at_hash(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn issuers_are_checked_per_kind() {
+        let template =
+            IssuerCheck::Template("https://login.microsoftonline.com/{tenantid}/v2.0".into());
+        assert!(template.accepts(
+            "https://login.microsoftonline.com/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0"
+        ));
+        assert!(!template.accepts("https://login.evil.example/9188040d/v2.0"));
+        let one_tenant = IssuerCheck::Template("https://login.microsoftonline.com/abc/v2.0".into());
+        assert!(one_tenant.accepts("https://login.microsoftonline.com/abc/v2.0"));
+        assert!(!one_tenant.accepts("https://login.microsoftonline.com/def/v2.0"));
+        assert!(IssuerCheck::Google.accepts("accounts.google.com"));
+        assert!(IssuerCheck::Google.accepts("https://accounts.google.com"));
+        assert!(!IssuerCheck::Google.accepts("https://accounts.google.com.evil.example"));
+        assert!(!IssuerCheck::Google.by_verifier());
+        assert!(IssuerCheck::Exact.by_verifier());
+    }
 
     #[test]
     fn basic_auth_unless_only_post_is_listed() {
