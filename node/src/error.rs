@@ -127,6 +127,9 @@ pub enum NodeError {
     /// The webhook delivery client cannot be built.
     #[error("cannot build the webhook HTTP client: {0}")]
     WebhookSender(#[source] reqwest::Error),
+    /// The HTTP client to upstream OAuth providers cannot be built.
+    #[error("cannot build the upstream OAuth HTTP client: {0}")]
+    UpstreamClient(#[source] reqwest::Error),
     /// The Prometheus recorder cannot be installed.
     #[error("cannot install the metrics recorder: {0}")]
     Metrics(#[from] metrics_exporter_prometheus::BuildError),

@@ -1,4 +1,5 @@
-//! HTTP: JWKS and OIDC discovery per tenant, Prometheus metrics, health and readiness.
+//! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`),
+//! Prometheus metrics, health and readiness.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -34,10 +35,12 @@ pub fn router(state: HttpState) -> Router {
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::oauth_http::router())
         .with_state(state)
 }
 
-fn error_response(error: &DomainError) -> Response {
+/// A domain error as `{"code", "message"}` with the code's HTTP status.
+pub(crate) fn error_response(error: &DomainError) -> Response {
     let code = error.code();
     let status =
         StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -6,8 +6,10 @@ mod email_sender;
 mod error;
 mod grpc;
 mod http;
+mod oauth_http;
 mod start;
 mod telemetry;
+mod upstream;
 mod webhook_sender;
 
 use std::path::PathBuf;

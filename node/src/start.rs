@@ -24,7 +24,7 @@ use crate::StartArgs;
 use crate::email_sender::SmtpSender;
 use crate::error::{NodeError, NodeResult};
 use crate::webhook_sender::{HttpWebhookSender, SystemResolver};
-use crate::{cluster, grpc, http, telemetry};
+use crate::{cluster, grpc, http, telemetry, upstream};
 
 /// Runs a node until it is told to stop.
 pub async fn run(args: StartArgs) -> NodeResult<()> {
@@ -113,6 +113,9 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
                 iterations: config.auth.argon2_iterations,
                 parallelism: config.auth.argon2_parallelism,
             },
+            upstream: Some(Arc::new(
+                upstream::OidcUpstream::new().map_err(NodeError::UpstreamClient)?,
+            )),
             ..GatehouseOptions::default()
         },
     )
@@ -197,7 +200,10 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
     };
     let http_stop = stopped(stop_receiver.clone());
     let http_task = tokio::spawn(async move {
-        axum::serve(http_listener, http::router(http_state))
+        // The peer address reaches the upstream sign-in routes' sessions and audit entries.
+        let app =
+            http::router(http_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+        axum::serve(http_listener, app)
             .with_graceful_shutdown(http_stop)
             .await
             .map_err(NodeError::HttpServer)

@@ -5,6 +5,7 @@ mod audit;
 mod email;
 mod factors;
 mod impersonation;
+mod oauth;
 mod output;
 mod shares;
 mod teams;
@@ -85,6 +86,9 @@ enum AdminCommand {
     /// API keys of the tenant, its users and teams: create, list, get, revoke.
     #[command(subcommand)]
     Apikey(api_keys::ApiKeyCommand),
+    /// Upstream sign-in: the tenant's providers (add, list, get, update, remove).
+    #[command(subcommand)]
+    Oauth(oauth::OAuthCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -261,6 +265,12 @@ enum UserCommand {
     Factors(factors::FactorCommand),
     /// Start an impersonation session as a user; prints its tokens.
     Impersonate(impersonation::ImpersonateArgs),
+    /// The upstream providers linked to a user.
+    Links {
+        #[command(flatten)]
+        tenant: TenantFlag,
+        user_id: String,
+    },
     /// Delete a user and its sessions.
     Delete {
         #[command(flatten)]
@@ -394,6 +404,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
         AdminCommand::Audit(command) => audit::run_audit(&client, &out, command).await?,
         AdminCommand::Email(command) => email::run_email(&client, &out, command).await?,
         AdminCommand::Apikey(command) => api_keys::run_api_key(&client, &out, command).await?,
+        AdminCommand::Oauth(command) => oauth::run_oauth(&client, &out, command).await?,
         AdminCommand::Team(command) => teams::run_team(&client, &out, command).await?,
         AdminCommand::Permission(command) => teams::run_permission(&client, &out, command).await?,
         AdminCommand::Cluster(ClusterCommand::Status) => {
@@ -533,6 +544,9 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
         UserCommand::Factors(command) => factors::run_factors(client, out, command).await?,
         UserCommand::Impersonate(args) => {
             impersonation::run_impersonate(client, out, args).await?;
+        }
+        UserCommand::Links { tenant, user_id } => {
+            oauth::run_links(client, out, &tenant, &user_id).await?;
         }
         UserCommand::Delete { tenant, user_id } => {
             client

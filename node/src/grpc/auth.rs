@@ -288,4 +288,11 @@ impl Auth for Api {
     ) -> Result<Response<v1::ExchangeClientCredentialsReply>, Status> {
         self.exchange_api_key(request).await
     }
+
+    async fn exchange_o_auth_code(
+        &self,
+        request: Request<v1::ExchangeOAuthCodeRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        self.exchange_oauth_code(request).await
+    }
 }

@@ -9,6 +9,7 @@ mod convert;
 mod edge;
 mod email;
 mod mfa;
+mod oauth;
 mod origin;
 mod passkeys;
 mod permissions;
@@ -30,6 +31,7 @@ use gatehouse_protocol::v1::auth_server::AuthServer;
 use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::email_server::EmailServer;
 use gatehouse_protocol::v1::mfa_server::MfaServer;
+use gatehouse_protocol::v1::o_auth_server::OAuthServer;
 use gatehouse_protocol::v1::passkeys_server::PasskeysServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
@@ -129,6 +131,7 @@ pub async fn serve(
         .add_service(MfaServer::new(api.clone()))
         .add_service(PasskeysServer::new(api.clone()))
         .add_service(ApiKeysServer::new(api.clone()))
+        .add_service(OAuthServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(
@@ -149,7 +152,7 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> 
 }
 
 /// Every public service's full name, as health checks and reflection clients name it.
-pub const PUBLIC_SERVICES: [&str; 14] = [
+pub const PUBLIC_SERVICES: [&str; 15] = [
     <AuthServer<Api> as NamedService>::NAME,
     <UsersServer<Api> as NamedService>::NAME,
     <SessionsServer<Api> as NamedService>::NAME,
@@ -164,6 +167,7 @@ pub const PUBLIC_SERVICES: [&str; 14] = [
     <MfaServer<Api> as NamedService>::NAME,
     <PasskeysServer<Api> as NamedService>::NAME,
     <ApiKeysServer<Api> as NamedService>::NAME,
+    <OAuthServer<Api> as NamedService>::NAME,
 ];
 
 /// Reports every public service to the gRPC health service as `status`.

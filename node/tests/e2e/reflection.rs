@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionRes
 use crate::testkit::TestNode;
 
 /// The public services a client may call, as named on the wire.
-const PUBLIC_SERVICES: [&str; 14] = [
+const PUBLIC_SERVICES: [&str; 15] = [
     "gatehouse.v1.Auth",
     "gatehouse.v1.Users",
     "gatehouse.v1.Sessions",
@@ -30,6 +30,7 @@ const PUBLIC_SERVICES: [&str; 14] = [
     "gatehouse.v1.Mfa",
     "gatehouse.v1.Passkeys",
     "gatehouse.v1.ApiKeys",
+    "gatehouse.v1.OAuth",
 ];
 
 async fn channel(node: &TestNode) -> Channel {

@@ -22,6 +22,7 @@ mod email;
 mod factors;
 mod impersonation;
 mod metadata;
+mod oauth;
 mod session;
 mod teams;
 #[cfg(test)]

@@ -266,6 +266,14 @@ impl Auth for Arc<FakeNode> {
         self.record(&request);
         Err(Status::unavailable("storage down"))
     }
+
+    async fn exchange_o_auth_code(
+        &self,
+        request: Request<v1::ExchangeOAuthCodeRequest>,
+    ) -> Result<Response<v1::SignInReply>, Status> {
+        self.record(&request);
+        Err(Status::unavailable("storage down"))
+    }
 }
 
 async fn start(node: Arc<FakeNode>) -> SocketAddr {
@@ -370,6 +378,10 @@ async fn writes_and_refresh_are_never_retried() {
     let error = client.refresh_session("rt_1").await.unwrap_err();
     assert_eq!(error.code, ErrorCode::Unavailable);
     assert_eq!(node.calls.load(Ordering::SeqCst), 3);
+    // An upstream sign-in's code is single use: a retry could only fail or double-spend.
+    let error = client.exchange_oauth_code("goc_1").await.unwrap_err();
+    assert_eq!(error.code, ErrorCode::Unavailable);
+    assert_eq!(node.calls.load(Ordering::SeqCst), 4);
 }
 
 #[tokio::test]
