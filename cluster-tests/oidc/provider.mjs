@@ -10,7 +10,8 @@
 //   {
 //     "issuer": "http://127.0.0.1:PORT",          // optional: that, with the port it got
 //     "clients": [{ "client_id": "...", "client_secret": "...",
-//                   "redirect_uris": ["..."], "grant_types": ["authorization_code", "refresh_token"] }],
+//                   "redirect_uris": ["..."], "grant_types": ["authorization_code", "refresh_token"],
+//                   "token_endpoint_auth_method": "client_secret_basic" }],   // or client_secret_post
 //     "access_token_ttl_seconds": 3600,
 //     "refresh_token_ttl_seconds": 86400,
 //     "rotate_refresh_tokens": true,
@@ -20,8 +21,10 @@
 // Behaviour:
 // - Authorization code flow only; PKCE with S256 is required of every client (a request
 //   without it is refused with `invalid_request`). `nonce` is put in the ID token.
-// - Scopes: openid, email, profile, offline_access and the configured `extra_scopes`. The ID
-//   token carries the email and profile claims itself (not only the userinfo endpoint does).
+// - Scopes: openid, email, profile, offline_access and the configured `extra_scopes` (others
+//   are dropped from the grant). offline_access is granted only with prompt=consent (the OIDC
+//   rule), but refresh tokens do not depend on it (below). The ID token carries the email and
+//   profile claims itself (not only the userinfo endpoint at /me does). ID tokens: RS256.
 // - A refresh token is issued on every code exchange of a client allowed the refresh_token
 //   grant, whether or not offline_access was asked for. With `rotate_refresh_tokens` (the
 //   default) every refresh answers a new refresh token and spends the old one; presenting a
@@ -54,8 +57,13 @@ const config = JSON.parse(readFileSync(configPath, 'utf8'));
 
 // ---- state the test controls and reads --------------------------------------------------
 
-let nextAccount = { sub: 'user-1', email: 'user-1@example.test', email_verified: true, name: 'User One' };
 const accounts = new Map(); // sub -> claims, as last set
+let nextAccount;
+function chooseAccount({ sub, ...claims }) {
+  nextAccount = { sub, ...claims };
+  accounts.set(sub, claims);
+}
+chooseAccount({ sub: 'user-1', email: 'user-1@example.test', email_verified: true, name: 'User One' });
 const grantsOf = new Map(); // sub -> Set of grant ids
 let outage = false;
 let tokenDelayMs = 0;
@@ -261,9 +269,7 @@ async function testControl(provider, req, res, path) {
     case 'POST /test/next-account': {
       const account = await readJson(req);
       if (typeof account.sub !== 'string' || account.sub === '') return sendJson(res, 400, { error: 'sub required' });
-      const { sub, ...claims } = account;
-      nextAccount = { sub, ...claims };
-      accounts.set(sub, claims);
+      chooseAccount(account);
       return sendJson(res, 200, nextAccount);
     }
     case 'POST /test/clients': {

@@ -48,6 +48,9 @@ pub struct OidcClient {
     pub redirect_uris: Vec<String>,
     /// Grant types, `authorization_code` and `refresh_token` by default.
     pub grant_types: Vec<String>,
+    /// How the client authenticates at the token endpoint: `client_secret_basic` (the
+    /// default) or `client_secret_post`; the provider accepts only that one.
+    pub token_endpoint_auth_method: String,
 }
 
 impl OidcClient {
@@ -62,7 +65,14 @@ impl OidcClient {
             client_secret: client_secret.into(),
             redirect_uris: vec![redirect_uri.into()],
             grant_types: vec!["authorization_code".to_owned(), "refresh_token".to_owned()],
+            token_endpoint_auth_method: "client_secret_basic".to_owned(),
         }
+    }
+
+    /// The same client authenticating with `client_secret_post` instead of HTTP Basic.
+    pub fn with_secret_post(mut self) -> OidcClient {
+        self.token_endpoint_auth_method = "client_secret_post".to_owned();
+        self
     }
 
     /// The same client without the refresh-token grant (it then gets no refresh token).
@@ -78,6 +88,10 @@ impl std::fmt::Debug for OidcClient {
             .field("client_id", &self.client_id)
             .field("redirect_uris", &self.redirect_uris)
             .field("grant_types", &self.grant_types)
+            .field(
+                "token_endpoint_auth_method",
+                &self.token_endpoint_auth_method,
+            )
             .finish_non_exhaustive()
     }
 }
@@ -233,22 +247,7 @@ impl OidcProvider {
     /// Starts a provider on 127.0.0.1 and waits for its ready line.
     pub fn start(config: OidcConfig) -> Result<OidcProvider, SandboxError> {
         let oidc_dir = oidc_dir();
-        if !oidc_dir
-            .join("node_modules")
-            .join("oidc-provider")
-            .join("package.json")
-            .is_file()
-        {
-            return Err(SandboxError::Io {
-                context: "the test OpenID provider needs its npm packages: run \
-                          `npm ci --prefix cluster-tests/oidc` in the workspace root"
-                    .to_owned(),
-                source: std::io::Error::new(
-                    std::io::ErrorKind::NotFound,
-                    format!("{} is missing", oidc_dir.join("node_modules").display()),
-                ),
-            });
-        }
+        packages_installed(&oidc_dir)?;
         let dir = tempfile::Builder::new()
             .prefix("gatehouse-oidc-")
             .tempdir()
@@ -494,6 +493,26 @@ fn wait_for_ready(stdout: std::process::ChildStdout, timeout: Duration) -> Optio
         })
         .ok()?;
     receiver.recv_timeout(timeout).ok().flatten()
+}
+
+/// Whether `npm ci` has installed the provider's packages in `dir`.
+fn packages_installed(dir: &Path) -> Result<(), SandboxError> {
+    let package = dir
+        .join("node_modules")
+        .join("oidc-provider")
+        .join("package.json");
+    if package.is_file() {
+        return Ok(());
+    }
+    Err(SandboxError::Io {
+        context: "the test OpenID provider needs its npm packages: run \
+                  `npm ci --prefix cluster-tests/oidc` in the workspace root"
+            .to_owned(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} is missing", package.display()),
+        ),
+    })
 }
 
 /// `cluster-tests/oidc`: the script, its package files and its `node_modules`.

@@ -281,3 +281,14 @@ fn the_script_and_its_lock_file_ship_with_the_kit() {
         .unwrap();
     assert!(version.starts_with("8."), "{version}");
 }
+
+#[test]
+fn missing_packages_are_reported_with_how_to_install_them() {
+    let empty = tempfile::tempdir().unwrap();
+    let message = packages_installed(empty.path()).unwrap_err().to_string();
+    assert!(
+        message.contains("npm ci --prefix cluster-tests/oidc"),
+        "{message}"
+    );
+    packages_installed(&oidc_dir()).unwrap();
+}
