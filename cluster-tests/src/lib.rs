@@ -40,6 +40,7 @@ pub mod binary;
 mod error;
 mod eventually;
 mod node;
+pub mod oidc;
 pub mod passkey;
 mod sandbox;
 mod smtp;

@@ -19,6 +19,7 @@ mod impersonation;
 mod isolation;
 mod malformed;
 mod node;
+mod oauth;
 mod owner;
 mod passkeys;
 mod reflection;
