@@ -270,6 +270,52 @@ async fn clients_added_later_work_and_a_stopped_flow_shows_its_page() {
     assert!(tokens["id_token"].is_string());
 }
 
+#[tokio::test]
+async fn prompt_consent_grants_offline_access_without_a_form() {
+    let op = provider();
+    let (verifier, challenge) = pkce();
+    let url =
+        authorize_url(&op, "openid offline_access", "n", Some(&challenge)) + "&prompt=consent";
+    let browser = Browser::new();
+    let back = browser.follow(&url, REDIRECT_URI).await.unwrap();
+    let code = query_value(&back, "code").unwrap_or_else(|| panic!("no code in {back}"));
+    let (status, tokens) = token_request(
+        &op,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    let scopes: Vec<&str> = tokens["scope"].as_str().unwrap().split(' ').collect();
+    assert!(scopes.contains(&"offline_access"), "{scopes:?}");
+    assert!(tokens["refresh_token"].is_string());
+    // A wrong verifier is refused.
+    let back = browser
+        .follow(
+            &authorize_url(&op, "openid", "n", Some(&challenge)),
+            REDIRECT_URI,
+        )
+        .await
+        .unwrap();
+    let code = query_value(&back, "code").unwrap();
+    let (status, refused) = token_request(
+        &op,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", &pkce().0),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400, "{refused}");
+    assert_eq!(refused["error"], "invalid_grant");
+}
+
 #[test]
 fn the_script_and_its_lock_file_ship_with_the_kit() {
     let dir = oidc_dir();

@@ -357,7 +357,10 @@ async fn a_code_is_spent_by_its_first_exchange_and_only_valid_in_its_tenant() {
         signed_in.user_id
     );
 
-    for made_up in ["goc_nothing", "", "not-a-code"] {
+    for made_up in [
+        "goc_nothing",
+        "goc_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
         let error = world.exchange(made_up).await.unwrap_err();
         assert_eq!(
             error.code,
@@ -446,4 +449,29 @@ async fn a_redirect_url_outside_the_trusted_domains_is_refused_at_start() {
     let unknown = world.start_url(&[]).replace(PROVIDER, "nobody");
     browser.follow(&unknown, APP).await.unwrap_err();
     assert_eq!(browser.last_page().unwrap().status, 404);
+}
+
+#[tokio::test]
+async fn a_provider_without_sign_up_refuses_new_users_but_not_linked_ones() {
+    let world = World::start().await;
+    let ada = account("ada");
+    let existing = world.sign_in(&ada).await;
+    ok(oauth(&world.server().await)
+        .update_provider(v1::UpdateOAuthProviderRequest {
+            provider_id: PROVIDER.to_owned(),
+            allow_sign_up: Some(false),
+            ..v1::UpdateOAuthProviderRequest::default()
+        })
+        .await);
+
+    let back = world
+        .flow(&Browser::new(), &world.start_url(&[]), &account("bob"))
+        .await;
+    assert_eq!(
+        query_value(&back, "error").as_deref(),
+        Some("OAUTH_SIGN_UP_DISABLED"),
+        "{back}"
+    );
+    assert!(query_value(&back, "code").is_none(), "{back}");
+    assert_eq!(world.sign_in(&ada).await.user_id, existing.user_id);
 }
