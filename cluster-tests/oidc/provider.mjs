@@ -41,11 +41,15 @@
 //   POST /test/token-delay   {ms}       the token endpoint waits that long before answering
 //   GET  /test/stats         counters of the token endpoint (see `stats` below)
 //   GET  /test/authorizations  every authorization request seen: client, scope, PKCE, nonce
+//   POST /test/tamper        {mode}     the next code grant's ID token is re-signed with one
+//                            claim wrong: "nonce", "audience", "issuer", "expired", or signed
+//                            with a key the JWKS does not list: "signature" (null: off)
 
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
+import { SignJWT, decodeJwt, importJWK } from 'jose';
 import Provider, { interactionPolicy } from 'oidc-provider';
 
 const [portArg, configPath] = process.argv.slice(2);
@@ -67,6 +71,7 @@ chooseAccount({ sub: 'user-1', email: 'user-1@example.test', email_verified: tru
 const grantsOf = new Map(); // sub -> Set of grant ids
 let outage = false;
 let tokenDelayMs = 0;
+let tamperMode = null; // one-shot, see /test/tamper
 const stats = {
   code_grants_served: 0,
   refresh_grants_served: 0,
@@ -157,9 +162,27 @@ policy.get('login').checks.add(new interactionPolicy.Check(
   (ctx) => !ctx.oidc.result?.login && ctx.oidc.session.accountId !== nextAccount.sub,
 ));
 
-function buildProvider(issuer) {
+function rsaJwk(kid) {
   const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const signingKey = { ...privateKey.export({ format: 'jwk' }), kid: 'test-rs256', use: 'sig', alg: 'RS256' };
+  return { ...privateKey.export({ format: 'jwk' }), kid, use: 'sig', alg: 'RS256' };
+}
+const signingKey = rsaJwk('test-rs256');
+// Signs with the same kid as the real key, but the JWKS never lists it.
+const foreignKey = rsaJwk('test-rs256');
+
+// The ID token of a code grant, re-signed with the claim `mode` names made wrong.
+async function tamperIdToken(idToken, mode) {
+  const claims = decodeJwt(idToken);
+  const now = Math.floor(Date.now() / 1000);
+  if (mode === 'nonce') claims.nonce = 'not-the-nonce-of-this-flow';
+  if (mode === 'audience') claims.aud = 'another-client';
+  if (mode === 'issuer') claims.iss = 'http://127.0.0.1:1/another-issuer';
+  if (mode === 'expired') { claims.iat = now - 7200; claims.exp = now - 3600; }
+  const key = await importJWK(mode === 'signature' ? foreignKey : signingKey, 'RS256');
+  return new SignJWT(claims).setProtectedHeader({ alg: 'RS256', kid: 'test-rs256', typ: 'JWT' }).sign(key);
+}
+
+function buildProvider(issuer) {
   return new Provider(issuer, {
     adapter: MapAdapter,
     clients: (config.clients ?? []).map(clientMetadata),
@@ -289,6 +312,14 @@ async function testControl(provider, req, res, path) {
       tokenDelayMs = Number((await readJson(req)).ms) || 0;
       return sendJson(res, 200, { ms: tokenDelayMs });
     }
+    case 'POST /test/tamper': {
+      const { mode } = await readJson(req);
+      if (![null, 'nonce', 'audience', 'issuer', 'expired', 'signature'].includes(mode ?? null)) {
+        return sendJson(res, 400, { error: `unknown tamper mode ${mode}` });
+      }
+      tamperMode = mode ?? null;
+      return sendJson(res, 200, { mode: tamperMode });
+    }
     case 'GET /test/stats':
       return sendJson(res, 200, stats);
     case 'GET /test/authorizations':
@@ -338,6 +369,15 @@ server.listen(Number(portArg), '127.0.0.1', () => {
     if (ctx.oidc.params?.grant_type === 'refresh_token') stats.refresh_grants_refused += 1;
   });
   provider.on('server_error', (ctx, error) => console.error('server_error', error));
+  provider.use(async (ctx, next) => {
+    await next();
+    if (tamperMode && ctx.oidc?.route === 'token' && ctx.body?.id_token
+        && ctx.oidc.params?.grant_type === 'authorization_code') {
+      const mode = tamperMode;
+      tamperMode = null;
+      ctx.body = { ...ctx.body, id_token: await tamperIdToken(ctx.body.id_token, mode) };
+    }
+  });
   const handler = provider.callback();
 
   server.on('request', (req, res) => {

@@ -375,6 +375,15 @@ impl OidcProvider {
             .map(drop)
     }
 
+    /// Makes the ID token of the next code grant wrong in one way, re-signed so that only
+    /// that one check can catch it: `nonce`, `audience`, `issuer`, `expired`, or `signature`
+    /// (signed with a key the provider's JWKS does not list, under the real key's `kid`).
+    pub async fn tamper_next_id_token(&self, mode: &str) -> Result<(), SandboxError> {
+        self.control("tamper", &json!({ "mode": mode }))
+            .await
+            .map(drop)
+    }
+
     /// The token endpoint's counters.
     pub async fn stats(&self) -> Result<OidcStats, SandboxError> {
         self.read("stats").await
