@@ -283,6 +283,63 @@ mod tests {
         assert!(headers.contains_key(header::SET_COOKIE));
     }
 
+    /// The routes are part of the node's router, and a query that does not parse is a JSON
+    /// 400 before the domain is asked anything.
+    #[tokio::test]
+    async fn a_malformed_query_is_refused_with_a_json_400() {
+        use gatehouse_actors::context::Context;
+        use gatehouse_actors::crypto::MasterKey;
+        use gatehouse_actors::{Gatehouse, GatehouseOptions};
+
+        let gatehouse = Gatehouse::start(
+            gatehouse_storage::Database::memory(),
+            Context::system(),
+            MasterKey::from_bytes(&[7; 32]),
+            GatehouseOptions::default(),
+        )
+        .await
+        .unwrap_or_else(|error| panic!("{error}"));
+        let state = HttpState {
+            gatehouse: gatehouse.clone(),
+            metrics: metrics_exporter_prometheus::PrometheusBuilder::new()
+                .build_recorder()
+                .handle(),
+            ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|error| panic!("{error}"));
+        let addr = listener
+            .local_addr()
+            .unwrap_or_else(|error| panic!("{error}"));
+        let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+
+        let http = reqwest::Client::new();
+        for path in [
+            "/t/acme/oauth/github/start?redirect_url=a&redirect_url=b",
+            "/t/acme/oauth/github/callback?state=a&state=b",
+        ] {
+            let response = http
+                .get(format!("http://{addr}{path}"))
+                .send()
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(
+                response.status(),
+                reqwest::StatusCode::BAD_REQUEST,
+                "{path}"
+            );
+            assert_eq!(response.headers()["cache-control"], "no-store");
+            let body: serde_json::Value = response
+                .json()
+                .await
+                .unwrap_or_else(|error| panic!("{error}"));
+            assert_eq!(body["code"], "INVALID_ARGUMENT", "{path}: {body}");
+        }
+        gatehouse.shutdown().await;
+    }
+
     #[test]
     fn an_invalid_state_is_a_400_with_its_code() {
         let response = error(&DomainError::OAuthStateInvalid);
