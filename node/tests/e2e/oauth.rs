@@ -475,3 +475,33 @@ async fn a_provider_without_sign_up_refuses_new_users_but_not_linked_ones() {
     assert!(query_value(&back, "code").is_none(), "{back}");
     assert_eq!(world.sign_in(&ada).await.user_id, existing.user_id);
 }
+
+#[tokio::test]
+async fn an_id_token_with_a_wrong_claim_or_a_foreign_key_signs_nobody_in() {
+    let world = World::start().await;
+    let server = world.server().await;
+    for mode in ["nonce", "audience", "issuer", "expired", "signature"] {
+        let victim = account(&format!("tamper-{mode}"));
+        world.op.tamper_next_id_token(mode).await.unwrap();
+        let back = world.flow(&Browser::new(), &world.start_url(&[]), &victim).await;
+        assert!(back.as_str().starts_with(REDIRECT), "{mode}: {back}");
+        assert_eq!(
+            query_value(&back, "error").as_deref(),
+            Some("OAUTH_UPSTREAM_REJECTED"),
+            "{mode}: {back}"
+        );
+        assert_eq!(query_value(&back, "code"), None, "{mode}: {back}");
+        let users = server
+            .list_users(v1::ListUsersRequest {
+                email_prefix: victim.email.clone(),
+                ..v1::ListUsersRequest::default()
+            })
+            .await
+            .unwrap()
+            .users;
+        assert!(users.is_empty(), "{mode}: a user was created: {users:?}");
+    }
+    // The provider's untouched ID tokens still sign in: each refusal was that one claim.
+    let signed_in = world.sign_in(&account("after-tamper")).await;
+    assert!(!signed_in.user_id.is_empty());
+}
