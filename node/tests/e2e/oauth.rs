@@ -483,7 +483,9 @@ async fn an_id_token_with_a_wrong_claim_or_a_foreign_key_signs_nobody_in() {
     for mode in ["nonce", "audience", "issuer", "expired", "signature"] {
         let victim = account(&format!("tamper-{mode}"));
         world.op.tamper_next_id_token(mode).await.unwrap();
-        let back = world.flow(&Browser::new(), &world.start_url(&[]), &victim).await;
+        let back = world
+            .flow(&Browser::new(), &world.start_url(&[]), &victim)
+            .await;
         assert!(back.as_str().starts_with(REDIRECT), "{mode}: {back}");
         assert_eq!(
             query_value(&back, "error").as_deref(),

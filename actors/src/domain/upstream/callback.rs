@@ -19,7 +19,10 @@ use crate::domain::audit::AuditOrigin;
 use crate::domain::crypto::MasterKey;
 use crate::domain::sessions::ClientInfo;
 use crate::domain::tenants::TenantState;
-use crate::domain::users::{self, Email, NewUser, anonymous, validate_user_display_name};
+use crate::domain::users::emails::AddressOf;
+use crate::domain::users::{
+    self, Email, NewUser, UserRecord, anonymous, validate_user_display_name,
+};
 use crate::error::{DomainError, DomainResult};
 
 /// How a callback ended.
@@ -155,13 +158,24 @@ impl Callback<'_> {
     }
 
     /// A user who already has the upstream email: linked only when the provider says the
-    /// address is verified and allows email linking.
-    async fn link_by_email(&self, tx: &Transaction, user_id: Uuid) -> DomainResult<Completion> {
-        if !(self.identity.email_verified && self.provider.allow_email_linking) {
+    /// address is verified, allows email linking, and the user has verified the address
+    /// here too. Without the last check, whoever registered the address first with a
+    /// password (never proving they own it) would share the account of its real owner.
+    async fn link_by_email(
+        &self,
+        tx: &Transaction,
+        user: &UserRecord,
+        normalized: &str,
+    ) -> DomainResult<Completion> {
+        let verified_here = matches!(
+            user.address(normalized),
+            AddressOf::Primary { verified: true } | AddressOf::Secondary { verified: true }
+        );
+        if !(self.identity.email_verified && self.provider.allow_email_linking && verified_here) {
             return Err(DomainError::OAuthAccountExists);
         }
-        self.link(tx, user_id).await?;
-        self.sign_in(tx, user_id, false).await
+        self.link(tx, user.user_id).await?;
+        self.sign_in(tx, user.user_id, false).await
     }
 
     async fn upgrade(&self, tx: &Transaction, user_id: Uuid) -> DomainResult<Completion> {
@@ -169,7 +183,7 @@ impl Callback<'_> {
         let email = self.email()?.ok_or_else(no_email)?;
         if let Some(user) = users::find_user_by_email(tx, tenant_id, &email.normalized).await? {
             // As with code sign-in: the address's user signs in; the anonymous one expires.
-            return self.link_by_email(tx, user.user_id).await;
+            return self.link_by_email(tx, &user, &email.normalized).await;
         }
         let upgrade = anonymous::Upgrade {
             email,
@@ -198,7 +212,7 @@ impl Callback<'_> {
         if let Some(user) =
             users::find_user_by_email(tx, self.tenant_id(), &email.normalized).await?
         {
-            return self.link_by_email(tx, user.user_id).await;
+            return self.link_by_email(tx, &user, &email.normalized).await;
         }
         if !self.provider.allow_sign_up {
             return Err(DomainError::OAuthSignUpDisabled);

@@ -10,6 +10,7 @@ use url::Url;
 use super::ProviderKind;
 use super::tests::{APP, Outcome, World};
 use crate::access::{Caller, Credentials};
+use crate::api::oauth::ProviderUpdate;
 use crate::domain::sessions::ClientInfo;
 use crate::error::DomainError;
 
@@ -286,4 +287,58 @@ async fn the_last_way_to_sign_in_cannot_be_unlinked() {
     let actions = world.audit_actions().await;
     let actions: Vec<&str> = actions.iter().map(String::as_str).collect();
     assert!(actions.contains(&"user.oauth_link") && actions.contains(&"user.oauth_unlink"));
+}
+
+#[tokio::test]
+async fn an_existing_email_links_only_when_verified_and_allowed() {
+    let world = World::new().await;
+    let existing = world
+        .gatehouse
+        .create_user(&world.server, "ada@example.com", None, "Ada", true)
+        .await
+        .unwrap();
+    // Linking by email is off for `google`.
+    world.answer("g-1", Some("ada@example.com"), true);
+    assert_eq!(
+        world.flow("google", None).await,
+        Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
+    );
+    world
+        .gatehouse
+        .update_oauth_provider(
+            &world.server,
+            "google",
+            ProviderUpdate {
+                allow_email_linking: Some(true),
+                ..ProviderUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    world.answer("g-1", Some("ADA@example.com"), false);
+    assert_eq!(
+        world.flow("google", None).await,
+        Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
+    );
+    let signed = world.signed_in("g-1", "ada@example.com").await;
+    assert_eq!(signed.user.user_id, existing.user_id);
+
+    // An address registered here but never verified is not proof of ownership: the real
+    // owner coming from the provider must not land in the account of whoever registered it.
+    world
+        .gatehouse
+        .create_user(
+            &world.server,
+            "eve-registered@example.com",
+            None,
+            "Pre",
+            false,
+        )
+        .await
+        .unwrap();
+    world.answer("g-2", Some("eve-registered@example.com"), true);
+    assert_eq!(
+        world.flow("google", None).await,
+        Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
+    );
 }

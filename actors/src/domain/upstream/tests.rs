@@ -479,41 +479,6 @@ async fn concurrent_callbacks_spend_the_state_once() {
 }
 
 #[tokio::test]
-async fn an_existing_email_links_only_when_verified_and_allowed() {
-    let world = World::new().await;
-    let existing = world
-        .gatehouse
-        .create_user(&world.server, "ada@example.com", None, "Ada", true)
-        .await
-        .unwrap();
-    // Linking by email is off for `google`.
-    world.answer("g-1", Some("ada@example.com"), true);
-    assert_eq!(
-        world.flow("google", None).await,
-        Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
-    );
-    world
-        .gatehouse
-        .update_oauth_provider(
-            &world.server,
-            "google",
-            ProviderUpdate {
-                allow_email_linking: Some(true),
-                ..ProviderUpdate::default()
-            },
-        )
-        .await
-        .unwrap();
-    world.answer("g-1", Some("ADA@example.com"), false);
-    assert_eq!(
-        world.flow("google", None).await,
-        Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
-    );
-    let signed = world.signed_in("g-1", "ada@example.com").await;
-    assert_eq!(signed.user.user_id, existing.user_id);
-}
-
-#[tokio::test]
 async fn refusals_go_back_to_the_app_as_error_codes() {
     let world = World::new().await;
     world
