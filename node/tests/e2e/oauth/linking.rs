@@ -244,3 +244,20 @@ async fn an_anonymous_user_who_links_is_upgraded_in_place() {
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::SessionRevoked, "{error:?}");
 }
+
+#[tokio::test]
+async fn an_address_signed_up_here_but_never_verified_is_not_linked() {
+    // Someone signs up with the victim's address and a password of their own, never
+    // proving they own it; the victim then arrives through the provider.
+    let world = World::start_with(true, false).await;
+    let upstream = account("victim");
+    let squatter = world
+        .node
+        .client(&world.tenant)
+        .await
+        .sign_up_with_password(&upstream.email, PASSWORD)
+        .await
+        .unwrap();
+    assert_eq!(flow_error(&world, &upstream).await, "OAUTH_ACCOUNT_EXISTS");
+    assert!(linked_accounts(&world, &squatter.user_id).await.is_empty());
+}
