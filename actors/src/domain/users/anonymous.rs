@@ -6,7 +6,7 @@
 //!
 //! It becomes a full user in place ([`upgrade_anonymous`]: same id, teams, permissions and
 //! metadata) by password sign-up or sign-in by emailed code while signed in as it, or by an
-//! upstream (OAuth) sign-in that calls [`upgrade_anonymous`] itself. The upgrade revokes the
+//! upstream (OAuth) sign-in whose link flow it began (`OAuth.BeginLink`). The upgrade revokes the
 //! anonymous sessions (`anonymous_upgraded`) and the caller starts a normal session.
 
 use std::time::Duration;
