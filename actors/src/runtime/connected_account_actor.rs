@@ -115,7 +115,10 @@ async fn refresh(
         return Err(DomainError::OAuthRefreshRevoked);
     }
     let fresh = record.is_fresh(context.now());
-    if fresh && (!op.force_refresh || record.version != op.seen_version) {
+    // Renewed by another call since this one looked: hand that out rather than refresh
+    // again, even when the provider's tokens live less than the minute asked for.
+    let renewed_meanwhile = record.version != op.seen_version && record.is_unexpired(context.now());
+    if renewed_meanwhile || (fresh && !op.force_refresh) {
         return account.grant(master_key, &record);
     }
     let Some(refresh_token) = account.refresh_token(master_key, &record)? else {

@@ -7,6 +7,7 @@
 mod support;
 
 mod api_keys;
+mod connected;
 mod email;
 mod factors;
 mod failover;

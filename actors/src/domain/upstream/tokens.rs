@@ -60,6 +60,14 @@ impl TokenRecord {
                 .is_none_or(|expiry| expiry >= now.plus(MIN_REMAINING))
     }
 
+    /// Whether the access token has not expired at `now` (it may have less than
+    /// [`MIN_REMAINING`] left: a provider's tokens may be that short-lived).
+    pub fn is_unexpired(&self, now: Timestamp) -> bool {
+        !self.revoked
+            && !self.sealed_access.is_empty()
+            && self.expires_at.is_none_or(|expiry| expiry > now)
+    }
+
     /// Whether a refresh token is stored.
     pub fn has_refresh_token(&self) -> bool {
         self.sealed_refresh.is_some()
