@@ -33,6 +33,8 @@ pub struct Config {
     pub webhooks: WebhooksSection,
     /// Outgoing email over SMTP.
     pub email: EmailSection,
+    /// Upstream sign-in (OAuth / OpenID providers).
+    pub oauth: OAuthSection,
 }
 
 /// `[node]`: where the node listens and keeps its files.
@@ -172,6 +174,16 @@ impl Default for WebhooksSection {
             attempt_timeout_seconds: 15,
         }
     }
+}
+
+/// `[oauth]`: how this node reaches upstream OAuth / OpenID providers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct OAuthSection {
+    /// Whether providers may be on private, loopback and link-local addresses (for tests and
+    /// private identity providers; off by default, so a tenant's server key cannot make the
+    /// node fetch from its own network).
+    pub allow_private_providers: bool,
 }
 
 /// Why a configuration could not be loaded; each variant names the key or variable.

@@ -114,7 +114,8 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
                 parallelism: config.auth.argon2_parallelism,
             },
             upstream: Some(Arc::new(
-                upstream::OidcUpstream::new().map_err(NodeError::UpstreamClient)?,
+                upstream::OidcUpstream::new(config.oauth.allow_private_providers)
+                    .map_err(NodeError::UpstreamClient)?,
             )),
             ..GatehouseOptions::default()
         },

@@ -3,8 +3,8 @@
 //! address at delivery time (DNS rebinding) is refused too. Redirects are not followed and
 //! proxies from the environment are not used: either could lead around the check.
 //!
-//! `https://` targets need the `webhooks-https` cargo feature (rustls); without it they are
-//! refused when an endpoint is created.
+//! `https://` targets need the `webhooks-https` cargo feature; without it they are refused
+//! when an endpoint is created.
 
 use crate::error::NodeError;
 use std::error::Error as StdError;
@@ -15,15 +15,17 @@ use gatehouse_actors::webhooks::targets::{HostResolver, is_private_address};
 use gatehouse_actors::webhooks::{SendOutcome, WebhookRequest, WebhookSender};
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
-/// The resolver refused every address of a host.
+/// The resolver refused a host: it resolves to a private address.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct TargetRefused(String);
+pub(crate) struct TargetRefused(String);
 
-/// Resolves with the system resolver and drops private addresses when they are not allowed.
+/// Resolves with the system resolver and refuses hosts with a private address when they are
+/// not allowed (webhook targets, and upstream providers in `upstream/http.rs`).
 #[derive(Debug)]
-struct CheckingResolver {
-    allow_private: bool,
+pub(crate) struct CheckingResolver {
+    /// Whether private, loopback and link-local addresses are allowed.
+    pub(crate) allow_private: bool,
 }
 
 impl Resolve for CheckingResolver {

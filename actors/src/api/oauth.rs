@@ -15,7 +15,7 @@ use crate::access::Caller;
 use crate::context::Timestamp;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::sessions::ClientInfo;
-use crate::domain::upstream::providers::{self, NewProvider, ProviderChanges, ProviderRecord};
+use crate::domain::upstream::providers::{self, NewProvider, ProviderRecord};
 use crate::domain::upstream::{ProviderKind, UpstreamClient};
 use crate::error::{DomainError, DomainResult};
 use crate::gatehouse::Gatehouse;
@@ -61,33 +61,8 @@ impl std::fmt::Debug for ProviderSpec {
     }
 }
 
-/// Changes to a provider; `None` keeps the value.
-#[derive(Clone, Default)]
-pub struct ProviderUpdate {
-    /// New display name.
-    pub display_name: Option<String>,
-    /// New issuer.
-    pub issuer: Option<String>,
-    /// New client id.
-    pub client_id: Option<String>,
-    /// New client secret.
-    pub client_secret: Option<String>,
-    /// New scopes.
-    pub scopes: Option<Vec<String>>,
-    /// New email-linking rule.
-    pub allow_email_linking: Option<bool>,
-    /// New sign-up rule.
-    pub allow_sign_up: Option<bool>,
-}
-
-impl std::fmt::Debug for ProviderUpdate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderUpdate")
-            .field("issuer", &self.issuer)
-            .field("client_secret_changed", &self.client_secret.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// Changes to a provider; `None` keeps the value (the domain's own type).
+pub use crate::domain::upstream::providers::ProviderChanges as ProviderUpdate;
 
 /// A provider as shown: never its secret.
 #[derive(Debug, Clone)]
@@ -286,16 +261,7 @@ impl Gatehouse {
         update: ProviderUpdate,
     ) -> DomainResult<ProviderView> {
         let tenant_id = caller.require_server()?.tenant_id();
-        let changes = ProviderChanges {
-            display_name: update.display_name,
-            issuer: update.issuer,
-            client_id: update.client_id,
-            client_secret: update.client_secret,
-            scopes: update.scopes,
-            allow_email_linking: update.allow_email_linking,
-            allow_sign_up: update.allow_sign_up,
-        };
-        let (services, origin, changes) = (&self.services, &AuditOrigin::of(caller), &changes);
+        let (services, origin, changes) = (&self.services, &AuditOrigin::of(caller), &update);
         let record = services
             .db
             .run(|tx| async move {

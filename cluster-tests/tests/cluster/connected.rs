@@ -10,14 +10,21 @@ use gatehouse_cluster_tests::oidc::{
 };
 use gatehouse_protocol::v1;
 
-use crate::support::{three_nodes, unique_email};
+use gatehouse_cluster_tests::ClusterSandbox;
+
+use crate::support::unique_email;
 
 const APP: &str = "https://app.example.test/";
 const PROVIDER: &str = "acme-idp";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_token_asked_for_on_every_node_at_once_is_refreshed_once() {
-    let sandbox = three_nodes().await;
+    let sandbox = ClusterSandbox::builder()
+        .nodes(3)
+        .node_env("GATEHOUSE_OAUTH_ALLOW_PRIVATE_PROVIDERS", "true")
+        .build()
+        .await
+        .unwrap();
     let tenant = sandbox.create_tenant("Connected").await.unwrap();
     sandbox
         .node(0)

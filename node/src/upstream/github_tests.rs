@@ -118,7 +118,7 @@ fn exchange(code: &str) -> CodeExchange {
 #[tokio::test]
 async fn the_account_is_the_user_id_with_the_primary_verified_address() {
     let (fake, issuer) = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let identity = upstream
         .exchange_code(&provider(&issuer), &exchange("good"))
         .await
@@ -139,7 +139,7 @@ async fn the_account_is_the_user_id_with_the_primary_verified_address() {
 #[tokio::test]
 async fn without_the_emails_api_the_public_address_is_not_verified() {
     let (_fake, issuer) = start_fake(true).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let identity = upstream
         .exchange_code(&provider(&issuer), &exchange("good"))
         .await
@@ -151,7 +151,7 @@ async fn without_the_emails_api_the_public_address_is_not_verified() {
 #[tokio::test]
 async fn a_refusal_in_a_200_answer_is_rejected() {
     let (_fake, issuer) = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let error = upstream
         .exchange_code(&provider(&issuer), &exchange("stale"))
         .await
@@ -167,7 +167,7 @@ async fn a_refusal_in_a_200_answer_is_rejected() {
 #[tokio::test]
 async fn an_expired_refresh_token_is_revoked() {
     let (_fake, issuer) = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     assert_eq!(
         upstream
             .refresh(&provider(&issuer), "expired", &[])

@@ -31,10 +31,11 @@ pub struct OidcUpstream {
 }
 
 impl OidcUpstream {
-    /// A client with its own connection pool and an empty discovery cache.
-    pub fn new() -> Result<OidcUpstream, reqwest::Error> {
+    /// A client with its own connection pool and an empty discovery cache; providers on
+    /// private, loopback or link-local addresses only when `allow_private`.
+    pub fn new(allow_private: bool) -> Result<OidcUpstream, reqwest::Error> {
         Ok(OidcUpstream {
-            http: http::ProviderHttp::new()?,
+            http: http::ProviderHttp::new(allow_private)?,
             discovery: discovery::Discovery::default(),
         })
     }
@@ -140,7 +141,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_github_authorization_url_carries_state_scopes_and_an_s256_challenge() {
-        let upstream = OidcUpstream::new().unwrap();
+        let upstream = OidcUpstream::new(true).unwrap();
         let url = upstream
             .authorization_url(&github("https://github.com"), &request())
             .await

@@ -261,7 +261,7 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 #[tokio::test]
 async fn a_valid_id_token_gives_the_account_and_its_tokens() {
     let fake = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let identity = upstream
         .exchange_code(&provider(&fake), &exchange(&fake))
         .await
@@ -291,7 +291,7 @@ async fn a_valid_id_token_gives_the_account_and_its_tokens() {
 #[tokio::test]
 async fn the_secret_goes_in_the_body_when_the_provider_lists_only_post() {
     let fake = start_fake(true).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     upstream
         .exchange_code(&provider(&fake), &exchange(&fake))
         .await
@@ -305,7 +305,7 @@ async fn the_secret_goes_in_the_body_when_the_provider_lists_only_post() {
 #[tokio::test]
 async fn discovery_is_cached_per_issuer() {
     let fake = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     for _ in 0..3 {
         upstream
             .exchange_code(&provider(&fake), &exchange(&fake))
@@ -318,7 +318,7 @@ async fn discovery_is_cached_per_issuer() {
 #[tokio::test]
 async fn flawed_id_tokens_are_rejected_with_the_reason() {
     let fake = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     for (flaw, reason) in [
         (Flaw::OtherNonce, "nonce"),
         (Flaw::WrongAtHash, "at_hash"),
@@ -341,7 +341,7 @@ async fn flawed_id_tokens_are_rejected_with_the_reason() {
 #[tokio::test]
 async fn the_authorization_url_asks_for_openid_with_nonce_state_and_pkce() {
     let fake = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let url = upstream
         .authorization_url(
             &provider(&fake),
@@ -372,7 +372,7 @@ async fn the_authorization_url_asks_for_openid_with_nonce_state_and_pkce() {
 #[tokio::test]
 async fn refresh_outcomes_follow_the_token_endpoints_answer() {
     let fake = start_fake(false).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let provider = provider(&fake);
     let tokens = upstream
         .refresh(&provider, "live", &["email".to_owned()])
@@ -406,7 +406,7 @@ async fn an_unreachable_provider_is_unavailable() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let issuer = format!("http://{}", listener.local_addr().unwrap());
     drop(listener);
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let provider = ProviderEndpoint {
         kind: ProviderKind::Oidc,
         issuer,
@@ -438,7 +438,7 @@ async fn an_unreachable_provider_is_unavailable() {
 #[tokio::test]
 async fn microsofts_common_endpoint_takes_tokens_of_any_tenant_under_its_template() {
     let fake = start_fake_with(false, true).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let mut microsoft = provider(&fake);
     microsoft.kind = ProviderKind::Microsoft;
     let identity = upstream
@@ -461,7 +461,7 @@ async fn microsofts_common_endpoint_takes_tokens_of_any_tenant_under_its_templat
 #[tokio::test]
 async fn template_metadata_is_refused_for_a_plain_oidc_provider() {
     let fake = start_fake_with(false, true).await;
-    let upstream = OidcUpstream::new().unwrap();
+    let upstream = OidcUpstream::new(true).unwrap();
     let error = upstream
         .exchange_code(&provider(&fake), &exchange(&fake))
         .await

@@ -25,6 +25,9 @@ pub const REDIRECT: &str = "https://app.example.test/oauth/done";
 /// The provider's id in Gatehouse.
 pub const PROVIDER: &str = "acme-idp";
 const CLIENT_ID: &str = "gatehouse-e2e";
+/// The test provider listens on 127.0.0.1, which nodes refuse to reach by default.
+pub const ALLOW_LOOPBACK_PROVIDERS: (&str, &str) =
+    ("GATEHOUSE_OAUTH_ALLOW_PRIVATE_PROVIDERS", "true");
 const CLIENT_SECRET: &str = "gatehouse-e2e-client-secret-4f1c";
 
 /// A node, a tenant that trusts `app.example.test`, a running OpenID provider and the
@@ -98,7 +101,7 @@ impl World {
     /// A world whose provider links by verified email when `allow_email_linking`, and
     /// whose tenant allows anonymous users when `anonymous`.
     pub async fn start_with(allow_email_linking: bool, anonymous: bool) -> World {
-        let node = TestNode::start().await;
+        let node = TestNode::start_with_env(&[ALLOW_LOOPBACK_PROVIDERS]).await;
         let tenant = trusting_tenant(&node, "Upstream", anonymous).await;
         let op = OidcProvider::start(OidcConfig::default())
             .unwrap_or_else(|error| panic!("cannot start the OpenID provider: {error}"));
@@ -506,4 +509,39 @@ async fn an_id_token_with_a_wrong_claim_or_a_foreign_key_signs_nobody_in() {
     // The provider's untouched ID tokens still sign in: each refusal was that one claim.
     let signed_in = world.sign_in(&account("after-tamper")).await;
     assert!(!signed_in.user_id.is_empty());
+}
+
+#[tokio::test]
+async fn a_node_does_not_reach_a_provider_on_a_private_address_unless_allowed() {
+    // The same provider setup, on a node left with the default `[oauth]` settings.
+    let node = TestNode::start().await;
+    let tenant = trusting_tenant(&node, "Private", false).await;
+    let op = OidcProvider::start(OidcConfig::default()).unwrap();
+    ok(oauth(&node.server(&tenant).await)
+        .create_provider(provider_request(&op, false))
+        .await);
+    let mut start = Url::parse(&format!(
+        "{}/t/{}/oauth/{PROVIDER}/start",
+        node.http_url(),
+        tenant.id
+    ))
+    .unwrap();
+    start
+        .query_pairs_mut()
+        .append_pair("redirect_url", REDIRECT);
+    let browser = Browser::new();
+    let refused = browser.follow(start.as_str(), APP).await;
+    assert!(refused.is_err(), "the flow went on: {refused:?}");
+    let page = browser.last_page().expect("the start answered");
+    assert_eq!(page.status, 401, "{}", page.body);
+    let body = page.json().expect("a JSON error");
+    assert_eq!(body["code"], "OAUTH_UPSTREAM_REJECTED", "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("private"),
+        "{body}"
+    );
+    assert!(op.authorizations().await.unwrap().is_empty());
 }
