@@ -1,6 +1,7 @@
 //! The domain: a module per noun with its records and the functions over one storage
 //! transaction that read and change them. Time and randomness come from [`crate::context`].
 
+pub mod addresses;
 pub mod api_keys;
 pub mod audit;
 pub mod change;

@@ -2,7 +2,7 @@
 //! addresses, unless the node allows private targets. Checked at creation and again at
 //! every delivery (the node's sender re-checks the addresses it connects to).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use url::{Host, Url};
@@ -76,40 +76,7 @@ pub fn parse_target_url(text: &str, https_supported: bool) -> DomainResult<Url> 
     Ok(url)
 }
 
-/// Whether a node that refuses private targets must refuse `address`: loopback, private,
-/// link-local, shared (CGNAT), unspecified, broadcast, multicast and unique-local ranges.
-pub fn is_private_address(address: IpAddr) -> bool {
-    match address {
-        IpAddr::V4(v4) => is_private_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_private_v4(v4),
-            None => is_private_v6(v6),
-        },
-    }
-}
-
-fn is_private_v4(address: Ipv4Addr) -> bool {
-    let [first, second, ..] = address.octets();
-    address.is_loopback()
-        || address.is_private()
-        || address.is_link_local()
-        || address.is_unspecified()
-        || address.is_broadcast()
-        || address.is_multicast()
-        // 0.0.0.0/8 "this network" and 100.64.0.0/10 shared address space.
-        || first == 0
-        || (first == 100 && (second & 0xc0) == 64)
-}
-
-fn is_private_v6(address: Ipv6Addr) -> bool {
-    let first = address.segments()[0];
-    address.is_loopback()
-        || address.is_unspecified()
-        || address.is_multicast()
-        // fc00::/7 unique local, fe80::/10 link-local.
-        || (first & 0xfe00) == 0xfc00
-        || (first & 0xffc0) == 0xfe80
-}
+pub use crate::domain::addresses::is_private_address;
 
 /// Resolves the URL's host and refuses it when any address is private and private targets
 /// are not allowed. Returns the addresses checked (empty when private targets are allowed).
