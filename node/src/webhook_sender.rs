@@ -28,6 +28,26 @@ pub(crate) struct CheckingResolver {
     pub(crate) allow_private: bool,
 }
 
+/// Whether `address` belongs to one of this machine's interfaces (read each time: interfaces
+/// come and go). A public address of the node reaches the node's own listeners as surely as
+/// loopback does.
+pub(crate) fn is_own_address(address: IpAddr) -> bool {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces.iter().any(|interface| interface.ip() == address),
+        Err(error) => {
+            // Without the list, refuse rather than guess.
+            tracing::warn!(%error, "cannot list this node's interface addresses");
+            true
+        }
+    }
+}
+
+/// Whether a node that refuses private destinations refuses `address`: not globally
+/// reachable, or one of the node's own.
+pub(crate) fn is_refused_address(address: IpAddr) -> bool {
+    is_private_address(address) || is_own_address(address)
+}
+
 impl Resolve for CheckingResolver {
     fn resolve(&self, name: Name) -> Resolving {
         let allow_private = self.allow_private;
@@ -36,11 +56,12 @@ impl Resolve for CheckingResolver {
             let resolved: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
             if !allow_private
-                && let Some(private) = resolved.iter().find(|addr| is_private_address(addr.ip()))
+                && let Some(refused) = resolved.iter().find(|addr| is_refused_address(addr.ip()))
             {
                 let refused = TargetRefused(format!(
-                    "{host} resolves to {}, a private, loopback or link-local address",
-                    private.ip()
+                    "{host} resolves to {}, which is not a globally reachable address or is \
+                     one of this node's",
+                    refused.ip()
                 ));
                 return Err(Box::new(refused) as Box<dyn StdError + Send + Sync>);
             }
@@ -60,6 +81,10 @@ impl HostResolver for SystemResolver {
     async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>> {
         let addresses = tokio::net::lookup_host((host, port)).await?;
         Ok(addresses.map(|socket| socket.ip()).collect())
+    }
+
+    fn is_own_address(&self, address: IpAddr) -> bool {
+        is_own_address(address)
     }
 }
 
@@ -119,10 +144,10 @@ impl WebhookSender for HttpWebhookSender {
         };
         if let Some(address) = literal
             && !self.allow_private
-            && is_private_address(address)
+            && is_refused_address(address)
         {
             return SendOutcome::Refused(format!(
-                "{address} is a private, loopback or link-local address"
+                "{address} is not a globally reachable address or is one of this node's"
             ));
         }
         let mut builder = self
@@ -189,6 +214,22 @@ mod tests {
         let allowing = HttpWebhookSender::new(true).unwrap();
         let sent = allowing.send(request(format!("http://{addr}/hook"))).await;
         assert_eq!(sent, SendOutcome::Answered(204));
+    }
+
+    #[test]
+    fn the_nodes_own_interface_addresses_are_its_own() {
+        let interfaces = if_addrs::get_if_addrs().unwrap();
+        assert!(!interfaces.is_empty());
+        for interface in &interfaces {
+            assert!(is_own_address(interface.ip()), "{interface:?}");
+            assert!(is_refused_address(interface.ip()), "{interface:?}");
+            assert!(SystemResolver.is_own_address(interface.ip()));
+        }
+        let public: IpAddr = "93.184.216.34".parse().unwrap();
+        if interfaces.iter().all(|interface| interface.ip() != public) {
+            assert!(!is_own_address(public));
+            assert!(!is_refused_address(public));
+        }
     }
 
     #[tokio::test]

@@ -13,11 +13,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gatehouse_actors::webhooks::targets::is_private_address;
-
 use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
 
-use crate::webhook_sender::{CheckingResolver, TargetRefused};
+use crate::webhook_sender::{CheckingResolver, TargetRefused, is_refused_address};
 
 /// How long one request to a provider may take, connection included.
 pub const PROVIDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -116,7 +114,7 @@ impl ProviderHttp {
             Some(url::Host::Ipv6(address)) => Some(IpAddr::V6(address)),
             _ => None,
         };
-        if !self.allow_private && literal.is_some_and(is_private_address) {
+        if !self.allow_private && literal.is_some_and(is_refused_address) {
             return Err(HttpError::PrivateAddress);
         }
         let mut response = self

@@ -15,6 +15,12 @@ use crate::error::{DomainError, DomainResult};
 pub trait HostResolver: Send + Sync + std::fmt::Debug {
     /// Every address `host` resolves to.
     async fn resolve(&self, host: &str, port: u16) -> std::io::Result<Vec<IpAddr>>;
+
+    /// Whether `address` is one of this node's own (its interfaces' addresses, public ones
+    /// included): a request there would reach the node's own services.
+    fn is_own_address(&self, _address: IpAddr) -> bool {
+        false
+    }
 }
 
 /// A resolver for nodes that have none: every name is unresolvable, so only literal public
@@ -107,7 +113,15 @@ pub async fn check_target(
         .find(|address| is_private_address(**address))
     {
         return Err(DomainError::WebhookTargetNotAllowed(format!(
-            "{private} is a private, loopback or link-local address"
+            "{private} is not a globally reachable address"
+        )));
+    }
+    if let Some(own) = addresses
+        .iter()
+        .find(|address| resolver.is_own_address(**address))
+    {
+        return Err(DomainError::WebhookTargetNotAllowed(format!(
+            "{own} is an address of this node"
         )));
     }
     Ok(addresses)

@@ -175,3 +175,36 @@ async fn private_loopback_and_link_local_targets_are_refused_unless_allowed() {
     assert!(parse_target_url("https://example.com/", false).is_err());
     assert!(parse_target_url("https://example.com/", true).is_ok());
 }
+
+/// A resolver whose node owns one public address.
+#[derive(Debug)]
+struct OwningResolver(IpAddr);
+
+#[async_trait::async_trait]
+impl HostResolver for OwningResolver {
+    async fn resolve(&self, _host: &str, _port: u16) -> std::io::Result<Vec<IpAddr>> {
+        Ok(vec![self.0])
+    }
+
+    fn is_own_address(&self, address: IpAddr) -> bool {
+        address == self.0
+    }
+}
+
+#[tokio::test]
+async fn the_nodes_own_public_address_is_refused_as_a_target() {
+    let own: IpAddr = "93.184.216.34".parse().unwrap();
+    let resolver = OwningResolver(own);
+    for url in ["http://93.184.216.34/hook", "http://node.example.com/hook"] {
+        let parsed = parse_target_url(url, false).unwrap();
+        let refused = check_target(&parsed, false, &resolver).await.unwrap_err();
+        assert!(
+            matches!(&refused, DomainError::WebhookTargetNotAllowed(reason) if reason.contains("this node")),
+            "{url}: {refused}"
+        );
+        assert!(check_target(&parsed, true, &resolver).await.is_ok());
+    }
+    // Another public address is fine.
+    let other = parse_target_url("http://8.8.8.8/hook", false).unwrap();
+    assert!(check_target(&other, false, &resolver).await.is_ok());
+}
