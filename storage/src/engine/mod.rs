@@ -74,14 +74,18 @@ impl RedbBackend {
         Self::start("memory", db)
     }
 
-    /// Opens or creates `<dir>/gatehouse.redb`, creating `dir` if missing.
+    /// Opens or creates `<dir>/gatehouse.redb`, creating `dir` if missing. The directory is
+    /// made 0700 and the file 0600 (the store holds sealed secrets, hashes and personal data:
+    /// no other local user reads it).
     pub(crate) fn open(dir: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(dir).map_err(|error| {
             StorageError::backend(&format!("create data directory {}", dir.display()), error)
         })?;
+        restrict(dir, 0o700)?;
         let path = dir.join(EMBEDDED_FILE);
         let db = redb::Database::create(&path)
             .map_err(|error| StorageError::backend(&format!("open {}", path.display()), error))?;
+        restrict(&path, 0o600)?;
         Self::start("embedded", db)
     }
 
@@ -109,6 +113,20 @@ impl RedbBackend {
 }
 
 /// Creates both tables so read transactions can always open them.
+/// Sets `path`'s permission bits to `mode` (Unix; elsewhere the platform's defaults stay).
+fn restrict(path: &Path, mode: u32) -> Result<(), StorageError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|error| {
+            StorageError::backend(&format!("restrict {}", path.display()), error)
+        })?;
+    }
+    #[cfg(not(unix))]
+    let _ = (path, mode);
+    Ok(())
+}
+
 fn create_tables(db: &redb::Database) -> Result<(), StorageError> {
     let write = db
         .begin_write()
@@ -277,5 +295,23 @@ mod tests {
         other.atomic_add(b"n", 1).unwrap();
         other.commit().await.unwrap();
         assert!(matches!(tx.commit().await, Err(StorageError::Conflict)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_embedded_store_is_readable_by_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+
+        let parent = tempfile::tempdir().unwrap();
+        let dir = parent.path().join("store");
+        // Even a directory that already exists with open permissions is closed.
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let db = Database::open_embedded(&dir).unwrap();
+        drop(db);
+        let mode =
+            |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700);
+        assert_eq!(mode(&dir.join(super::EMBEDDED_FILE)), 0o600);
     }
 }
