@@ -28,6 +28,21 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out_dir.join("gatehouse_descriptor.bin"),
         compiler.encode_file_descriptor_set(),
     )?;
+    // What public reflection shows: everything but the node-to-node service.
+    let internal = Path::new(PROTO_ROOT).join("gatehouse").join("internal");
+    let public: Vec<&PathBuf> = files
+        .iter()
+        .filter(|path| !path.starts_with(&internal))
+        .collect();
+    let mut public_compiler = protox::Compiler::new([PROTO_ROOT])?;
+    public_compiler
+        .include_imports(true)
+        .include_source_info(true);
+    public_compiler.open_files(public)?;
+    std::fs::write(
+        out_dir.join("gatehouse_public_descriptor.bin"),
+        public_compiler.encode_file_descriptor_set(),
+    )?;
 
     // Well-known types map to prost-types, so only `gatehouse.v1.rs` is generated.
     tonic_prost_build::configure()

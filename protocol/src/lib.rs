@@ -47,10 +47,17 @@ pub mod internal {
     }
 }
 
-/// Encoded `FileDescriptorSet` of every `gatehouse.v1` file and its imports, for gRPC reflection.
+/// Encoded `FileDescriptorSet` of every file (the node-to-node service's included) and its
+/// imports.
 #[cfg(feature = "grpc")]
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/gatehouse_descriptor.bin"));
+
+/// Encoded `FileDescriptorSet` that public gRPC reflection serves: every `gatehouse.v1` file
+/// and its imports, without the node-to-node service.
+#[cfg(feature = "grpc")]
+pub const PUBLIC_FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/gatehouse_public_descriptor.bin"));
 
 #[cfg(all(test, feature = "grpc"))]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
@@ -78,8 +85,28 @@ mod tests {
     #[test]
     fn descriptor_set_serves_reflection() {
         tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(super::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(super::PUBLIC_FILE_DESCRIPTOR_SET)
             .build_v1()
             .unwrap();
+    }
+
+    #[test]
+    fn the_public_set_is_the_whole_set_without_the_node_to_node_service() {
+        let all = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let public =
+            prost_types::FileDescriptorSet::decode(super::PUBLIC_FILE_DESCRIPTOR_SET).unwrap();
+        let names = |set: &prost_types::FileDescriptorSet| {
+            let mut names: Vec<String> =
+                set.file.iter().map(|file| file.name().to_owned()).collect();
+            names.sort();
+            names
+        };
+        let mut expected = names(&all);
+        expected.retain(|name| !name.starts_with("gatehouse/internal/"));
+        assert!(
+            expected.len() < all.file.len(),
+            "the whole set has the internal service"
+        );
+        assert_eq!(names(&public), expected);
     }
 }

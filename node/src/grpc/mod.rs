@@ -103,7 +103,7 @@ pub async fn serve(
         gatehouse,
         node: Arc::new(node),
     };
-    let descriptors = gatehouse_protocol::FILE_DESCRIPTOR_SET;
+    let descriptors = gatehouse_protocol::PUBLIC_FILE_DESCRIPTOR_SET;
     // v1alpha beside v1: grpcio's reflection client, older grpcurl and several GUI clients
     // only speak v1alpha.
     let reflection = tonic_reflection::server::Builder::configure()

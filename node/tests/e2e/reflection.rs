@@ -98,6 +98,13 @@ async fn v1alpha_reflection_lists_every_public_service_and_each_is_healthy() {
     for expected in PUBLIC_SERVICES {
         assert!(names.iter().any(|name| name == expected), "{names:?}");
     }
+    // The node-to-node service is on this port but not described to the public.
+    assert!(
+        !names
+            .iter()
+            .any(|name| name.starts_with("gatehouse.internal.")),
+        "{names:?}"
+    );
 
     // Every `gatehouse.v1` service reflection shows must answer health checks as serving,
     // so a service added later cannot be listed without being reported.
