@@ -479,8 +479,8 @@ pub fn oauth_links_subspace(tenant: &str, user_id: Uuid) -> Subspace {
 }
 
 /// The unique index of upstream accounts → the user linked to them.
-pub fn oauth_link_index(tenant: &str, provider_id: &str, subject: &str) -> Vec<u8> {
-    pack(&("t", tenant, "idx", "oauth", provider_id, subject))
+pub fn oauth_link_index(tenant: &str, provider_id: &str, issuer: &str, subject: &str) -> Vec<u8> {
+    pack(&("t", tenant, "idx", "oauth", provider_id, issuer, subject))
 }
 
 /// A connected account's tokens.

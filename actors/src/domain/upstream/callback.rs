@@ -111,6 +111,7 @@ impl Callback<'_> {
             self.tenant_id(),
             user_id,
             &self.provider.provider_id,
+            &self.provider.issuer,
             subject,
             &self.email_text(),
             &self.origin(user_id),
@@ -243,7 +244,8 @@ pub async fn complete(tx: &Transaction, callback: Callback<'_>) -> DomainResult<
     }
     let tenant_id = callback.tenant_id();
     let provider_id = &callback.provider.provider_id;
-    let linked = links::linked_user(tx, tenant_id, provider_id, &identity.subject).await?;
+    let issuer = &callback.provider.issuer;
+    let linked = links::linked_user(tx, tenant_id, provider_id, issuer, &identity.subject).await?;
     match (
         callback.flow.link_user,
         callback.flow.link_anonymous,

@@ -1,5 +1,7 @@
 //! Links between upstream accounts and users: one per user and provider, with the unique
-//! index `(provider, subject) → user` that upstream sign-in looks up. Linking and unlinking
+//! index `(provider, issuer, subject) → user` that upstream sign-in looks up. A subject is
+//! unique only at its issuer, so a provider id pointed at another issuer (updated, or deleted
+//! and created again) finds none of the old links. Linking and unlinking
 //! are audited (`user.oauth_link`, `user.oauth_unlink`) and sent (`user.oauth_linked`,
 //! `user.oauth_unlinked`); deleting a user deletes its links and connected tokens.
 
@@ -22,6 +24,8 @@ use crate::error::{DomainError, DomainResult};
 pub struct LinkRecord {
     /// The provider.
     pub provider_id: String,
+    /// The provider's issuer when linked; the subject is unique only there.
+    pub issuer: String,
     /// The provider's subject.
     pub subject: String,
     /// The upstream email at the last sign-in (empty if none).
@@ -48,10 +52,16 @@ pub async fn linked_user(
     tx: &Transaction,
     tenant: &str,
     provider_id: &str,
+    issuer: &str,
     subject: &str,
 ) -> DomainResult<Option<Uuid>> {
     match tx
-        .get(&keyspace::oauth_link_index(tenant, provider_id, subject))
+        .get(&keyspace::oauth_link_index(
+            tenant,
+            provider_id,
+            issuer,
+            subject,
+        ))
         .await?
     {
         Some(bytes) => Uuid::from_slice(&bytes)
@@ -128,7 +138,7 @@ pub async fn list(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult
     Ok(views)
 }
 
-/// Links `(provider, subject)` to `user_id` (`OAUTH_ACCOUNT_LINKED_ELSEWHERE` when another
+/// Links `(provider, issuer, subject)` to `user_id` (`OAUTH_ACCOUNT_LINKED_ELSEWHERE` when another
 /// user has it). A user's earlier link with the provider (another subject) is replaced; the
 /// same link again only updates its email. A new link is audited as `user.oauth_link`, `user.oauth_linked` sent; returns the stored link.
 #[allow(clippy::too_many_arguments)]
@@ -138,17 +148,18 @@ pub async fn link(
     tenant: &str,
     user_id: Uuid,
     provider_id: &str,
+    issuer: &str,
     subject: &str,
     email: &str,
     origin: &AuditOrigin,
 ) -> DomainResult<LinkRecord> {
-    match linked_user(tx, tenant, provider_id, subject).await? {
+    match linked_user(tx, tenant, provider_id, issuer, subject).await? {
         Some(other) if other != user_id => return Err(DomainError::OAuthAccountLinkedElsewhere),
         _ => {}
     }
     let now = context.now();
     match read_link(tx, tenant, user_id, provider_id).await? {
-        Some(mut previous) if previous.subject == subject => {
+        Some(mut previous) if previous.subject == subject && previous.issuer == issuer => {
             // Linked again (for more scopes, say): the same link, not a new one.
             previous.email = email.to_owned();
             write_link(tx, tenant, user_id, &previous)?;
@@ -157,19 +168,21 @@ pub async fn link(
         Some(previous) => tx.clear(&keyspace::oauth_link_index(
             tenant,
             provider_id,
+            &previous.issuer,
             &previous.subject,
         ))?,
         None => {}
     }
     let record = LinkRecord {
         provider_id: provider_id.to_owned(),
+        issuer: issuer.to_owned(),
         subject: subject.to_owned(),
         email: email.to_owned(),
         linked_at: now,
         last_sign_in_at: None,
     };
     tx.set(
-        &keyspace::oauth_link_index(tenant, provider_id, subject),
+        &keyspace::oauth_link_index(tenant, provider_id, issuer, subject),
         user_id.as_bytes(),
     )?;
     write_link(tx, tenant, user_id, &record)?;
@@ -237,6 +250,7 @@ fn remove(tx: &Transaction, tenant: &str, user_id: Uuid, record: &LinkRecord) ->
     tx.clear(&keyspace::oauth_link_index(
         tenant,
         &record.provider_id,
+        &record.issuer,
         &record.subject,
     ))?;
     tx.clear(&keyspace::oauth_link(tenant, user_id, &record.provider_id))?;

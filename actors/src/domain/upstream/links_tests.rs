@@ -342,3 +342,46 @@ async fn an_existing_email_links_only_when_verified_and_allowed() {
         Outcome::Error("OAUTH_ACCOUNT_EXISTS".to_owned())
     );
 }
+
+#[tokio::test]
+async fn a_provider_pointed_at_another_issuer_keeps_none_of_its_links() {
+    let world = World::new().await;
+    let first = world.signed_in("12345", "ada@example.com").await;
+    // The same subject at the same issuer is the same user.
+    let again = world.signed_in("12345", "ada@example.com").await;
+    assert_eq!(again.user.user_id, first.user.user_id);
+
+    // The tenant points the provider id at another identity provider, where subject
+    // `12345` is someone else entirely.
+    world
+        .gatehouse
+        .update_oauth_provider(
+            &world.server,
+            "google",
+            ProviderUpdate {
+                issuer: Some("https://other-idp.example.com".to_owned()),
+                ..ProviderUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+    let stranger = world.signed_in("12345", "mallory@example.com").await;
+    assert_ne!(stranger.user.user_id, first.user.user_id);
+
+    // Deleted and created again at that other issuer: still not Ada.
+    world
+        .gatehouse
+        .delete_oauth_provider(&world.server, "google")
+        .await
+        .unwrap();
+    let mut spec = super::tests::spec("google", ProviderKind::Google, false);
+    spec.issuer = "https://third-idp.example.com".to_owned();
+    world
+        .gatehouse
+        .create_oauth_provider(&world.server, spec)
+        .await
+        .unwrap();
+    let other = world.signed_in("12345", "eve@example.com").await;
+    assert_ne!(other.user.user_id, first.user.user_id);
+    assert_ne!(other.user.user_id, stranger.user.user_id);
+}
