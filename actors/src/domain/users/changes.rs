@@ -59,7 +59,7 @@ pub async fn delete(
     origin: &AuditOrigin,
 ) -> DomainResult<()> {
     let user = users::read_user(tx, tenant, user_id).await?;
-    users::delete_user(tx, tenant, user_id).await?;
+    users::delete_user(tx, context, tenant, user_id).await?;
     api_keys::delete_owner_keys(tx, tenant, api_keys::KeyOwner::User(user_id)).await?;
     let data = user.deleted_event_data();
     let audit = origin.event(
