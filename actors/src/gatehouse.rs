@@ -393,12 +393,13 @@ impl Gatehouse {
         }
         metrics::counter!("gatehouse_live_session_cache_total", "outcome" => "miss").increment(1);
         let generation = cache.generation(user_id);
-        let until = services
-            .db
-            .run(|tx| async move {
-                liveness::check_live(&tx, tenant, session_id, user_id, now).await
-            })
-            .await?;
+        let until =
+            services
+                .db
+                .run(|tx| async move {
+                    liveness::check_live(&tx, tenant, session_id, user_id, now).await
+                })
+                .await?;
         cache.insert(tenant, session_id, user_id, generation, now, until);
         Ok(())
     }

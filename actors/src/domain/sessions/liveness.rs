@@ -48,8 +48,8 @@ pub fn note_revocation(tx: &Transaction, context: &Context, user_id: Uuid) -> Do
 }
 
 /// Reads the session and the user from one snapshot: `Ok(until)` when the session is live
-/// and the user active (the session's next expiry), else the refusal: `SESSION_REVOKED`
-/// (revoked, or gone with its user), `SESSION_EXPIRED`, `USER_SUSPENDED`, `USER_BANNED`, or
+/// and the user active (the session's next expiry), else the refusal: `USER_SUSPENDED`,
+/// `USER_BANNED`, `SESSION_REVOKED` (revoked, or gone with its user), `SESSION_EXPIRED`, or
 /// `INVALID_ACCESS_TOKEN` when the session is another user's.
 pub async fn check_live(
     tx: &Transaction,
@@ -62,19 +62,19 @@ pub async fn check_live(
     let user_key = keyspace::user(tenant, user_id);
     let (session, user) =
         tokio::try_join!(tx.snapshot_get(&session_key), tx.snapshot_get(&user_key))?;
-    let session: SessionRecord =
-        codec::decode(&session.ok_or(DomainError::SessionRevoked)?)?;
+    let session: SessionRecord = codec::decode(&session.ok_or(DomainError::SessionRevoked)?)?;
     if session.user_id != user_id {
         return Err(DomainError::InvalidAccessToken);
     }
+    // A blocked user hears why, though blocking also revoked the session.
+    let user: UserRecord = codec::decode(&user.ok_or(DomainError::SessionRevoked)?)?;
+    user.ensure_may_sign_in()?;
     if session.revoked.is_some() {
         return Err(DomainError::SessionRevoked);
     }
     if session.expiry_reason(now).is_some() {
         return Err(DomainError::SessionExpired);
     }
-    let user: UserRecord = codec::decode(&user.ok_or(DomainError::SessionRevoked)?)?;
-    user.ensure_may_sign_in()?;
     Ok(session.next_expiry())
 }
 
@@ -230,7 +230,14 @@ mod tests {
         let cache = LiveSessions::default();
         let (session, user) = (Uuid::from_u128(1), user_in_shard(1));
         let generation = cache.generation(user);
-        cache.insert("acme", session, user, generation, Timestamp(0), Timestamp(i64::MAX));
+        cache.insert(
+            "acme",
+            session,
+            user,
+            generation,
+            Timestamp(0),
+            Timestamp(i64::MAX),
+        );
         let age = i64::try_from(MAX_ENTRY_AGE.as_millis()).unwrap();
         assert!(cache.is_live("acme", session, user, Timestamp(age - 1)));
         assert!(!cache.is_live("acme", session, user, Timestamp(age)));

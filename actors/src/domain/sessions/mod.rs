@@ -21,8 +21,8 @@ use crate::error::{DomainError, DomainResult};
 pub mod impersonation;
 #[cfg(test)]
 mod impersonation_tests;
-pub mod liveness;
 mod listing;
+pub mod liveness;
 
 pub use listing::{
     delete_user_sessions, list_for_user, list_user_sessions, revoke_all_audited,
