@@ -30,9 +30,9 @@ async fn accepted_everywhere(sandbox: &ClusterSandbox, tenant: &SandboxTenant, t
     for node in sandbox.nodes() {
         let user = node.client(tenant).unwrap().with_access_token(token);
         for _ in 0..2 {
-            user.get_current_user()
-                .await
-                .unwrap_or_else(|error| panic!("node {} refuses a live token: {error:?}", node.id()));
+            user.get_current_user().await.unwrap_or_else(|error| {
+                panic!("node {} refuses a live token: {error:?}", node.id())
+            });
         }
     }
 }

@@ -65,7 +65,10 @@ async fn a_revoked_sessions_access_token_is_refused_and_the_users_other_session_
         .sign_up_with_password(&email, PASSWORD)
         .await
         .unwrap();
-    let second = client.sign_in_with_password(&email, PASSWORD).await.unwrap();
+    let second = client
+        .sign_in_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
     let (first_user, second_user) = (
         client.with_access_token(&first.access_token),
         client.with_access_token(&second.access_token),

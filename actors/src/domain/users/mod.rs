@@ -409,17 +409,10 @@ pub async fn set_user_state(
     Ok(record)
 }
 
-/// Deletes the user, its email index entry and all its sessions (their access tokens stop
-/// on every node).
-pub async fn delete_user(
-    tx: &Transaction,
-    context: &Context,
-    tenant: &str,
-    user_id: Uuid,
-) -> DomainResult<()> {
+/// Deletes the user, its email index entry and all its sessions.
+pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> DomainResult<()> {
     let record = read_user(tx, tenant, user_id).await?;
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
-    sessions::liveness::note_revocation(tx, context, user_id)?;
     crate::domain::factors::delete_user_factors(tx, tenant, user_id).await?;
     crate::domain::upstream::links::delete_user_links(tx, tenant, user_id).await?;
     // An anonymous user has no address and no index entry.
