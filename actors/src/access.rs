@@ -21,6 +21,10 @@ pub struct Credentials {
     pub operator_key: Option<String>,
     /// The bearer access token from `authorization`.
     pub access_token: Option<String>,
+    /// The call only ends the access token's session (`Auth.SignOut`): the token is not
+    /// checked against the session and user state, so signing out of a session that already
+    /// ended stays a harmless no-op.
+    pub ending_session: bool,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -32,6 +36,7 @@ impl std::fmt::Debug for Credentials {
             .field("server_key", &self.server_key.is_some())
             .field("operator_key", &self.operator_key.is_some())
             .field("access_token", &self.access_token.is_some())
+            .field("ending_session", &self.ending_session)
             .finish()
     }
 }

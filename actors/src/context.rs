@@ -105,6 +105,9 @@ pub struct Context {
     pub clock: Arc<dyn Clock>,
     /// The random source.
     pub entropy: Arc<dyn Entropy>,
+    /// This node's cache of live sessions, which the domain's revocations drop from at once
+    /// (other nodes learn of them from the revocation feed).
+    pub live_sessions: Arc<crate::domain::sessions::liveness::LiveSessions>,
 }
 
 impl Context {
@@ -113,6 +116,7 @@ impl Context {
         Context {
             clock: Arc::new(SystemClock),
             entropy: Arc::new(OsEntropy),
+            live_sessions: Arc::default(),
         }
     }
 

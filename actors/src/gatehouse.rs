@@ -5,6 +5,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use gatehouse_storage::Database;
+use uuid::Uuid;
 
 use crate::access::{Caller, Credentials, operator_key_matches, require_tenant_key};
 use crate::context::Context;
@@ -12,6 +13,8 @@ use crate::domain::crypto::{MasterKey, random_token, sha256};
 use crate::domain::email::EmailSettings;
 use crate::domain::keyspace;
 use crate::domain::passwords::{Argon2Params, PasswordHasher};
+use crate::domain::sessions::liveness;
+use crate::domain::signing::AccessClaims;
 use crate::domain::tenants::{ApiKeyKind, TenantCache};
 use crate::domain::upstream::UpstreamClient;
 use crate::domain::webhooks::WebhookSettings;
@@ -97,6 +100,10 @@ pub struct GatehouseOptions {
     pub actor_idle_timeout: Duration,
     /// How often the tenant-change epoch is polled to drop stale tenant caches.
     pub tenant_epoch_poll: Duration,
+    /// How often the revocation feed is polled to drop stale live-session cache entries:
+    /// a revocation, suspension, ban or deletion on another node is in force here one poll
+    /// after it commits.
+    pub revocation_poll: Duration,
     /// Membership and transport when this node is part of a cluster.
     pub cluster: Option<ClusterWiring>,
     /// Webhook sender and delivery settings.
@@ -118,6 +125,7 @@ impl Default for GatehouseOptions {
             password_hash_queue: 4096,
             actor_idle_timeout: Duration::from_secs(120),
             tenant_epoch_poll: Duration::from_millis(500),
+            revocation_poll: Duration::from_millis(250),
             cluster: None,
             webhooks: WebhookSettings::default(),
             email: EmailSettings::default(),
@@ -203,6 +211,12 @@ impl Gatehouse {
             alive: Arc::new(()),
         });
         spawn_tenant_epoch_poller(&gatehouse, options.tenant_epoch_poll).await?;
+        crate::runtime::revocation_feed::spawn(
+            gatehouse.services.clone(),
+            options.revocation_poll,
+            Arc::downgrade(&gatehouse.alive),
+        )
+        .await?;
         crate::runtime::webhook_dispatch::spawn(
             gatehouse.services.clone(),
             gatehouse.webhooks.clone(),
@@ -346,6 +360,10 @@ impl Gatehouse {
                     if claims.principal_kind.is_some() {
                         return Err(DomainError::MachineTokenNotAccepted);
                     }
+                    // Signing out only ends the token's session, which may already be over.
+                    if !credentials.ending_session {
+                        self.ensure_live(tenant.tenant_id(), &claims).await?;
+                    }
                     Some(claims)
                 }
                 None => None,
@@ -356,6 +374,34 @@ impl Gatehouse {
         Err(DomainError::MissingCredentials(
             "x-gatehouse-client-key, x-gatehouse-server-key or x-gatehouse-operator-key",
         ))
+    }
+
+    /// Refuses an access token whose session ended or whose user may not act: one lookup
+    /// in this node's live-session cache, and on a miss one snapshot read of the session and
+    /// the user (`sessions::liveness`).
+    async fn ensure_live(&self, tenant: &str, claims: &AccessClaims) -> DomainResult<()> {
+        let session_id =
+            Uuid::try_parse(&claims.sid).map_err(|_| DomainError::InvalidAccessToken)?;
+        let user_id = Uuid::try_parse(&claims.sub).map_err(|_| DomainError::InvalidAccessToken)?;
+        let services = &self.services;
+        let cache = &services.context.live_sessions;
+        let now = services.context.now();
+        if cache.is_live(tenant, session_id, user_id, now) {
+            metrics::counter!("gatehouse_live_session_cache_total", "outcome" => "hit")
+                .increment(1);
+            return Ok(());
+        }
+        metrics::counter!("gatehouse_live_session_cache_total", "outcome" => "miss").increment(1);
+        let generation = cache.generation(user_id);
+        let until =
+            services
+                .db
+                .run(|tx| async move {
+                    liveness::check_live(&tx, tenant, session_id, user_id, now).await
+                })
+                .await?;
+        cache.insert(tenant, session_id, user_id, generation, now, until);
+        Ok(())
     }
 
     /// Drains every actor.

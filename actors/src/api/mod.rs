@@ -12,6 +12,8 @@ pub mod oauth;
 pub mod passkeys;
 pub mod permissions;
 mod policy;
+#[cfg(test)]
+mod revocation_tests;
 mod sessions;
 pub mod shares;
 pub mod teams;

@@ -4,6 +4,8 @@
 //! ("sys", "operator_key")                    SHA-256 of the operator key
 //! ("sys", "tenant", tenant)                  tenants index (value: empty)
 //! ("sys", "tenant_epoch")                    bumped on every tenant change (i64 LE)
+//! ("sys", "revocation_feed", shard)          bumped when a session of a user in the shard
+//!                                            ends or the user is blocked (i64 LE)
 //! ("t", tenant, "cfg")                       tenant record with config and keys
 //! ("t", tenant, "user", user_id)             user record
 //! ("t", tenant, "idx", "email", email)       unique email index → user_id
@@ -55,6 +57,17 @@ pub fn operator_key() -> Vec<u8> {
 /// Counter bumped by every tenant change; nodes poll it to drop stale tenant caches.
 pub fn tenant_epoch() -> Vec<u8> {
     pack(&("sys", "tenant_epoch"))
+}
+
+/// Counter of one shard of the revocation feed; nodes poll the shards to drop stale
+/// entries of their live-session caches.
+pub fn revocation_feed(shard: u16) -> Vec<u8> {
+    pack(&("sys", "revocation_feed", shard))
+}
+
+/// Every shard of the revocation feed.
+pub fn revocation_feed_subspace() -> Subspace {
+    Subspace::from(&("sys", "revocation_feed"))
 }
 
 /// Entry of the tenants index.

@@ -365,6 +365,7 @@ mod tests {
         let context = Context {
             clock: clock.clone(),
             entropy: Arc::new(crate::context::OsEntropy),
+            live_sessions: Default::default(),
         };
         let master = MasterKey::from_bytes(&[3; 32]);
         let record = generate_signing_key(&context, &master, "acme").unwrap();

@@ -34,6 +34,7 @@ impl TestWorld {
         let context = Context {
             clock: clock.clone(),
             entropy: Arc::new(OsEntropy),
+            live_sessions: Default::default(),
         };
         let master = MasterKey::from_bytes(&[7; 32]);
         let db = Database::memory();

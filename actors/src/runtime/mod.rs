@@ -7,6 +7,7 @@ pub mod email_dispatch;
 pub mod entity;
 pub mod owner_call;
 pub mod registry;
+pub(crate) mod revocation_feed;
 pub mod routing;
 pub mod services;
 pub mod session_actor;

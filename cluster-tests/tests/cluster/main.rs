@@ -6,6 +6,7 @@
 
 mod support;
 
+mod access_tokens;
 mod api_keys;
 mod connected;
 mod email;

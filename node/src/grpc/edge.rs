@@ -122,6 +122,10 @@ impl<T> Call<T> {
     }
 }
 
+/// The one call whose bearer token is not checked against its session and user: signing
+/// out of a session that already ended (or of a blocked user's) stays a harmless no-op.
+const SIGN_OUT: &str = "Auth/SignOut";
+
 /// Runs one public RPC named `method` (`Service/Method`, the metrics label): authenticates the
 /// request's metadata, runs `body` with the caller, maps its error to a status and records the
 /// call's count, outcome and latency.
@@ -138,7 +142,8 @@ where
     let _in_flight = InFlightGuard::enter();
     let started = Instant::now();
     let result = async {
-        let credentials = credentials(request.metadata())?;
+        let mut credentials = credentials(request.metadata())?;
+        credentials.ending_session = method == SIGN_OUT;
         let caller = gatehouse.authenticate(&credentials).await?;
         body(Call { caller, request }).await
     }
@@ -195,6 +200,7 @@ fn credentials(metadata: &MetadataMap) -> Result<Credentials, RpcError> {
         server_key: header(metadata, SERVER_KEY_HEADER)?,
         operator_key: header(metadata, OPERATOR_KEY_HEADER)?,
         access_token,
+        ending_session: false,
     })
 }
 

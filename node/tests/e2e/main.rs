@@ -23,6 +23,7 @@ mod oauth;
 mod owner;
 mod passkeys;
 mod reflection;
+mod revocation;
 mod shares;
 mod teams;
 mod users;

@@ -17,6 +17,7 @@ fn test_context() -> Context {
     Context {
         clock: Arc::new(ManualClock::new(Timestamp(1_780_000_000_000))),
         entropy: Arc::new(OsEntropy),
+        live_sessions: Default::default(),
     }
 }
 

@@ -22,6 +22,7 @@ pub mod impersonation;
 #[cfg(test)]
 mod impersonation_tests;
 mod listing;
+pub mod liveness;
 
 pub use listing::{
     delete_user_sessions, list_for_user, list_user_sessions, revoke_all_audited,
@@ -410,6 +411,7 @@ pub async fn refresh(
         });
         session.version += 1;
         write_session(tx, tenant, &session)?;
+        liveness::note_revocation(tx, context, session.user_id)?;
         let data = session.revoked_event_data(RevocationReason::RefreshTokenReused);
         let event = audit::AuditOrigin::system().event(
             AuditAction::SessionRevoke,
@@ -469,6 +471,7 @@ pub async fn revoke_session(
     });
     session.version += 1;
     write_session(tx, tenant, &session)?;
+    liveness::note_revocation(tx, context, session.user_id)?;
     record_events(
         tx,
         context,

@@ -43,6 +43,7 @@ async fn the_invitation_names_the_owner_and_the_expiry_and_its_token_opens_the_s
     let context = Context {
         clock: clock.clone(),
         entropy: Arc::new(OsEntropy),
+        live_sessions: Default::default(),
     };
     let master = MasterKey::from_bytes(&[7; 32]);
     let db = Database::memory();

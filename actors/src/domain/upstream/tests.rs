@@ -134,6 +134,7 @@ impl World {
         let context = Context {
             clock: clock.clone(),
             entropy: Arc::new(OsEntropy),
+            live_sessions: Default::default(),
         };
         let fake = Arc::new(FakeUpstream::default());
         let gatehouse = Gatehouse::start(

@@ -50,7 +50,8 @@ pub async fn update(
     Ok(user)
 }
 
-/// Deletes a user with its email index entry and sessions, audited for `origin`.
+/// Deletes a user with its email index entry and sessions (their access tokens stop on every
+/// node), audited for `origin`.
 pub async fn delete(
     tx: &Transaction,
     context: &Context,
@@ -60,6 +61,7 @@ pub async fn delete(
 ) -> DomainResult<()> {
     let user = users::read_user(tx, tenant, user_id).await?;
     users::delete_user(tx, tenant, user_id).await?;
+    crate::domain::sessions::liveness::note_revocation(tx, context, user_id)?;
     api_keys::delete_owner_keys(tx, tenant, api_keys::KeyOwner::User(user_id)).await?;
     let data = user.deleted_event_data();
     let audit = origin.event(

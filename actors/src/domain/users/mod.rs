@@ -378,6 +378,8 @@ pub async fn set_user_state(
         write_user(tx, tenant, &record)?;
     }
     if state != UserState::Active {
+        // Its access tokens stop on every node, whether or not it had live sessions.
+        sessions::liveness::note_revocation(tx, context, user_id)?;
         sessions::revoke_user_sessions(
             tx,
             context,

@@ -59,6 +59,7 @@ async fn fixture() -> Fixture {
     let context = Context {
         clock: clock.clone(),
         entropy: Arc::new(OsEntropy),
+        live_sessions: Default::default(),
     };
     let gatehouse = Gatehouse::start(
         Database::memory(),
@@ -337,6 +338,7 @@ async fn a_claim_whose_attempt_never_finished_is_taken_again_after_its_lease() {
     let context = Context {
         clock: clock.clone(),
         entropy: Arc::new(OsEntropy),
+        live_sessions: Default::default(),
     };
     let master = MasterKey::from_bytes(&[3; 32]);
     let (ctx, key) = (&context, &master);

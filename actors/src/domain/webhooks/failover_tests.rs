@@ -120,6 +120,7 @@ async fn the_new_owner_sends_an_event_whose_owner_died_mid_delivery() {
     let context = Context {
         clock: clock.clone(),
         entropy: Arc::new(OsEntropy),
+        live_sessions: Default::default(),
     };
     let ids = ["a", "b"];
     let owner_id = place(ActorKind::Tenant, "acme", &ids.map(member))
