@@ -1,6 +1,8 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
 mod anonymous;
+#[cfg(test)]
+mod attempts_tests;
 pub mod api_keys;
 pub mod audit;
 mod auth;
