@@ -7,6 +7,7 @@
 mod support;
 
 mod api_keys;
+mod brute_force;
 mod connected;
 mod email;
 mod factors;
