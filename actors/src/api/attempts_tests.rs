@@ -137,7 +137,10 @@ async fn a_known_device_signs_in_while_unknown_sources_are_locked_out() {
     }
     assert_eq!(checked, UNKNOWN_SOURCES.capacity);
     let fresh = sign_in(&gatehouse, &caller, PASSWORD, "", "203.0.113.200").await;
-    assert!(matches!(fresh, Err(DomainError::RateLimitedFor(_))), "{fresh:?}");
+    assert!(
+        matches!(fresh, Err(DomainError::RateLimitedFor(_))),
+        "{fresh:?}"
+    );
     // The owner's device still gets in, from any address, and keeps its token.
     let owner = sign_in(&gatehouse, &caller, PASSWORD, &device_token, "203.0.113.0")
         .await
@@ -146,12 +149,18 @@ async fn a_known_device_signs_in_while_unknown_sources_are_locked_out() {
     // A token of another user or a forged one is an unknown source.
     let forged = format!("{}A", &device_token[..device_token.len() - 1]);
     let refused = sign_in(&gatehouse, &caller, PASSWORD, &forged, "192.0.2.1").await;
-    assert!(matches!(refused, Err(DomainError::RateLimitedFor(_))), "{refused:?}");
+    assert!(
+        matches!(refused, Err(DomainError::RateLimitedFor(_))),
+        "{refused:?}"
+    );
 
     // Operators see the lock, and it was audited once.
     let summary = gatehouse.list_factors(&caller, &user_id).await.unwrap();
     assert!(summary.password_locked_until.is_some());
-    let audit = gatehouse.list_audit_entries(&caller, 500, "").await.unwrap();
+    let audit = gatehouse
+        .list_audit_entries(&caller, 500, "")
+        .await
+        .unwrap();
     let lockouts = audit
         .entries
         .iter()
@@ -166,13 +175,21 @@ async fn a_known_device_signs_in_while_unknown_sources_are_locked_out() {
         .unwrap();
     let summary = gatehouse.list_factors(&caller, &user_id).await.unwrap();
     assert_eq!(summary.password_locked_until, None);
-    let audit = gatehouse.list_audit_entries(&caller, 500, "").await.unwrap();
+    let audit = gatehouse
+        .list_audit_entries(&caller, 500, "")
+        .await
+        .unwrap();
     let unlock = audit
         .entries
         .iter()
         .find(|entry| entry.event.action == "user.unlock")
         .unwrap();
-    assert!(unlock.event.details["cleared_password_limits"].as_u64().unwrap() >= 2);
+    assert!(
+        unlock.event.details["cleared_password_limits"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! The operations of [`crate::Gatehouse`], a file per noun.
 
 mod anonymous;
+pub mod api_keys;
 #[cfg(test)]
 mod attempts_tests;
-pub mod api_keys;
 pub mod audit;
 mod auth;
 pub mod email;

@@ -86,7 +86,8 @@ pub struct Slot {
 
 fn source_window(tenant: &str, kind: &str, source: &str, now: Timestamp) -> Slot {
     let window = now.0.div_euclid(SOURCE_WINDOW_MILLIS);
-    let key = |window: i64| keyspace::source_attempts(tenant, kind, &format!("{source}\u{0}{window}"));
+    let key =
+        |window: i64| keyspace::source_attempts(tenant, kind, &format!("{source}\u{0}{window}"));
     Slot {
         key: key(window),
         rule: Rule::Window {

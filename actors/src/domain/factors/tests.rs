@@ -319,7 +319,9 @@ async fn parallel_second_factor_guesses_never_pass_the_limits() {
         }
     }
     assert!(
-        checked.iter().all(|n| *n <= mfa::TICKET_MAX_ATTEMPTS as usize),
+        checked
+            .iter()
+            .all(|n| *n <= mfa::TICKET_MAX_ATTEMPTS as usize),
         "per ticket: {checked:?}"
     );
     assert_eq!(
@@ -336,7 +338,9 @@ async fn parallel_second_factor_guesses_never_pass_the_limits() {
 }
 
 /// Runs `futures` concurrently on this task (interleaved at every await), in order.
-async fn futures_join_all<F: std::future::Future>(futures: impl Iterator<Item = F>) -> Vec<F::Output> {
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
     let mut pinned: Vec<_> = futures.map(Box::pin).collect();
     let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
