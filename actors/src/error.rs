@@ -116,6 +116,9 @@ pub enum DomainError {
     /// Too many attempts; retry later.
     #[error("too many requests, retry later")]
     RateLimited,
+    /// Too many attempts; retry after this many seconds (`retry_after_seconds` metadata).
+    #[error("too many attempts, retry in {0} s")]
+    RateLimitedFor(u64),
     /// An emailed code or link token is wrong, used, expired or unknown (deliberately the same).
     #[error("the code is invalid or has expired")]
     InvalidCode,
@@ -254,7 +257,7 @@ impl DomainError {
             DomainError::WebhookTargetNotAllowed(_) => ErrorCode::WebhookTargetNotAllowed,
             DomainError::WebhookEndpointLimitReached(_) => ErrorCode::WebhookEndpointLimitReached,
             DomainError::WebhookEventNotFound => ErrorCode::WebhookEventNotFound,
-            DomainError::RateLimited => ErrorCode::RateLimited,
+            DomainError::RateLimited | DomainError::RateLimitedFor(_) => ErrorCode::RateLimited,
             DomainError::InvalidCode => ErrorCode::InvalidCode,
             DomainError::EmailNotVerified => ErrorCode::EmailNotVerified,
             DomainError::MfaRequired(_) => ErrorCode::MfaRequired,
@@ -319,6 +322,10 @@ impl DomainError {
                     challenge.factors.join(","),
                 ),
             ],
+            DomainError::RateLimitedFor(seconds) => vec![(
+                gatehouse_protocol::error_code::RETRY_AFTER_METADATA_KEY,
+                seconds.to_string(),
+            )],
             _ => Vec::new(),
         }
     }

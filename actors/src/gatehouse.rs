@@ -143,9 +143,8 @@ pub struct Gatehouse {
     pub(crate) session_actors: Registry<SessionActor>,
     pub(crate) share_actors: Registry<ShareActor>,
     pub(crate) connected_account_actors: Registry<ConnectedAccountActor>,
-    /// Failed sign-ins per tenant and account.
-    pub(crate) failures_by_account: RateLimiter,
-    /// Failed sign-ins per tenant and source address.
+    /// Failed passkey sign-ins per tenant and source address (password and code attempts
+    /// are limited in storage, `domain::attempts`).
     pub(crate) failures_by_source: RateLimiter,
     /// Anonymous sign-ins per tenant and source address.
     pub(crate) anonymous_by_source: RateLimiter,
@@ -196,8 +195,6 @@ impl Gatehouse {
             session_actors,
             share_actors,
             connected_account_actors,
-            // 10 failures per account, one more every 30 s.
-            failures_by_account: RateLimiter::new(10, 30_000),
             // 100 failures per source, one more every second.
             failures_by_source: RateLimiter::new(100, 1_000),
             // 30 anonymous users per source, one more every 10 s.

@@ -16,6 +16,8 @@ pub const FIELD_METADATA_KEY: &str = "field";
 pub const MFA_TICKET_METADATA_KEY: &str = "mfa_ticket";
 /// Metadata key of an `MFA_REQUIRED` error: the factors the user can complete with.
 pub const MFA_FACTORS_METADATA_KEY: &str = "mfa_factors";
+/// Metadata key of a `RATE_LIMITED` error, when known: seconds until a retry may pass.
+pub const RETRY_AFTER_METADATA_KEY: &str = "retry_after_seconds";
 
 macro_rules! error_codes {
     ($( $(#[$doc:meta])* $variant:ident => $text:literal, $grpc:ident, $http:literal; )*) => {

@@ -88,6 +88,13 @@ impl ApiError {
             .unwrap_or_default()
     }
 
+    /// The seconds a `RATE_LIMITED` error says to wait before trying again, when it says.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        self.metadata
+            .get(crate::error_code::RETRY_AFTER_METADATA_KEY)
+            .and_then(|text| text.parse().ok())
+    }
+
     /// The same error, naming the request field it is about.
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
         self.field = Some(field.into());

@@ -1,6 +1,7 @@
 //! Password sign-up and sign-in, refresh and sign-out.
 
 use crate::access::Caller;
+use crate::domain::attempts::{self, Reservation};
 use crate::domain::audit::AuditOrigin;
 use crate::domain::email::flows::{self, Keys};
 use crate::domain::passwords::{validate_new_password, validate_password_input};
@@ -28,6 +29,8 @@ pub struct SignedIn {
     pub access_token: AccessToken,
     /// First refresh token of the session.
     pub refresh_token: String,
+    /// Names this device to later password sign-ins (password and MFA sign-ins set it).
+    pub device_token: Option<String>,
 }
 
 impl std::fmt::Debug for SignedIn {
@@ -112,12 +115,16 @@ impl Gatehouse {
     }
 
     /// Signs in with email and password. Unknown email and wrong password give the same
-    /// error after the same work; repeated failures per account and per source are limited.
+    /// error after the same work. Each attempt first reserves a slot of its limits in
+    /// storage (`domain::attempts`), so concurrent guesses on any node never pass them; a
+    /// right password gives the slots back. `device_token` (from an earlier sign-in of the
+    /// user, may be empty) puts the attempt under its device's own limit.
     pub async fn sign_in_with_password(
         &self,
         caller: &Caller,
         email: &str,
         password: &str,
+        device_token: &str,
         client: &ClientInfo,
     ) -> DomainResult<SignedIn> {
         let tenant = caller.tenant()?.clone();
@@ -125,28 +132,40 @@ impl Gatehouse {
         validate_password_input(password)?;
         let services = &self.services;
         let tenant_id = tenant.tenant_id();
-        let now = services.context.now();
-        let account_key = format!("{tenant_id}\u{0}{}", email.normalized);
-        let source_key = format!("{tenant_id}\u{0}{}", client.ip_address);
-        if !self.failures_by_account.check(&account_key, now)
-            || !self.failures_by_source.check(&source_key, now)
-        {
-            metrics::counter!("gatehouse_sign_in_rate_limited_total").increment(1);
-            return Err(DomainError::RateLimited);
-        }
         let normalized = email.normalized.as_str();
-        let user = services
+        let reserved = services
             .db
-            .run(|tx| async move { users::find_user_by_email(&tx, tenant_id, normalized).await })
+            .run(|tx| async move {
+                let user = users::find_user_by_email(&tx, tenant_id, normalized).await?;
+                let device = user.as_ref().and_then(|user| {
+                    let key = &services.master_key;
+                    attempts::verify_device_token(key, tenant_id, user.user_id, device_token)
+                });
+                let source = client.ip_address.as_str();
+                let now = services.context.now();
+                let slots = attempts::password_slots(tenant_id, normalized, device, source, now);
+                let context = &services.context;
+                let reservation =
+                    attempts::reserve(&tx, context, tenant_id, &slots, user.as_ref(), source)
+                        .await?;
+                Ok::<_, DomainError>((user, device, slots, reservation))
+            })
             .await?;
+        let (user, device, slots, reservation) = reserved;
+        if let Reservation::Refused {
+            retry_after_seconds,
+        } = reservation
+        {
+            return Err(DomainError::RateLimitedFor(retry_after_seconds));
+        }
+        metrics::counter!("gatehouse_password_checks_total").increment(1);
         let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
         let verification = services.hasher.verify(password, stored_hash).await?;
         let user = match user {
             // A secondary address is not a sign-in name.
             Some(user) if verification.matches && user.email_normalized == normalized => user,
+            // The reserved slots stay spent.
             _ => {
-                self.failures_by_account.spend(&account_key, now);
-                self.failures_by_source.spend(&source_key, now);
                 metrics::counter!("gatehouse_sign_in_failures_total").increment(1);
                 return Err(DomainError::InvalidCredentials);
             }
@@ -165,10 +184,11 @@ impl Gatehouse {
             context: &services.context,
             master_key: &services.master_key,
         };
-        let user_ref = &user;
+        let (user_ref, slots) = (&user, &slots);
         let signed_in = services
             .db
             .run(|tx| async move {
+                attempts::release(&tx, keys.context, slots).await?;
                 flows::notify_new_sign_in(&tx, keys, tenant_ref, user_ref, client).await?;
                 let method = AuthMethod::Password;
                 sign_in::sign_in(
@@ -183,7 +203,20 @@ impl Gatehouse {
                 .await
             })
             .await?;
-        self.signed_in_or_mfa(&tenant, signed_in, "password")
+        let mut signed_in = self.signed_in_or_mfa(&tenant, signed_in, "password")?;
+        signed_in.device_token = Some(match device {
+            Some(device) => {
+                attempts::device_token(&services.master_key, tenant_id, user_id, device)
+            }
+            None => self.new_device_token(tenant_id, user_id),
+        });
+        Ok(signed_in)
+    }
+
+    /// A token for a new device of `user_id`, for later password sign-ins.
+    pub(crate) fn new_device_token(&self, tenant_id: &str, user_id: uuid::Uuid) -> String {
+        let services = &self.services;
+        attempts::new_device_token(&services.context, &services.master_key, tenant_id, user_id)
     }
 
     /// The session of a first factor that succeeded, or `MFA_REQUIRED` with its ticket.
@@ -222,6 +255,7 @@ impl Gatehouse {
             session,
             access_token,
             refresh_token,
+            device_token: None,
         })
     }
 

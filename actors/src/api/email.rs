@@ -6,6 +6,7 @@ use gatehouse_storage::Transaction;
 use url::Url;
 
 use crate::access::Caller;
+use crate::domain::attempts;
 use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::email::codes::CodePurpose;
 use crate::domain::email::flows::{self, CodeRequest, Keys, Proof};
@@ -114,22 +115,14 @@ impl Gatehouse {
         }
     }
 
-    /// Counts a wrong code against the source, refusing once the source has failed too often.
-    fn check_code_source(&self, tenant: &TenantState, client: &ClientInfo) -> DomainResult<String> {
-        let key = format!("{}\u{0}code\u{0}{}", tenant.tenant_id(), client.ip_address);
-        if !self
-            .failures_by_source
-            .check(&key, self.services.context.now())
-        {
-            metrics::counter!("gatehouse_email_code_rate_limited_total").increment(1);
-            return Err(DomainError::RateLimited);
-        }
-        Ok(key)
+    /// The slot of wrong codes from the caller's source over all addresses; reserved with
+    /// [`reserve_code_slot`] in the transaction that checks the code.
+    fn code_slot(&self, tenant: &TenantState, client: &ClientInfo) -> attempts::Slot {
+        let now = self.services.context.now();
+        attempts::code_source_slot(tenant.tenant_id(), &client.ip_address, now)
     }
 
-    fn invalid_code(&self, source_key: &str, flow: &'static str) -> DomainError {
-        self.failures_by_source
-            .spend(source_key, self.services.context.now());
+    fn invalid_code(&self, flow: &'static str) -> DomainError {
         metrics::counter!("gatehouse_email_code_failures_total", "flow" => flow).increment(1);
         DomainError::InvalidCode
     }
@@ -226,17 +219,21 @@ impl Gatehouse {
             _ => None,
         };
         let parsed = ParsedProof::parse(input, own.as_deref())?;
-        let source_key = self.check_code_source(&tenant, client)?;
+        let slot = &[self.code_slot(&tenant, client)];
         let (keys, tenant_ref, parsed_ref) = (self.email_keys(), &tenant, &parsed);
         let origin = &AuditOrigin::of(caller);
         let verified = self
             .services
             .db
             .run(|tx| async move {
-                flows::verify_email(&tx, keys, tenant_ref, parsed_ref.proof(), origin).await
+                reserve_code_slot(&tx, keys, tenant_ref, slot).await?;
+                let verified =
+                    flows::verify_email(&tx, keys, tenant_ref, parsed_ref.proof(), origin).await?;
+                release_code_slot(&tx, keys, slot, verified.is_some()).await?;
+                Ok::<_, DomainError>(verified)
             })
             .await?;
-        verified.ok_or_else(|| self.invalid_code(&source_key, "verification"))
+        verified.ok_or_else(|| self.invalid_code("verification"))
     }
 
     /// Sends a password-reset code and link; the same answer for any address.
@@ -272,20 +269,24 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let parsed = ParsedProof::parse(input, None)?;
         validate_new_password(new_password)?;
-        let source_key = self.check_code_source(&tenant, client)?;
+        let slot = &[self.code_slot(&tenant, client)];
         let hash = self.services.hasher.hash(new_password).await?;
         let (keys, tenant_ref, parsed_ref, hash_ref) = (self.email_keys(), &tenant, &parsed, &hash);
         let reset = self
             .services
             .db
             .run(|tx| async move {
-                flows::reset_password(&tx, keys, tenant_ref, parsed_ref.proof(), hash_ref, client)
-                    .await
+                reserve_code_slot(&tx, keys, tenant_ref, slot).await?;
+                let proof = parsed_ref.proof();
+                let reset =
+                    flows::reset_password(&tx, keys, tenant_ref, proof, hash_ref, client).await?;
+                release_code_slot(&tx, keys, slot, reset.is_some()).await?;
+                Ok::<_, DomainError>(reset)
             })
             .await?;
         reset
             .map(|_| ())
-            .ok_or_else(|| self.invalid_code(&source_key, "password_reset"))
+            .ok_or_else(|| self.invalid_code("password_reset"))
     }
 
     /// Sends a sign-in code and magic link; the same answer for any address. An unknown
@@ -321,19 +322,24 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         require_code_sign_in(&tenant)?;
         let parsed = ParsedProof::parse(input, None)?;
-        let source_key = self.check_code_source(&tenant, client)?;
+        let slot = &[self.code_slot(&tenant, client)];
         let (keys, tenant_ref, parsed_ref) = (self.email_keys(), &tenant, &parsed);
         let anonymous = self.anonymous_caller(caller)?;
         let session = self
             .services
             .db
             .run(|tx| async move {
+                reserve_code_slot(&tx, keys, tenant_ref, slot).await?;
                 let proof = parsed_ref.proof();
-                flows::sign_in_with_code_as(&tx, keys, tenant_ref, proof, client, anonymous).await
+                let session =
+                    flows::sign_in_with_code_as(&tx, keys, tenant_ref, proof, client, anonymous)
+                        .await?;
+                release_code_slot(&tx, keys, slot, session.is_some()).await?;
+                Ok::<_, DomainError>(session)
             })
             .await?;
         let Some(session) = session else {
-            return Err(self.invalid_code(&source_key, "sign_in"));
+            return Err(self.invalid_code("sign_in"));
         };
         self.signed_in_or_mfa(&tenant, session, "email_code")
     }
@@ -354,15 +360,26 @@ impl Gatehouse {
         validate_password_input(current_password)?;
         validate_new_password(new_password)?;
         let tenant_id = tenant.tenant_id();
-        let now = self.services.context.now();
-        let account_key = format!("{tenant_id}\u{0}{user_id}");
-        if !self.failures_by_account.check(&account_key, now) {
-            return Err(DomainError::RateLimited);
-        }
-        let user = self
+        // The current password is checked under the account's password limits, as a
+        // sign-in from this source would be.
+        let (context, source) = (&self.services.context, client.ip_address.as_str());
+        let (user, slots) = self
             .services
             .db
-            .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
+            .run(|tx| async move {
+                let user = users::read_user(&tx, tenant_id, user_id).await?;
+                let account = user.email_normalized.as_str();
+                let slots =
+                    attempts::password_slots(tenant_id, account, None, source, context.now());
+                match attempts::reserve(&tx, context, tenant_id, &slots, Some(&user), source)
+                    .await?
+                {
+                    attempts::Reservation::Granted => Ok((user, slots)),
+                    attempts::Reservation::Refused {
+                        retry_after_seconds,
+                    } => Err(DomainError::RateLimitedFor(retry_after_seconds)),
+                }
+            })
             .await?;
         let verification = self
             .services
@@ -370,14 +387,13 @@ impl Gatehouse {
             .verify(current_password, user.password_hash.as_deref())
             .await?;
         if !verification.matches {
-            self.failures_by_account.spend(&account_key, now);
             return Err(DomainError::InvalidCredentials);
         }
         let hash = self.services.hasher.hash(new_password).await?;
         let (keys, tenant_ref, hash_ref) = (self.email_keys(), &tenant, &hash);
         let verified_hash = user.password_hash.clone();
         let verified_hash = &verified_hash;
-        let origin = &AuditOrigin::of(caller);
+        let (origin, slots) = (&AuditOrigin::of(caller), &slots);
         self.services
             .db
             .run(|tx| async move {
@@ -386,6 +402,7 @@ impl Gatehouse {
                 if &user.password_hash != verified_hash {
                     return Err(DomainError::InvalidCredentials);
                 }
+                attempts::release(&tx, keys.context, slots).await?;
                 flows::set_password(
                     &tx,
                     keys,
@@ -431,4 +448,38 @@ impl Gatehouse {
             next_page_token,
         })
     }
+}
+
+/// Takes a slot of wrong codes from the caller's source, in the transaction that then checks
+/// the code (and counts a wrong one against the code itself); `RATE_LIMITED` when the source
+/// has none left.
+async fn reserve_code_slot(
+    tx: &Transaction,
+    keys: Keys<'_>,
+    tenant: &TenantState,
+    slot: &[attempts::Slot],
+) -> DomainResult<()> {
+    let tenant_id = tenant.tenant_id();
+    match attempts::reserve(tx, keys.context, tenant_id, slot, None, "").await? {
+        attempts::Reservation::Granted => Ok(()),
+        attempts::Reservation::Refused {
+            retry_after_seconds,
+        } => {
+            metrics::counter!("gatehouse_email_code_rate_limited_total").increment(1);
+            Err(DomainError::RateLimitedFor(retry_after_seconds))
+        }
+    }
+}
+
+/// Gives the slot back when the code was right.
+async fn release_code_slot(
+    tx: &Transaction,
+    keys: Keys<'_>,
+    slot: &[attempts::Slot],
+    valid: bool,
+) -> DomainResult<()> {
+    if valid {
+        attempts::release(tx, keys.context, slot).await?;
+    }
+    Ok(())
 }

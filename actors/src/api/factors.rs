@@ -5,6 +5,7 @@ use gatehouse_storage::Transaction;
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::domain::attempts;
 use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::change::record_change;
 use crate::domain::factors::changes::{self, Change, FactorChange};
@@ -32,6 +33,18 @@ pub struct FactorSummary {
     pub passkeys: Vec<PasskeyRecord>,
     /// Failed second-factor tries in the current window.
     pub recent_failures: usize,
+    /// Until when unknown sources may not try the user's password (the account-wide ceiling
+    /// of `domain::attempts` is empty), if they may not now.
+    pub password_locked_until: Option<crate::context::Timestamp>,
+}
+
+/// What an unlock cleared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unlocked {
+    /// Failed second-factor tries forgotten.
+    pub cleared_failures: usize,
+    /// Password-attempt buckets of the account reset.
+    pub cleared_password_limits: usize,
 }
 
 /// Which factor an operator removes.
@@ -248,7 +261,10 @@ impl Gatehouse {
         match completion {
             Completion::Session(session) => {
                 metrics::counter!("gatehouse_sign_ins_total", "method" => "mfa").increment(1);
-                self.signed_in(&tenant, *session)
+                let mut signed_in = self.signed_in(&tenant, *session)?;
+                let user_id = signed_in.user.user_id;
+                signed_in.device_token = Some(self.new_device_token(tenant.tenant_id(), user_id));
+                Ok(signed_in)
             }
             Completion::Failed(error) => Err(error),
         }
@@ -323,37 +339,41 @@ impl Gatehouse {
             .await
     }
 
-    /// Clears a user's failed-try lockout (second factors across the cluster; passwords on
-    /// this node), audited.
-    pub async fn unlock_user(&self, caller: &Caller, user_id: &str) -> DomainResult<()> {
+    /// Clears a user's failed-try lockouts across the cluster: second factors and the
+    /// password-attempt limits of the account (per source, per device, unknown sources),
+    /// audited.
+    pub async fn unlock_user(&self, caller: &Caller, user_id: &str) -> DomainResult<Unlocked> {
         let tenant = caller.require_server()?;
         let user_id = super::parse_id("user_id", user_id)?;
         let tenant_id = tenant.tenant_id();
         let (context, origin) = (&self.services.context, &AuditOrigin::of(caller));
-        let user = self
-            .services
+        self.services
             .db
             .run(|tx| async move {
                 let user = users::read_user(&tx, tenant_id, user_id).await?;
                 let mut record = factors::read_factors(&tx, tenant_id, user_id).await?;
-                let cleared = record.failures.len();
+                let cleared_failures = record.failures.len();
                 record.failures.clear();
                 record.version += 1;
                 factors::write_factors(&tx, tenant_id, user_id, &record)?;
+                let account = &user.email_normalized;
+                let cleared_password_limits =
+                    attempts::clear_account(&tx, tenant_id, account).await?;
                 let audit = origin.event(
                     AuditAction::UserUnlock,
                     format!("user:{user_id}"),
-                    serde_json::json!({ "cleared_failures": cleared }),
+                    serde_json::json!({
+                        "cleared_failures": cleared_failures,
+                        "cleared_password_limits": cleared_password_limits,
+                    }),
                 );
                 record_change(&tx, context, tenant_id, Some(audit), []).await?;
-                Ok::<_, DomainError>(user)
+                Ok::<_, DomainError>(Unlocked {
+                    cleared_failures,
+                    cleared_password_limits,
+                })
             })
-            .await?;
-        self.failures_by_account
-            .clear(&format!("{tenant_id}\u{0}{}", user.email_normalized));
-        self.failures_by_account
-            .clear(&format!("{tenant_id}\u{0}{user_id}"));
-        Ok(())
+            .await
     }
 }
 
@@ -363,13 +383,17 @@ async fn summary(
     user_id: Uuid,
     now: crate::context::Timestamp,
 ) -> DomainResult<FactorSummary> {
-    users::read_user(tx, tenant_id, user_id).await?;
+    let user = users::read_user(tx, tenant_id, user_id).await?;
     let record = factors::read_factors(tx, tenant_id, user_id).await?;
+    let account = &user.email_normalized;
+    let password_locked_until =
+        attempts::unknown_sources_locked_until(tx, now, tenant_id, account).await?;
     let since = now.as_unix_seconds() - factors::FAILURE_WINDOW_SECONDS;
     Ok(FactorSummary {
         recovery_codes_remaining: record.recovery.as_ref().map_or(0, RecoveryCodes::remaining),
         recent_failures: record.failures.iter().filter(|at| **at > since).count(),
         totp: record.totp,
         passkeys: passkeys::list(tx, tenant_id, user_id).await?,
+        password_locked_until,
     })
 }

@@ -2,6 +2,8 @@
 
 mod anonymous;
 pub mod api_keys;
+#[cfg(test)]
+mod attempts_tests;
 pub mod audit;
 mod auth;
 pub mod email;

@@ -87,6 +87,9 @@ pub enum AuditAction {
     UserFactorRemove,
     /// `user.unlock`: an operator cleared a user's failed-try lockout.
     UserUnlock,
+    /// `user.lockout`: unknown sources used up an account's password tries; only known
+    /// devices (and other factors) sign in until they refill or an operator unlocks.
+    UserLockout,
     /// `session.impersonation_start`: an operator or server began acting as a user.
     SessionImpersonationStart,
     /// `session.impersonation_end`: an impersonation session was signed out or revoked.
@@ -149,6 +152,7 @@ impl AuditAction {
             AuditAction::UserFactorAdd => "user.factor_add",
             AuditAction::UserFactorRemove => "user.factor_remove",
             AuditAction::UserUnlock => "user.unlock",
+            AuditAction::UserLockout => "user.lockout",
             AuditAction::SessionImpersonationStart => "session.impersonation_start",
             AuditAction::SessionImpersonationEnd => "session.impersonation_end",
             AuditAction::UserUpgradeAnonymous => "user.upgrade_anonymous",

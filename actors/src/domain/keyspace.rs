@@ -100,6 +100,22 @@ pub fn email_index(tenant: &str, email: &str) -> Vec<u8> {
     pack(&("t", tenant, "idx", "email", email))
 }
 
+/// A password-attempt bucket of an account (a normalised email): `scope` is `unknown`
+/// (every unknown source), `src:<address>` or `dev:<device id>`.
+pub fn sign_in_attempts(tenant: &str, account: &str, scope: &str) -> Vec<u8> {
+    pack(&("t", tenant, "attempt", account, scope))
+}
+
+/// Every password-attempt bucket of an account.
+pub fn sign_in_attempts_subspace(tenant: &str, account: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "attempt", account))
+}
+
+/// The attempt bucket of a source address over all accounts (`kind`: `password`, `code`).
+pub fn source_attempts(tenant: &str, kind: &str, source: &str) -> Vec<u8> {
+    pack(&("t", tenant, "attempt_src", kind, source))
+}
+
 /// The email index subspace of a tenant.
 pub fn email_index_subspace(tenant: &str) -> Subspace {
     Subspace::from(&("t", tenant, "idx", "email"))

@@ -3,6 +3,7 @@
 
 pub mod addresses;
 pub mod api_keys;
+pub mod attempts;
 pub mod audit;
 pub mod change;
 pub mod crypto;

@@ -8,6 +8,7 @@ mod support;
 
 mod access_tokens;
 mod api_keys;
+mod brute_force;
 mod connected;
 mod email;
 mod factors;

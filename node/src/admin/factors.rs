@@ -194,6 +194,7 @@ fn factors_json(factors: &v1::FactorList) -> Value {
         "totp_last_used_at": time_json(factors.totp_last_used_at.as_ref()),
         "recovery_codes_remaining": factors.recovery_codes_remaining,
         "recent_failures": factors.recent_failures,
+        "password_locked_until": time_json(factors.password_locked_until.as_ref()),
         "passkeys": factors.passkeys.iter().map(passkey_json).collect::<Vec<_>>(),
     })
 }
@@ -219,6 +220,10 @@ fn factors_text(factors: &v1::FactorList) -> String {
     summary.add_row(vec![
         "recent failures".to_owned(),
         factors.recent_failures.to_string(),
+    ]);
+    summary.add_row(vec![
+        "password locked for unknown sources until".to_owned(),
+        time(factors.password_locked_until.as_ref()),
     ]);
     let mut text = summary.to_string();
     text.push_str(&format!("\npasskeys: {}", factors.passkeys.len()));

@@ -535,11 +535,22 @@ async fn run_user(client: &Client, out: &Output, command: UserCommand) -> NodeRe
             );
         }
         UserCommand::Unlock { tenant, user_id } => {
-            client
+            let unlocked = client
                 .with_tenant(&tenant.tenant)
                 .unlock_user(&user_id)
                 .await?;
-            out.done("unlocked", &user_id);
+            out.value(
+                &serde_json::json!({
+                    "result": "unlocked",
+                    "id": user_id,
+                    "cleared_failures": unlocked.cleared_failures,
+                    "cleared_password_limits": unlocked.cleared_password_limits,
+                }),
+                &format!(
+                    "unlocked {user_id}: {} second-factor failures, {} password limits cleared",
+                    unlocked.cleared_failures, unlocked.cleared_password_limits
+                ),
+            );
         }
         UserCommand::Factors(command) => factors::run_factors(client, out, command).await?,
         UserCommand::Impersonate(args) => {

@@ -26,6 +26,7 @@ pub(super) fn sign_in_reply(signed_in: &SignedIn, caller: &Caller) -> v1::SignIn
         refresh_token: tokens.refresh_token.clone(),
         tokens: Some(tokens),
         user: Some(convert::user(&signed_in.user, caller)),
+        device_token: signed_in.device_token.clone().unwrap_or_default(),
     }
 }
 
@@ -62,7 +63,13 @@ impl Auth for Api {
             let body = call.body();
             let signed_in = self
                 .gatehouse
-                .sign_in_with_password(&call.caller, &body.email, &body.password, &client)
+                .sign_in_with_password(
+                    &call.caller,
+                    &body.email,
+                    &body.password,
+                    &body.device_token,
+                    &client,
+                )
                 .await?;
             Ok(sign_in_reply(&signed_in, &call.caller))
         })

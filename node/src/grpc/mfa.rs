@@ -89,6 +89,7 @@ impl Mfa for Api {
                     .unwrap_or(u32::MAX),
                 passkeys: summary.passkeys.iter().map(convert::passkey).collect(),
                 recent_failures: u32::try_from(summary.recent_failures).unwrap_or(u32::MAX),
+                password_locked_until: summary.password_locked_until.map(convert::timestamp),
             })
         })
         .await
@@ -124,10 +125,15 @@ impl Mfa for Api {
         request: Request<v1::UnlockUserRequest>,
     ) -> Result<Response<v1::UnlockUserReply>, Status> {
         self.rpc("Mfa/UnlockUser", request, |call| async move {
-            self.gatehouse
+            let unlocked = self
+                .gatehouse
                 .unlock_user(&call.caller, &call.body().user_id)
                 .await?;
-            Ok(v1::UnlockUserReply {})
+            let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+            Ok(v1::UnlockUserReply {
+                cleared_failures: count(unlocked.cleared_failures),
+                cleared_password_limits: count(unlocked.cleared_password_limits),
+            })
         })
         .await
     }

@@ -8,6 +8,7 @@ mod anonymous;
 mod api_keys;
 mod audit;
 mod auth;
+mod brute_force;
 mod email;
 mod email_addresses;
 mod email_delivery;

@@ -28,9 +28,22 @@ impl Client {
         email: &str,
         password: &str,
     ) -> Result<v1::SignInReply, ApiError> {
+        self.sign_in_with_password_on_device(email, password, "")
+            .await
+    }
+
+    /// Signs in with email and password from a known device: `device_token` is the
+    /// `device_token` of an earlier [`SignInReply`](v1::SignInReply) (empty: unknown device).
+    pub async fn sign_in_with_password_on_device(
+        &self,
+        email: &str,
+        password: &str,
+        device_token: &str,
+    ) -> Result<v1::SignInReply, ApiError> {
         let request = v1::SignInWithPasswordRequest {
             email: email.to_owned(),
             password: password.to_owned(),
+            device_token: device_token.to_owned(),
         };
         once(self.auth().sign_in_with_password(request)).await
     }

@@ -107,11 +107,11 @@ impl Client {
     }
 
     /// Clears a user's failed-try lockout (server or operator).
-    pub async fn unlock_user(&self, user_id: &str) -> Result<(), ApiError> {
+    pub async fn unlock_user(&self, user_id: &str) -> Result<v1::UnlockUserReply, ApiError> {
         let request = v1::UnlockUserRequest {
             user_id: user_id.to_owned(),
         };
-        once(self.mfa().unlock_user(request)).await.map(drop)
+        once(self.mfa().unlock_user(request)).await
     }
 
     /// Begins registering a passkey for the signed-in user.

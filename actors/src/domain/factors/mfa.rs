@@ -116,6 +116,10 @@ pub async fn complete(
     user.ensure_may_sign_in()?;
     let mut factors = read_factors(tx, tenant_id, user.user_id).await?;
     factors.check_not_locked(now)?;
+    // The try is counted before the factor is checked, in the transaction that read the
+    // counts (concurrent tries conflict on them); a right factor takes it back below.
+    factors.record_failure(now);
+    record.attempts += 1;
     let (method, valid) = match proof {
         SecondProof::Totp(code) => {
             let valid = match factors.totp.as_mut() {
@@ -149,9 +153,7 @@ pub async fn complete(
         }
     };
     if !valid {
-        factors.record_failure(now);
         write_factors(tx, tenant_id, user.user_id, &factors)?;
-        record.attempts += 1;
         if record.attempts >= TICKET_MAX_ATTEMPTS {
             tx.clear(&key)?;
         } else {
@@ -163,7 +165,7 @@ pub async fn complete(
             _ => DomainError::InvalidCode,
         }));
     }
-    factors.version += 1;
+    factors.failures.pop();
     write_factors(tx, tenant_id, user.user_id, &factors)?;
     tx.clear(&key)?;
     if method == AuthMethod::RecoveryCode {

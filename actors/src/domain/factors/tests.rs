@@ -279,6 +279,91 @@ async fn failed_tries_lock_the_user_across_tickets_until_the_window_passes() {
 }
 
 #[tokio::test]
+async fn parallel_second_factor_guesses_never_pass_the_limits() {
+    let world = World::at_a_step().await;
+    let user = world.user().await;
+    world.with_totp(&user).await;
+    let mut tickets = Vec::new();
+    for _ in 0..6 {
+        tickets.push(world.ticket(&user).await);
+    }
+    // Eight guesses on each of six tickets, all at once: TOTP codes and recovery codes.
+    let guesses: Vec<(usize, String)> = (0..48)
+        .map(|index| (index % 6, format!("{:06}", 100_000 + index)))
+        .collect();
+    let (context, master, tenant) = (&world.context, &world.master, &world.tenant);
+    let client = &ClientInfo::default();
+    let attempts = guesses.iter().map(|(ticket, guess)| {
+        let ticket = tickets[*ticket].as_str();
+        let proof = if guess.ends_with('7') {
+            SecondProof::RecoveryCode("aaaaa-bbbbb")
+        } else {
+            SecondProof::Totp(guess)
+        };
+        let db = world.db.clone();
+        async move {
+            db.run(|tx| async move {
+                mfa::complete(&tx, context, master, tenant, ticket, proof, client).await
+            })
+            .await
+        }
+    });
+    let results = futures_join_all(attempts).await;
+    let mut checked = [0usize; 6];
+    for ((ticket, _), result) in guesses.iter().zip(&results) {
+        match result {
+            Ok(Completion::Failed(DomainError::InvalidCode)) => checked[*ticket] += 1,
+            Ok(Completion::Failed(DomainError::MfaTicketInvalid))
+            | Err(DomainError::MfaTicketInvalid | DomainError::RateLimited) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(
+        checked
+            .iter()
+            .all(|n| *n <= mfa::TICKET_MAX_ATTEMPTS as usize),
+        "per ticket: {checked:?}"
+    );
+    assert_eq!(
+        checked.iter().sum::<usize>(),
+        MAX_FAILURES,
+        "per user, with more guesses than the limit: {checked:?}"
+    );
+    let record = world
+        .db
+        .run(|tx| async move { read_factors(&tx, "acme", user.user_id).await })
+        .await
+        .unwrap();
+    assert_eq!(record.failures.len(), checked.iter().sum::<usize>());
+}
+
+/// Runs `futures` concurrently on this task (interleaved at every await), in order.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in pinned.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().map(Option::unwrap).collect()
+}
+
+#[tokio::test]
 async fn recovery_codes_are_single_use_and_ignore_case_and_dashes() {
     let world = World::at_a_step().await;
     let (mut set, codes) =

@@ -1,0 +1,215 @@
+//! Password attempts through the API: slots reserved before the check hold under
+//! concurrency, known devices keep their own limit, lockouts are audited and unlocked.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+
+use crate::context::Context;
+use crate::domain::attempts::{PER_DEVICE, PER_SOURCE, UNKNOWN_SOURCES};
+use crate::domain::crypto::MasterKey;
+use crate::domain::sessions::ClientInfo;
+use crate::{Caller, DomainError, Gatehouse, GatehouseOptions};
+
+const PASSWORD: &str = "correct horse battery";
+const EMAIL: &str = "ada@example.com";
+
+async fn gatehouse() -> (Arc<Gatehouse>, Caller, String) {
+    let gatehouse = Gatehouse::start(
+        gatehouse_storage::Database::memory(),
+        Context::system(),
+        MasterKey::from_bytes(&[5; 32]),
+        GatehouseOptions {
+            password_hash_threads: 2,
+            ..GatehouseOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let operator = Caller::Operator { tenant: None };
+    gatehouse
+        .create_tenant(&operator, "Acme", "acme")
+        .await
+        .unwrap();
+    let caller = Caller::Server {
+        tenant: gatehouse.services().tenant("acme").await.unwrap(),
+    };
+    let user_id = gatehouse
+        .sign_up_with_password(&caller, EMAIL, PASSWORD, "", &ClientInfo::default())
+        .await
+        .unwrap()
+        .user
+        .user_id
+        .to_string();
+    (gatehouse, caller, user_id)
+}
+
+fn from(address: &str) -> ClientInfo {
+    ClientInfo {
+        ip_address: address.to_owned(),
+        ..ClientInfo::default()
+    }
+}
+
+async fn sign_in(
+    gatehouse: &Gatehouse,
+    caller: &Caller,
+    password: &str,
+    device_token: &str,
+    address: &str,
+) -> Result<crate::api::SignedIn, DomainError> {
+    gatehouse
+        .sign_in_with_password(caller, EMAIL, password, device_token, &from(address))
+        .await
+}
+
+#[tokio::test]
+async fn parallel_guesses_are_checked_at_most_the_limit_and_never_sign_in() {
+    let (gatehouse, caller, _) = gatehouse().await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for index in 0..59 {
+        let (gatehouse, caller) = (gatehouse.clone(), caller.clone());
+        guesses.spawn(async move {
+            let guess = format!("guess number {index}");
+            sign_in(&gatehouse, &caller, &guess, "", "198.51.100.7").await
+        });
+    }
+    let (mut checked, mut limited) = (0, 0);
+    let mut count = |result: Result<crate::api::SignedIn, DomainError>| match result {
+        Err(DomainError::InvalidCredentials) => checked += 1,
+        Err(DomainError::RateLimitedFor(seconds)) => {
+            assert!(seconds >= 1);
+            limited += 1;
+        }
+        other => panic!("unexpected {other:?}"),
+    };
+    // The right password joins while the wrong ones are in flight, once one was refused:
+    // by then every slot is held by a wrong guess, which never gives it back.
+    while let Some(result) = guesses.join_next().await {
+        let refused = matches!(result, Ok(Err(DomainError::RateLimitedFor(_))));
+        count(result.unwrap());
+        if refused {
+            break;
+        }
+    }
+    let right = sign_in(&gatehouse, &caller, PASSWORD, "", "198.51.100.7").await;
+    assert!(
+        matches!(right, Err(DomainError::RateLimitedFor(_))),
+        "the right password is refused once the guesses used the limit: {right:?}"
+    );
+    while let Some(result) = guesses.join_next().await {
+        count(result.unwrap());
+    }
+    assert_eq!(checked + limited, 59);
+    assert!(
+        checked <= PER_SOURCE.capacity as usize,
+        "{checked} guesses were checked; the limit is {}",
+        PER_SOURCE.capacity
+    );
+}
+
+#[tokio::test]
+async fn a_right_password_gives_its_slot_back() {
+    let (gatehouse, caller, _) = gatehouse().await;
+    for _ in 0..2 * PER_SOURCE.capacity {
+        sign_in(&gatehouse, &caller, PASSWORD, "", "198.51.100.8")
+            .await
+            .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_known_device_signs_in_while_unknown_sources_are_locked_out() {
+    let (gatehouse, caller, user_id) = gatehouse().await;
+    let device_token = sign_in(&gatehouse, &caller, PASSWORD, "", "192.0.2.1")
+        .await
+        .unwrap()
+        .device_token
+        .unwrap();
+    // An attacker spreads wrong guesses over addresses until the account-wide ceiling of
+    // unknown sources is empty.
+    let mut checked = 0;
+    for index in 0..UNKNOWN_SOURCES.capacity {
+        let address = format!("203.0.113.{}", index / PER_SOURCE.capacity);
+        match sign_in(&gatehouse, &caller, "not the password", "", &address).await {
+            Err(DomainError::InvalidCredentials) => checked += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(checked, UNKNOWN_SOURCES.capacity);
+    let fresh = sign_in(&gatehouse, &caller, PASSWORD, "", "203.0.113.200").await;
+    assert!(
+        matches!(fresh, Err(DomainError::RateLimitedFor(_))),
+        "{fresh:?}"
+    );
+    // The owner's device still gets in, from any address, and keeps its token.
+    let owner = sign_in(&gatehouse, &caller, PASSWORD, &device_token, "203.0.113.0")
+        .await
+        .unwrap();
+    assert_eq!(owner.device_token.as_deref(), Some(device_token.as_str()));
+    // A token of another user or a forged one is an unknown source.
+    let forged = format!("{}A", &device_token[..device_token.len() - 1]);
+    let refused = sign_in(&gatehouse, &caller, PASSWORD, &forged, "192.0.2.1").await;
+    assert!(
+        matches!(refused, Err(DomainError::RateLimitedFor(_))),
+        "{refused:?}"
+    );
+
+    // Operators see the lock, and it was audited once.
+    let summary = gatehouse.list_factors(&caller, &user_id).await.unwrap();
+    assert!(summary.password_locked_until.is_some());
+    let audit = gatehouse
+        .list_audit_entries(&caller, 500, "")
+        .await
+        .unwrap();
+    let lockouts = audit
+        .entries
+        .iter()
+        .filter(|entry| entry.event.action == "user.lockout")
+        .count();
+    assert_eq!(lockouts, 1);
+
+    let unlocked = gatehouse.unlock_user(&caller, &user_id).await.unwrap();
+    assert!(unlocked.cleared_password_limits >= 2, "{unlocked:?}");
+    sign_in(&gatehouse, &caller, PASSWORD, "", "203.0.113.200")
+        .await
+        .unwrap();
+    let summary = gatehouse.list_factors(&caller, &user_id).await.unwrap();
+    assert_eq!(summary.password_locked_until, None);
+    let audit = gatehouse
+        .list_audit_entries(&caller, 500, "")
+        .await
+        .unwrap();
+    let unlock = audit
+        .entries
+        .iter()
+        .find(|entry| entry.event.action == "user.unlock")
+        .unwrap();
+    assert!(
+        unlock.event.details["cleared_password_limits"]
+            .as_u64()
+            .unwrap()
+            >= 2
+    );
+}
+
+#[tokio::test]
+async fn a_device_has_its_own_limit() {
+    let (gatehouse, caller, _) = gatehouse().await;
+    let device_token = sign_in(&gatehouse, &caller, PASSWORD, "", "192.0.2.1")
+        .await
+        .unwrap()
+        .device_token
+        .unwrap();
+    let mut results = Vec::new();
+    for _ in 0..=PER_DEVICE.capacity {
+        results.push(sign_in(&gatehouse, &caller, "typo", &device_token, "192.0.2.1").await);
+    }
+    assert!(matches!(
+        results.last(),
+        Some(Err(DomainError::RateLimitedFor(_)))
+    ));
+    // Unknown sources were not charged for the device's mistakes.
+    sign_in(&gatehouse, &caller, PASSWORD, "", "192.0.2.1")
+        .await
+        .unwrap();
+}
