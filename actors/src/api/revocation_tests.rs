@@ -225,6 +225,7 @@ async fn a_revoked_sessions_token_is_refused_and_other_sessions_go_on() {
             &world.server,
             "ada@example.com",
             PASSWORD,
+            "",
             &ClientInfo::default(),
         )
         .await
