@@ -20,6 +20,7 @@ pub mod sign_in;
 pub mod signing;
 pub mod teams;
 pub mod tenants;
+pub mod text;
 pub mod upstream;
 pub mod users;
 pub mod webhooks;
