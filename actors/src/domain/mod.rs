@@ -17,6 +17,7 @@ pub mod queue;
 pub mod sessions;
 pub mod shares;
 pub mod sign_in;
+pub mod sign_up;
 pub mod signing;
 pub mod teams;
 pub mod tenants;
