@@ -150,6 +150,8 @@ pub struct Gatehouse {
     pub(crate) anonymous_by_source: RateLimiter,
     /// Upstream sign-ins begun per tenant and source address.
     pub(crate) oauth_starts_by_source: RateLimiter,
+    /// Password sign-up attempts by clients per tenant and source address.
+    pub(crate) sign_ups_by_source: RateLimiter,
     operator_key_hash: RwLock<Option<Vec<u8>>>,
     /// Membership and transport, when clustered.
     pub(crate) cluster: Option<ClusterWiring>,
@@ -201,6 +203,8 @@ impl Gatehouse {
             anonymous_by_source: RateLimiter::new(30, 10_000),
             // 100 upstream sign-ins begun per source, one more every second.
             oauth_starts_by_source: RateLimiter::new(100, 1_000),
+            // 100 sign-up attempts per source, one more every half second.
+            sign_ups_by_source: RateLimiter::new(100, 500),
             operator_key_hash: RwLock::new(None),
             cluster: options.cluster,
             webhooks: options.webhooks,

@@ -252,6 +252,7 @@ pub async fn prepare_sign_in_code(
         connections,
     )
     .await?;
+    workload.sign_up_as_server(&created.secret_server_key);
     let first = workload
         .connections()
         .first()

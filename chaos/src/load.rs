@@ -178,6 +178,7 @@ pub async fn run_load(
         settings.concurrency,
     )
     .await?;
+    workload.sign_up_as_server(&created.secret_server_key);
 
     let mut phases = settings.phases.clone();
     phases.retain(|phase| !phase.is_cluster());

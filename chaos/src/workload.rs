@@ -7,7 +7,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use gatehouse_protocol::ApiError;
@@ -36,6 +36,8 @@ pub struct Account {
 #[derive(Debug)]
 pub struct Workload {
     clients: Vec<Client>,
+    /// Server-key connections for sign-ups, when set ([`Workload::sign_up_as_server`]).
+    sign_up_clients: OnceLock<Vec<Client>>,
     run_id: String,
     next_email: AtomicU64,
     accounts: Mutex<Vec<Account>>,
@@ -66,11 +68,20 @@ impl Workload {
         let run_id = uuid::Uuid::new_v4().simple().to_string();
         Ok(Arc::new(Workload {
             clients,
+            sign_up_clients: OnceLock::new(),
             run_id: run_id[..12].to_owned(),
             next_email: AtomicU64::new(0),
             accounts: Mutex::new(Vec::new()),
             access_tokens: Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Signs users up with the tenant's server key: a node limits client sign-ups per source
+    /// address, and every request of one generator comes from one.
+    pub fn sign_up_as_server(&self, secret_key: &str) {
+        let _ = self
+            .sign_up_clients
+            .set(crate::authz::server_clients(&self.clients, secret_key));
     }
 
     /// The client-key connections, one per worker, without a user token.
@@ -93,7 +104,10 @@ impl Workload {
         let workers = (0..self.clients.len())
             .map(|index| SignUpWorker {
                 workload: Arc::clone(self),
-                client: self.client(index),
+                client: match self.sign_up_clients.get() {
+                    Some(clients) => clients[index % clients.len()].clone(),
+                    None => self.client(index),
+                },
             })
             .collect();
         run_workers(workers, budget).await

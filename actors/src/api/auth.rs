@@ -9,6 +9,7 @@ use crate::domain::sessions::{
     AuthMethod, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
 };
 use crate::domain::sign_in::{self, NewSession, SignInOutcome};
+use crate::domain::sign_up;
 use crate::domain::tenants::TenantState;
 use crate::domain::users::{
     self, NewUser, UserRecord, anonymous, parse_email, validate_user_display_name,
@@ -42,8 +43,31 @@ impl std::fmt::Debug for SignedIn {
     }
 }
 
+/// What a password sign-up answers.
+#[derive(Debug, Clone)]
+pub enum SignedUp {
+    /// The new user, signed in.
+    SignedIn(Box<SignedIn>),
+    /// The tenant protects sign-up from enumeration: no session and no user, whether the
+    /// address was new (the user was created and sent a verification code) or taken (its
+    /// owner was sent a notice).
+    VerificationRequired,
+}
+
+impl SignedUp {
+    /// The session, when the sign-up started one.
+    pub fn into_signed_in(self) -> Option<SignedIn> {
+        match self {
+            SignedUp::SignedIn(signed_in) => Some(*signed_in),
+            SignedUp::VerificationRequired => None,
+        }
+    }
+}
+
 impl Gatehouse {
-    /// Creates a user with a password and signs it in.
+    /// Creates a user with a password and signs it in; or, when the tenant protects sign-up
+    /// from enumeration, answers the same for a taken address as for a new one. Client
+    /// attempts are limited per tenant and source address.
     pub async fn sign_up_with_password(
         &self,
         caller: &Caller,
@@ -51,22 +75,58 @@ impl Gatehouse {
         password: &str,
         display_name: &str,
         client: &ClientInfo,
-    ) -> DomainResult<SignedIn> {
+    ) -> DomainResult<SignedUp> {
         let tenant = caller.tenant()?.clone();
-        if matches!(caller, Caller::Client { .. })
-            && !tenant.record.settings.password_sign_up_enabled
-        {
+        let from_client = matches!(caller, Caller::Client { .. });
+        if from_client && !tenant.record.settings.password_sign_up_enabled {
             return Err(DomainError::PermissionDenied(
                 "password sign-up is disabled for this tenant",
             ));
         }
+        let source_key = format!("{}\u{0}{}", tenant.tenant_id(), client.ip_address);
+        if from_client
+            && !self
+                .sign_ups_by_source
+                .spend(&source_key, self.services.context.now())
+        {
+            metrics::counter!("gatehouse_sign_up_rate_limited_total").increment(1);
+            return Err(DomainError::RateLimited);
+        }
         let email = parse_email(email)?;
         validate_new_password(password)?;
         validate_user_display_name(display_name)?;
+        // Hashed whether or not the address is taken: the answer's timing tells nothing.
         let password_hash = self.services.hasher.hash(password).await?;
         let services = &self.services;
         let tenant_ref = &tenant;
-        if let Some(user_id) = self.anonymous_caller(caller)? {
+        let anonymous_caller = self.anonymous_caller(caller)?;
+        if from_client && anonymous_caller.is_none() && sign_up::protects(&tenant) {
+            let keys = Keys {
+                context: &services.context,
+                master_key: &services.master_key,
+            };
+            let new_user = NewUser {
+                email,
+                display_name: display_name.trim().to_owned(),
+                password_hash: Some(password_hash),
+                email_verified: false,
+            };
+            let new_user = &new_user;
+            let outcome = services
+                .db
+                .run(|tx| async move {
+                    let new_user = new_user.clone();
+                    sign_up::sign_up_quietly(&tx, keys, tenant_ref, new_user, client).await
+                })
+                .await?;
+            let outcome = match outcome {
+                sign_up::QuietSignUp::Created => "created",
+                sign_up::QuietSignUp::Taken => "taken",
+            };
+            metrics::counter!("gatehouse_quiet_sign_ups_total", "outcome" => outcome).increment(1);
+            return Ok(SignedUp::VerificationRequired);
+        }
+        if let Some(user_id) = anonymous_caller {
             // Signed in as an anonymous user: that user becomes this one, in place.
             let upgrade = anonymous::Upgrade {
                 email,
@@ -86,7 +146,9 @@ impl Gatehouse {
                 .await?;
             metrics::counter!("gatehouse_sign_ups_total", "method" => "anonymous_upgrade")
                 .increment(1);
-            return self.signed_in(&tenant, upgraded);
+            return Ok(SignedUp::SignedIn(Box::new(
+                self.signed_in(&tenant, upgraded)?,
+            )));
         }
         let signed_up = services
             .db
@@ -111,7 +173,9 @@ impl Gatehouse {
             })
             .await?;
         metrics::counter!("gatehouse_sign_ups_total", "method" => "password").increment(1);
-        self.signed_in(&tenant, signed_up)
+        Ok(SignedUp::SignedIn(Box::new(
+            self.signed_in(&tenant, signed_up)?,
+        )))
     }
 
     /// Signs in with email and password. Unknown email and wrong password give the same

@@ -24,7 +24,7 @@ pub mod user_emails;
 pub mod users;
 pub mod webhooks;
 
-pub use auth::SignedIn;
+pub use auth::{SignedIn, SignedUp};
 pub use tenants::TenantPage;
 pub use users::UserPage;
 

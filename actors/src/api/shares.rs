@@ -150,7 +150,10 @@ impl Gatehouse {
                 recipient
             }
             Some(RecipientSpec::Service(name)) => {
-                if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                if name.is_empty()
+                    || name.len() > 100
+                    || name.chars().any(crate::domain::text::is_hidden)
+                {
                     return Err(DomainError::invalid(
                         "recipient_service",
                         "must be 1 to 100 printable characters",

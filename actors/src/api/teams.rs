@@ -334,6 +334,13 @@ impl Gatehouse {
                         Some(user_id) => users::find_user(&tx, tenant_id, user_id).await?,
                         None => None,
                     };
+                    // An account's own address as stored, never the variant that was typed.
+                    let account =
+                        users::find_user_by_email(&tx, tenant_id, &email.normalized).await?;
+                    let to = account
+                        .as_ref()
+                        .and_then(|user| user.stored_address(&email.normalized))
+                        .unwrap_or(&email.display);
                     let vars = TemplateVars {
                         link: flows::link_with_token(redirect, &token),
                         team_name: team.display_name,
@@ -343,10 +350,10 @@ impl Gatehouse {
                             .as_ref()
                             .map(flows::inviter_name)
                             .unwrap_or_default(),
-                        ..flows::base_vars(tenant_ref, None, &email.display, client)
+                        ..flows::base_vars(tenant_ref, None, to, client)
                     };
                     let kind = EmailKind::TeamInvitation;
-                    flows::compose(&tx, keys, tenant_ref, kind, &email.display, &vars).await?;
+                    flows::compose(&tx, keys, tenant_ref, kind, to, &vars).await?;
                 }
                 Ok((invitation, token))
             })

@@ -47,6 +47,8 @@ mod single_node {
                 &ClientInfo::default(),
             )
             .await
+            .unwrap()
+            .into_signed_in()
             .unwrap();
         (caller, signed_in)
     }
@@ -200,6 +202,8 @@ mod two_owners {
                     &ClientInfo::default(),
                 )
                 .await
+                .unwrap()
+                .into_signed_in()
                 .unwrap();
             // Both nodes run the refresh on their own SessionActor for the same session,
             // as happens while membership settles.

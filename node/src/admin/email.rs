@@ -162,6 +162,10 @@ pub struct EmailConfigFlags {
     /// Mail a notice on a sign-in from a new source address and user agent.
     #[arg(long)]
     email_new_sign_in_notice: Option<bool>,
+    /// Answer password sign-up the same for taken and new addresses (no session from
+    /// sign-up; the owner of a taken address is mailed a notice).
+    #[arg(long)]
+    sign_up_enumeration_protection: Option<bool>,
 }
 
 impl EmailConfigFlags {
@@ -183,6 +187,7 @@ impl EmailConfigFlags {
         request.sign_in_code_enabled = self.sign_in_code;
         request.sign_up_with_code_enabled = self.sign_up_with_code;
         request.email_new_sign_in_notice = self.email_new_sign_in_notice;
+        request.sign_up_enumeration_protection = self.sign_up_enumeration_protection;
     }
 }
 

@@ -2,8 +2,8 @@
 
 use gatehouse_actors::Caller;
 use gatehouse_actors::DomainError;
-use gatehouse_actors::api::SignedIn;
 use gatehouse_actors::api::email::ProofInput;
+use gatehouse_actors::api::{SignedIn, SignedUp};
 use gatehouse_actors::factors::mfa::SecondProof;
 use gatehouse_actors::factors::passkeys::parse_ceremony_id;
 use gatehouse_protocol::v1;
@@ -27,6 +27,7 @@ pub(super) fn sign_in_reply(signed_in: &SignedIn, caller: &Caller) -> v1::SignIn
         tokens: Some(tokens),
         user: Some(convert::user(&signed_in.user, caller)),
         device_token: signed_in.device_token.clone().unwrap_or_default(),
+        verification_required: false,
     }
 }
 
@@ -39,7 +40,7 @@ impl Auth for Api {
         self.rpc("Auth/SignUpWithPassword", request, |call| async move {
             let client = call.client_info();
             let body = call.body();
-            let signed_in = self
+            let signed_up = self
                 .gatehouse
                 .sign_up_with_password(
                     &call.caller,
@@ -49,7 +50,14 @@ impl Auth for Api {
                     &client,
                 )
                 .await?;
-            Ok(sign_in_reply(&signed_in, &call.caller))
+            Ok(match signed_up {
+                SignedUp::SignedIn(signed_in) => sign_in_reply(&signed_in, &call.caller),
+                // Nothing that would tell a taken address from a new one.
+                SignedUp::VerificationRequired => v1::SignInReply {
+                    verification_required: true,
+                    ..v1::SignInReply::default()
+                },
+            })
         })
         .await
     }

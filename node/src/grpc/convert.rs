@@ -25,6 +25,7 @@ fn tenant_email(email: &TenantEmailSettings) -> v1::TenantEmailConfig {
         sign_in_code_enabled: email.sign_in_code_enabled,
         sign_up_with_code_enabled: email.sign_up_with_code_enabled,
         new_sign_in_notice: email.new_sign_in_notice,
+        sign_up_enumeration_protection: email.sign_up_enumeration_protection,
     }
 }
 

@@ -109,6 +109,7 @@ impl Tenants for Api {
                     sign_in_code_enabled: body.sign_in_code_enabled,
                     sign_up_with_code_enabled: body.sign_up_with_code_enabled,
                     new_sign_in_notice: body.email_new_sign_in_notice,
+                    sign_up_enumeration_protection: body.sign_up_enumeration_protection,
                 },
                 mfa: MfaSettingsChanges {
                     required: body.mfa_required,

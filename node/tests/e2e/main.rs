@@ -16,6 +16,7 @@ mod email_shares;
 mod factors;
 mod factors_cli;
 mod http;
+mod identity;
 mod impersonation;
 mod isolation;
 mod malformed;

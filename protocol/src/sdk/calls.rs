@@ -8,7 +8,10 @@ use crate::status::ApiError;
 use crate::v1;
 
 impl Client {
-    /// Creates a user with an email and password and signs it in.
+    /// Creates a user with an email and password and signs it in. When the tenant protects
+    /// sign-up from enumeration the reply has `verification_required` set and no tokens or
+    /// user, whether the address was new or taken: the new user verifies the emailed code
+    /// ([`Client::verify_email`]) and then signs in.
     pub async fn sign_up_with_password(
         &self,
         email: &str,

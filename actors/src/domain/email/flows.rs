@@ -217,7 +217,11 @@ pub async fn send_code(
         user_id,
     )
     .await?;
-    let to = request.email.display.as_str();
+    // A user's own address as stored, never the variant that was typed.
+    let to = user
+        .as_ref()
+        .and_then(|user| user.stored_address(address))
+        .unwrap_or(request.email.display.as_str());
     let vars = TemplateVars {
         code,
         link: request

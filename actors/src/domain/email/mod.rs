@@ -45,11 +45,14 @@ pub enum EmailKind {
     FactorAdded,
     /// `factor_removed`: notice that a sign-in factor was removed.
     FactorRemoved,
+    /// `sign_up_attempt`: notice that someone tried to sign up with the address of an
+    /// existing account (sent instead of answering that the address is taken).
+    SignUpAttempt,
 }
 
 impl EmailKind {
     /// Every kind, in the order operators list them.
-    pub const ALL: [EmailKind; 9] = [
+    pub const ALL: [EmailKind; 10] = [
         EmailKind::Verification,
         EmailKind::PasswordReset,
         EmailKind::SignInCode,
@@ -59,6 +62,7 @@ impl EmailKind {
         EmailKind::PasswordChanged,
         EmailKind::FactorAdded,
         EmailKind::FactorRemoved,
+        EmailKind::SignUpAttempt,
     ];
 
     /// The stable spelling.
@@ -73,6 +77,7 @@ impl EmailKind {
             EmailKind::PasswordChanged => "password_changed",
             EmailKind::FactorAdded => "factor_added",
             EmailKind::FactorRemoved => "factor_removed",
+            EmailKind::SignUpAttempt => "sign_up_attempt",
         }
     }
 

@@ -68,6 +68,12 @@ fn default_parts(kind: EmailKind) -> (&'static str, &'static str, &'static str, 
             include_str!("defaults/factor_removed.html"),
             include_str!("defaults/factor_removed.txt"),
         ),
+        EmailKind::SignUpAttempt => (
+            "Someone tried to sign up to {{ tenant_name }} with your address",
+            "Someone tried to sign up with your address",
+            include_str!("defaults/sign_up_attempt.html"),
+            include_str!("defaults/sign_up_attempt.txt"),
+        ),
     }
 }
 

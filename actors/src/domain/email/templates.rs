@@ -170,7 +170,7 @@ pub fn variables_for(kind: EmailKind) -> &'static [&'static str] {
             "expires_in",
             "inviter_name",
         ],
-        EmailKind::NewSignIn | EmailKind::PasswordChanged => &[
+        EmailKind::NewSignIn | EmailKind::PasswordChanged | EmailKind::SignUpAttempt => &[
             "user_display_name",
             "user_email",
             "tenant_name",
@@ -488,7 +488,8 @@ pub fn sample_vars(kind: EmailKind) -> TemplateVars {
         EmailKind::NewSignIn
         | EmailKind::PasswordChanged
         | EmailKind::FactorAdded
-        | EmailKind::FactorRemoved => ("https://app.example.com/", 0),
+        | EmailKind::FactorRemoved
+        | EmailKind::SignUpAttempt => ("https://app.example.com/", 0),
     };
     TemplateVars {
         user_display_name: "Ada Lovelace".to_owned(),

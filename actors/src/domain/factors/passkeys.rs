@@ -248,10 +248,12 @@ fn check_size(field: &'static str, json: &str) -> DomainResult<()> {
 /// Validates a passkey name.
 pub fn validate_name(name: &str) -> DomainResult<String> {
     let name = name.trim();
-    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_NAME_CHARS || name.chars().any(crate::domain::text::is_hidden) {
         return Err(DomainError::invalid(
             "name",
-            format!("must be at most {MAX_NAME_CHARS} characters, without control characters"),
+            format!(
+                "must be at most {MAX_NAME_CHARS} characters, without control, invisible or bidi formatting characters"
+            ),
         ));
     }
     Ok(if name.is_empty() { "Passkey" } else { name }.to_owned())

@@ -45,10 +45,14 @@ pub fn validate_request(reason: &str, duration_seconds: u32) -> DomainResult<(St
     if reason.is_empty() {
         return Err(DomainError::invalid("reason", "must not be empty"));
     }
-    if reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control) {
+    if reason.chars().count() > MAX_REASON_CHARS
+        || reason.chars().any(crate::domain::text::is_hidden)
+    {
         return Err(DomainError::invalid(
             "reason",
-            format!("must be at most {MAX_REASON_CHARS} characters without control characters"),
+            format!(
+                "must be at most {MAX_REASON_CHARS} characters without control, invisible or bidi formatting characters"
+            ),
         ));
     }
     let seconds = match duration_seconds {

@@ -233,7 +233,10 @@ fn validate_new_share(
     match &share.resource {
         ShareResource::App { kind, id } => {
             for (field, value) in [("resource_type", kind), ("resource_id", id)] {
-                if value.is_empty() || value.len() > 200 || value.chars().any(char::is_control) {
+                if value.is_empty()
+                    || value.len() > 200
+                    || value.chars().any(crate::domain::text::is_hidden)
+                {
                     return Err(DomainError::invalid(
                         field,
                         "must be 1 to 200 printable characters",

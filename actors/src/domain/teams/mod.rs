@@ -426,7 +426,11 @@ pub async fn accept_invitation(
         return Err(DomainError::InvitationInvalid("expired"));
     }
     let user = users::read_user(tx, tenant, user_id).await?;
-    if user.email_normalized != invitation.email {
+    // An invitation written before NFC and IDNA holds its address's old key.
+    let invited = users::parse_email(&invitation.email).map(|email| email.normalized);
+    if user.email_normalized != invitation.email
+        && invited.ok() != Some(user.email_normalized.clone())
+    {
         return Err(DomainError::InvitationInvalid(
             "it was sent to another email address",
         ));

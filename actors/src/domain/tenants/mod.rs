@@ -113,7 +113,8 @@ pub fn validate_tenant_id(tenant_id: &str) -> DomainResult<()> {
     }
 }
 
-/// Checks a display name: 1..=200 characters, no control characters.
+/// Checks a display name: 1..=200 characters, none of them control, invisible or bidi
+/// formatting characters ([`crate::domain::text::is_hidden`]).
 pub fn validate_display_name(field: &'static str, name: &str, required: bool) -> DomainResult<()> {
     if required && name.trim().is_empty() {
         return Err(DomainError::invalid(field, "must not be empty"));
@@ -124,13 +125,7 @@ pub fn validate_display_name(field: &'static str, name: &str, required: bool) ->
             "must be at most 200 characters",
         ));
     }
-    if name.chars().any(char::is_control) {
-        return Err(DomainError::invalid(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
+    crate::domain::text::refuse_hidden(field, name)
 }
 
 fn new_api_key(context: &Context, kind: ApiKeyKind) -> (ApiKeyRecord, String) {

@@ -230,6 +230,10 @@ pub struct TenantEmailSettings {
     /// Whether a sign-in from a source address and user agent none of the user's sessions
     /// had is notified by email.
     pub new_sign_in_notice: bool,
+    /// Whether password sign-up answers the same for a taken address as for a new one: no
+    /// session either way, a verification email to the new user, a `sign_up_attempt` notice
+    /// to the owner of a taken address.
+    pub sign_up_enumeration_protection: bool,
 }
 
 /// The sender of a tenant's email when none is set.
@@ -252,6 +256,7 @@ impl Default for TenantEmailSettings {
             sign_in_code_enabled: true,
             sign_up_with_code_enabled: true,
             new_sign_in_notice: false,
+            sign_up_enumeration_protection: false,
         }
     }
 }
@@ -283,6 +288,9 @@ pub struct EmailSettingsChanges {
     pub sign_up_with_code_enabled: Option<bool>,
     /// New sign-in notices.
     pub new_sign_in_notice: Option<bool>,
+    /// Sign-up enumeration protection.
+    #[serde(default)]
+    pub sign_up_enumeration_protection: Option<bool>,
 }
 
 impl EmailSettingsChanges {
@@ -347,6 +355,10 @@ impl EmailSettingsChanges {
                 self.sign_up_with_code_enabled,
             ),
             (&mut settings.new_sign_in_notice, self.new_sign_in_notice),
+            (
+                &mut settings.sign_up_enumeration_protection,
+                self.sign_up_enumeration_protection,
+            ),
         ] {
             if let Some(value) = value {
                 *target = value;

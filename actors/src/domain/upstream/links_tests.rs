@@ -37,6 +37,8 @@ async fn a_signed_in_user_links_but_not_an_account_linked_elsewhere() {
             &ClientInfo::default(),
         )
         .await
+        .unwrap()
+        .into_signed_in()
         .unwrap();
     let grace = world.user(&signed).await;
     let start = world

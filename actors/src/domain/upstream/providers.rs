@@ -285,9 +285,9 @@ pub fn clean_scopes(scopes: &[String]) -> DomainResult<Vec<String>> {
             continue;
         }
         if scope.len() > 200
-            || scope
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '"' || c == '\\')
+            || scope.chars().any(|c| {
+                c.is_whitespace() || crate::domain::text::is_hidden(c) || c == '"' || c == '\\'
+            })
         {
             return Err(DomainError::invalid(
                 "scopes",
@@ -311,7 +311,7 @@ fn validate_client_field(field: &'static str, value: &str) -> DomainResult<()> {
     if value.trim().is_empty() {
         return Err(DomainError::invalid(field, "must not be empty"));
     }
-    if value.len() > MAX_FIELD_BYTES || value.chars().any(char::is_control) {
+    if value.len() > MAX_FIELD_BYTES || value.chars().any(crate::domain::text::is_hidden) {
         return Err(DomainError::invalid(
             field,
             "must be at most 2048 bytes without control characters",

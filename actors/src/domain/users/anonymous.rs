@@ -163,6 +163,7 @@ pub async fn upgrade_anonymous(
     if user.is_idle_anonymous(settings, now) {
         return Err(DomainError::SessionExpired);
     }
+    super::normalize::adopt_legacy_key(tx, tenant, &upgrade.email.normalized).await?;
     let index_key = keyspace::email_index(tenant, &upgrade.email.normalized);
     if tx.get(&index_key).await?.is_some() {
         return Err(DomainError::UserEmailAlreadyExists);

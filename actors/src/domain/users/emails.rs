@@ -20,9 +20,9 @@ pub const MAX_SECONDARY_EMAILS: usize = 10;
 /// One secondary address.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SecondaryEmail {
-    /// As entered (trimmed).
+    /// As written to (see [`super::normalize`]).
     pub email: String,
-    /// Lower-cased; its email-index key.
+    /// Normalised; its email-index key.
     pub normalized: String,
     /// Whether the user proved they read it.
     pub verified: bool,
@@ -61,6 +61,18 @@ impl UserRecord {
             .map_or(AddressOf::None, |secondary| AddressOf::Secondary {
                 verified: secondary.verified,
             })
+    }
+
+    /// The address keyed `normalized` as it is stored (primary or secondary): where mail
+    /// for it goes.
+    pub fn stored_address(&self, normalized: &str) -> Option<&str> {
+        if self.email_normalized == normalized {
+            return Some(&self.email);
+        }
+        self.secondary_emails
+            .iter()
+            .find(|secondary| secondary.normalized == normalized)
+            .map(|secondary| secondary.email.as_str())
     }
 
     /// Marks `normalized` (primary or secondary) verified; whether anything changed.
@@ -119,6 +131,7 @@ pub async fn add_email(
             format!("a user may have at most {MAX_SECONDARY_EMAILS} further addresses"),
         ));
     }
+    super::normalize::adopt_legacy_key(tx, tenant, &email.normalized).await?;
     let index = keyspace::email_index(tenant, &email.normalized);
     if tx.get(&index).await?.is_some() {
         return Err(DomainError::UserEmailAlreadyExists);
