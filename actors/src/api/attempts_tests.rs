@@ -37,6 +37,8 @@ async fn gatehouse() -> (Arc<Gatehouse>, Caller, String) {
         .sign_up_with_password(&caller, EMAIL, PASSWORD, "", &ClientInfo::default())
         .await
         .unwrap()
+        .into_signed_in()
+        .expect("a server's sign-up signs in")
         .user
         .user_id
         .to_string();

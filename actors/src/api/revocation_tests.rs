@@ -104,6 +104,8 @@ impl World {
             )
             .await
             .unwrap()
+            .into_signed_in()
+            .unwrap()
     }
 
     /// The client caller of `token` on node `index`, as `authenticate` makes it.
