@@ -10,7 +10,7 @@ use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::email::codes::CodePurpose;
 use crate::domain::email::flows::{self, CodeRequest, Keys, Proof};
 use crate::domain::email::outbox::{self, EmailDelivery};
-use crate::domain::passwords::{validate_new_password, validate_password_input};
+use crate::domain::passwords::{HashSource, validate_new_password, validate_password_input};
 use crate::domain::sessions::ClientInfo;
 use crate::domain::tenants::TenantState;
 use crate::domain::tenants::redirects::check_redirect;
@@ -273,7 +273,8 @@ impl Gatehouse {
         let parsed = ParsedProof::parse(input, None)?;
         validate_new_password(new_password)?;
         let source_key = self.check_code_source(&tenant, client)?;
-        let hash = self.services.hasher.hash(new_password).await?;
+        let source = HashSource::new(tenant.tenant_id(), &client.ip_address);
+        let hash = self.services.hasher.hash(source, new_password).await?;
         let (keys, tenant_ref, parsed_ref, hash_ref) = (self.email_keys(), &tenant, &parsed, &hash);
         let reset = self
             .services
@@ -364,16 +365,17 @@ impl Gatehouse {
             .db
             .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
             .await?;
+        let source = HashSource::new(tenant_id, &client.ip_address);
         let verification = self
             .services
             .hasher
-            .verify(current_password, user.password_hash.as_deref())
+            .verify(source, current_password, user.password_hash.as_deref())
             .await?;
         if !verification.matches {
             self.failures_by_account.spend(&account_key, now);
             return Err(DomainError::InvalidCredentials);
         }
-        let hash = self.services.hasher.hash(new_password).await?;
+        let hash = self.services.hasher.hash(source, new_password).await?;
         let (keys, tenant_ref, hash_ref) = (self.email_keys(), &tenant, &hash);
         let verified_hash = user.password_hash.clone();
         let verified_hash = &verified_hash;
