@@ -17,6 +17,7 @@ mod factors_cli;
 mod http;
 mod impersonation;
 mod isolation;
+mod listeners;
 mod malformed;
 mod node;
 mod oauth;
