@@ -12,7 +12,7 @@ use crate::context::Context;
 use crate::domain::crypto::{MasterKey, random_token, sha256};
 use crate::domain::email::EmailSettings;
 use crate::domain::keyspace;
-use crate::domain::passwords::{Argon2Params, PasswordHasher};
+use crate::domain::passwords::{Argon2Params, PasswordHasher, PoolSize};
 use crate::domain::sessions::liveness;
 use crate::domain::signing::AccessClaims;
 use crate::domain::tenants::{ApiKeyKind, TenantCache};
@@ -96,6 +96,10 @@ pub struct GatehouseOptions {
     pub password_hash_threads: usize,
     /// Password hashing queue length.
     pub password_hash_queue: usize,
+    /// Of those, how many one source (tenant and client address) may have waiting.
+    pub password_hash_queue_per_source: usize,
+    /// Of those, how many one tenant may have waiting.
+    pub password_hash_queue_per_tenant: usize,
     /// How long an entity actor may sit idle before it passivates.
     pub actor_idle_timeout: Duration,
     /// How often the tenant-change epoch is polled to drop stale tenant caches.
@@ -123,6 +127,8 @@ impl Default for GatehouseOptions {
             public_url: "http://127.0.0.1:8080".to_owned(),
             password_hash_threads: 0,
             password_hash_queue: 4096,
+            password_hash_queue_per_source: 32,
+            password_hash_queue_per_tenant: 2048,
             actor_idle_timeout: Duration::from_secs(120),
             tenant_epoch_poll: Duration::from_millis(500),
             revocation_poll: Duration::from_millis(250),
@@ -173,8 +179,12 @@ impl Gatehouse {
     ) -> DomainResult<Arc<Gatehouse>> {
         let hasher = PasswordHasher::start(
             context.clone(),
-            options.password_hash_threads,
-            options.password_hash_queue,
+            PoolSize {
+                threads: options.password_hash_threads,
+                queue: options.password_hash_queue,
+                per_source: options.password_hash_queue_per_source,
+                per_tenant: options.password_hash_queue_per_tenant,
+            },
             options.argon2,
         )?;
         let services = Arc::new(NodeServices {

@@ -406,7 +406,7 @@ async fn forwarded_refreshes(sandbox: &ClusterSandbox) -> u64 {
     };
     let mut total = 0.0;
     for node in sandbox.nodes() {
-        let url = format!("{}/metrics", node.http_url());
+        let url = node.metrics_url();
         let Ok(response) = http.get(&url).send().await else {
             continue;
         };

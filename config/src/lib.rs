@@ -7,6 +7,7 @@
 
 mod email;
 mod env;
+mod listeners;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 pub use email::{EmailPasswordSource, EmailSection, EmailTls};
 pub use env::ENV_PREFIX;
+pub use listeners::{ConnectionsSection, MetricsSection};
 
 /// The whole user-facing configuration of one node.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -35,6 +37,10 @@ pub struct Config {
     pub email: EmailSection,
     /// Upstream sign-in (OAuth / OpenID providers).
     pub oauth: OAuthSection,
+    /// Timeouts and per-source limits of the gRPC and HTTP listeners.
+    pub connections: ConnectionsSection,
+    /// Where `/metrics` is served.
+    pub metrics: MetricsSection,
 }
 
 /// `[node]`: where the node listens and keeps its files.
@@ -45,7 +51,7 @@ pub struct NodeSection {
     pub data_dir: PathBuf,
     /// gRPC listen address (public API and the internal node-to-node service).
     pub grpc_addr: String,
-    /// HTTP listen address (JWKS, OIDC discovery, metrics, health).
+    /// HTTP listen address (JWKS, OIDC discovery, upstream sign-in, health).
     pub http_addr: String,
     /// Base URL under which clients reach the HTTP address; issuers are `<public_url>/t/<tenant>`.
     /// Empty means `http://<http_addr>`.
@@ -100,6 +106,11 @@ pub struct AuthSection {
     pub password_hash_threads: u32,
     /// Password hashes that may wait for a thread before callers are told to back off.
     pub password_hash_queue: u32,
+    /// Of those, how many one source (tenant and client address) may have waiting; more
+    /// are answered `RATE_LIMITED`.
+    pub password_hash_queue_per_source: u32,
+    /// Of those, how many one tenant may have waiting; more are answered `RATE_LIMITED`.
+    pub password_hash_queue_per_tenant: u32,
     /// File holding the 32-byte master key (hex) that seals secrets at rest.
     /// Empty means `<data_dir>/master.key`, created on first start. Every node of a
     /// cluster must use the same key.
@@ -119,6 +130,8 @@ impl Default for AuthSection {
         AuthSection {
             password_hash_threads: 0,
             password_hash_queue: 4096,
+            password_hash_queue_per_source: 32,
+            password_hash_queue_per_tenant: 2048,
             master_key_file: String::new(),
             operator_key_file: String::new(),
             argon2_memory_kib: 19 * 1024,
@@ -328,6 +341,18 @@ impl Config {
         if self.auth.password_hash_queue == 0 {
             return Err(invalid("auth.password_hash_queue", "must be at least 1"));
         }
+        if self.auth.password_hash_queue_per_source == 0 {
+            return Err(invalid(
+                "auth.password_hash_queue_per_source",
+                "must be at least 1",
+            ));
+        }
+        if self.auth.password_hash_queue_per_tenant == 0 {
+            return Err(invalid(
+                "auth.password_hash_queue_per_tenant",
+                "must be at least 1",
+            ));
+        }
         self.validate_argon2()?;
         if !self.cluster.gossip_addr.is_empty() {
             parse_socket_addr("cluster.gossip_addr", &self.cluster.gossip_addr)?;
@@ -355,6 +380,8 @@ impl Config {
             ));
         }
         self.email.validate()?;
+        self.connections.validate()?;
+        self.metrics.validate()?;
         Ok(())
     }
 
@@ -407,6 +434,14 @@ impl Config {
     /// The HTTP listen address.
     pub fn http_addr(&self) -> Result<SocketAddr, ConfigError> {
         parse_socket_addr("node.http_addr", &self.node.http_addr)
+    }
+
+    /// The metrics listener's address, when one is configured.
+    pub fn metrics_addr(&self) -> Result<Option<SocketAddr>, ConfigError> {
+        if self.metrics.listen.is_empty() {
+            return Ok(None);
+        }
+        parse_socket_addr("metrics.listen", &self.metrics.listen).map(Some)
     }
 
     /// Where the master key lives.

@@ -392,3 +392,52 @@ impl Config {
         config
     }
 }
+
+#[test]
+fn connection_limits_and_metrics_are_configurable_and_checked() {
+    let config = Config::load(None, vars(&[])).unwrap();
+    assert_eq!(config.connections.header_read_timeout_seconds, 10);
+    assert_eq!(config.connections.max_per_source, 256);
+    assert_eq!(config.metrics_addr().unwrap(), None);
+    assert!(!config.metrics.on_http && config.metrics.bearer_token.is_empty());
+    let config = Config::load(
+        None,
+        vars(&[
+            ("GATEHOUSE_CONNECTIONS_MAX_PER_SOURCE", "4"),
+            ("GATEHOUSE_CONNECTIONS_IDLE_TIMEOUT_SECONDS", "2"),
+            ("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:9090"),
+            ("GATEHOUSE_AUTH_PASSWORD_HASH_QUEUE_PER_SOURCE", "8"),
+        ]),
+    )
+    .unwrap();
+    assert_eq!(config.connections.max_per_source, 4);
+    assert_eq!(config.connections.idle_timeout_seconds, 2);
+    assert_eq!(config.auth.password_hash_queue_per_source, 8);
+    assert_eq!(
+        config.metrics_addr().unwrap().map(|addr| addr.port()),
+        Some(9090)
+    );
+    for (variable, value, key) in [
+        (
+            "GATEHOUSE_CONNECTIONS_HEADER_READ_TIMEOUT_SECONDS",
+            "0",
+            "connections.header_read_timeout_seconds",
+        ),
+        (
+            "GATEHOUSE_CONNECTIONS_MAX_PER_SOURCE",
+            "0",
+            "connections.max_per_source",
+        ),
+        ("GATEHOUSE_METRICS_LISTEN", "nowhere", "metrics.listen"),
+        (
+            "GATEHOUSE_METRICS_BEARER_TOKEN",
+            "short",
+            "metrics.bearer_token",
+        ),
+    ] {
+        let error = Config::load(None, vars(&[(variable, value)])).unwrap_err();
+        assert!(error.to_string().contains(key), "{variable}: {error}");
+    }
+    let error = Config::from_parts(Some("[metrics]\nport = 1\n"), None, vars(&[])).unwrap_err();
+    assert!(error.to_string().contains("port"), "{error}");
+}

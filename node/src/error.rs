@@ -139,9 +139,6 @@ pub enum NodeError {
     /// The gRPC server stopped with an error.
     #[error("gRPC server failed: {0}")]
     GrpcServer(#[from] tonic::transport::Error),
-    /// The HTTP server stopped with an error.
-    #[error("HTTP server failed: {0}")]
-    HttpServer(#[source] io::Error),
     /// A server task panicked or was cancelled.
     #[error("{server} server task: {source}")]
     ServerTask {

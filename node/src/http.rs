@@ -1,14 +1,16 @@
 //! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`),
-//! Prometheus metrics, health and readiness.
+//! health and readiness; Prometheus metrics on the metrics listener (`[metrics] listen`),
+//! and on this one only with a bearer token or when explicitly allowed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use gatehouse_actors::domain::crypto::{constant_time_eq, sha256};
 use gatehouse_actors::{DomainError, Gatehouse};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
@@ -22,20 +24,51 @@ pub struct HttpState {
     pub metrics: PrometheusHandle,
     /// False once the node starts draining.
     pub ready: Arc<AtomicBool>,
+    /// The token `/metrics` asks for, when one is configured.
+    pub metrics_token: Option<MetricsToken>,
 }
 
-/// The router.
-pub fn router(state: HttpState) -> Router {
-    Router::new()
+/// `[metrics] bearer_token`: the SHA-256 of the token, compared in constant time.
+#[derive(Clone)]
+pub struct MetricsToken([u8; 32]);
+
+impl MetricsToken {
+    /// The configured token; `None` when it is empty.
+    pub fn new(token: &str) -> Option<MetricsToken> {
+        (!token.is_empty()).then(|| MetricsToken(sha256(token.as_bytes())))
+    }
+
+    fn admits(&self, headers: &HeaderMap) -> bool {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        constant_time_eq(&self.0, &sha256(presented.as_bytes()))
+    }
+}
+
+/// The public router. `/metrics` is on it only when a token is configured (and then asks
+/// for it) or when `metrics_on_http` allows it openly.
+pub fn router(state: HttpState, metrics_on_http: bool) -> Router {
+    let mut router = Router::new()
         .route("/t/{tenant}/.well-known/jwks.json", get(jwks))
         .route(
             "/t/{tenant}/.well-known/openid-configuration",
             get(openid_configuration),
         )
-        .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .merge(crate::oauth_http::router())
+        .route("/readyz", get(readyz));
+    if metrics_on_http || state.metrics_token.is_some() {
+        router = router.route("/metrics", get(metrics));
+    }
+    router.merge(crate::oauth_http::router()).with_state(state)
+}
+
+/// The metrics listener's router: `/metrics` only.
+pub fn metrics_router(state: HttpState) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
         .with_state(state)
 }
 
@@ -105,7 +138,17 @@ async fn openid_configuration(
     }
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
+async fn metrics(State(state): State<HttpState>, headers: HeaderMap) -> Response {
+    if let Some(token) = &state.metrics_token
+        && !token.admits(&headers)
+    {
+        return (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            "metrics need the configured bearer token",
+        )
+            .into_response();
+    }
     for (kind, count) in state.gatehouse.active_actors_by_kind() {
         metrics::gauge!("gatehouse_actors_live", "kind" => kind).set(count as f64);
     }
@@ -115,6 +158,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(),
     )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -6,6 +6,7 @@ mod email_sender;
 mod error;
 mod grpc;
 mod http;
+mod listen;
 mod oauth_http;
 mod start;
 mod telemetry;

@@ -305,6 +305,7 @@ mod tests {
                 .build_recorder()
                 .handle(),
             ready: std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true)),
+            metrics_token: None,
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -312,7 +313,8 @@ mod tests {
         let addr = listener
             .local_addr()
             .unwrap_or_else(|error| panic!("{error}"));
-        let app = crate::http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let app =
+            crate::http::router(state, false).into_make_service_with_connect_info::<SocketAddr>();
         tokio::spawn(async move { axum::serve(listener, app).await });
 
         let http = reqwest::Client::new();

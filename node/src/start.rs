@@ -24,7 +24,7 @@ use crate::StartArgs;
 use crate::email_sender::SmtpSender;
 use crate::error::{NodeError, NodeResult};
 use crate::webhook_sender::{HttpWebhookSender, SystemResolver};
-use crate::{cluster, grpc, http, telemetry, upstream};
+use crate::{cluster, grpc, http, listen, telemetry, upstream};
 
 /// Runs a node until it is told to stop.
 pub async fn run(args: StartArgs) -> NodeResult<()> {
@@ -64,6 +64,10 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
         "node.http_addr",
     )
     .await?;
+    let metrics_listener = match config.metrics_addr()? {
+        Some(addr) => Some(bind(addr, &config.metrics.listen, "metrics.listen").await?),
+        None => None,
+    };
     let grpc_addr = grpc::local_addr(&grpc_listener)?;
     let http_addr = grpc::local_addr(&http_listener)?;
     let public_url = if config.node.public_url.is_empty() {
@@ -105,6 +109,8 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
             public_url,
             password_hash_threads: config.auth.password_hash_threads as usize,
             password_hash_queue: config.auth.password_hash_queue as usize,
+            password_hash_queue_per_source: config.auth.password_hash_queue_per_source as usize,
+            password_hash_queue_per_tenant: config.auth.password_hash_queue_per_tenant as usize,
             cluster,
             webhooks: webhook_settings(&config)?,
             email: email_settings(&config)?,
@@ -177,6 +183,7 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
         ),
     }
 
+    let limits = listen::Limits::from_config(&config.connections);
     let stop_signals = StopSignals::watch()?;
     let (stop_sender, stop_receiver) = watch::channel(false);
     let ready = Arc::new(AtomicBool::new(true));
@@ -192,29 +199,39 @@ pub async fn run(args: StartArgs) -> NodeResult<()> {
         grpc_listener,
         health.clone(),
         health_service,
+        limits,
         stopped(stop_receiver.clone()),
     ));
     let http_state = http::HttpState {
         gatehouse: gatehouse.clone(),
         metrics,
         ready: ready.clone(),
+        metrics_token: http::MetricsToken::new(&config.metrics.bearer_token),
     };
+    let metrics_addr = match &metrics_listener {
+        Some(listener) => Some(grpc::local_addr(listener)?),
+        None => None,
+    };
+    if let Some(listener) = metrics_listener {
+        let router = http::metrics_router(http_state.clone());
+        let stop = stopped(stop_receiver.clone());
+        tokio::spawn(listen::http::serve(listener, router, limits, stop));
+    }
+    let public_router = http::router(http_state, config.metrics.on_http);
     let http_stop = stopped(stop_receiver.clone());
     let http_task = tokio::spawn(async move {
-        // The peer address reaches the upstream sign-in routes' sessions and audit entries.
-        let app =
-            http::router(http_state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-        axum::serve(http_listener, app)
-            .with_graceful_shutdown(http_stop)
-            .await
-            .map_err(NodeError::HttpServer)
+        listen::http::serve(http_listener, public_router, limits, http_stop).await;
+        Ok(())
     });
 
     if let Some(gossip) = &gossip {
         gossip.set_status(MemberStatus::Serving).await;
     }
+    let metrics_field = metrics_addr
+        .map(|addr| format!(" metrics={addr}"))
+        .unwrap_or_default();
     println!(
-        "gatehouse: ready grpc={grpc_addr} http={http_addr} storage={} data_dir={} node_id={}",
+        "gatehouse: ready grpc={grpc_addr} http={http_addr}{metrics_field} storage={} data_dir={} node_id={}",
         gatehouse.services().db.backend_name(),
         data_dir.display(),
         node.node_id

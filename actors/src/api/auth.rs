@@ -4,7 +4,7 @@ use crate::access::Caller;
 use crate::domain::attempts::{self, Reservation};
 use crate::domain::audit::AuditOrigin;
 use crate::domain::email::flows::{self, Keys};
-use crate::domain::passwords::{validate_new_password, validate_password_input};
+use crate::domain::passwords::{HashSource, validate_new_password, validate_password_input};
 use crate::domain::sessions::{
     AuthMethod, ClientInfo, RefreshToken, Refreshed, RevocationReason, SessionRecord,
 };
@@ -96,7 +96,8 @@ impl Gatehouse {
         validate_new_password(password)?;
         validate_user_display_name(display_name)?;
         // Hashed whether or not the address is taken: the answer's timing tells nothing.
-        let password_hash = self.services.hasher.hash(password).await?;
+        let source = HashSource::new(tenant.tenant_id(), &client.ip_address);
+        let password_hash = self.services.hasher.hash(source, password).await?;
         let services = &self.services;
         let tenant_ref = &tenant;
         let anonymous_caller = self.anonymous_caller(caller)?;
@@ -224,7 +225,11 @@ impl Gatehouse {
         }
         metrics::counter!("gatehouse_password_checks_total").increment(1);
         let stored_hash = user.as_ref().and_then(|user| user.password_hash.as_deref());
-        let verification = services.hasher.verify(password, stored_hash).await?;
+        let source = HashSource::new(tenant_id, &client.ip_address);
+        let verification = services
+            .hasher
+            .verify(source, password, stored_hash)
+            .await?;
         let user = match user {
             // A secondary address is not a sign-in name.
             Some(user) if verification.matches && user.email_normalized == normalized => user,
@@ -237,7 +242,7 @@ impl Gatehouse {
         user.ensure_may_sign_in()?;
         let new_hash = if verification.needs_rehash {
             metrics::counter!("gatehouse_password_rehashes_total").increment(1);
-            Some(services.hasher.hash(password).await?)
+            Some(services.hasher.hash(source, password).await?)
         } else {
             None
         };

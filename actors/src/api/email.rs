@@ -11,7 +11,7 @@ use crate::domain::audit::{AuditAction, AuditOrigin};
 use crate::domain::email::codes::CodePurpose;
 use crate::domain::email::flows::{self, CodeRequest, Keys, Proof};
 use crate::domain::email::outbox::{self, EmailDelivery};
-use crate::domain::passwords::{validate_new_password, validate_password_input};
+use crate::domain::passwords::{HashSource, validate_new_password, validate_password_input};
 use crate::domain::sessions::ClientInfo;
 use crate::domain::tenants::TenantState;
 use crate::domain::tenants::redirects::check_redirect;
@@ -270,7 +270,8 @@ impl Gatehouse {
         let parsed = ParsedProof::parse(input, None)?;
         validate_new_password(new_password)?;
         let slot = &[self.code_slot(&tenant, client)];
-        let hash = self.services.hasher.hash(new_password).await?;
+        let source = HashSource::new(tenant.tenant_id(), &client.ip_address);
+        let hash = self.services.hasher.hash(source, new_password).await?;
         let (keys, tenant_ref, parsed_ref, hash_ref) = (self.email_keys(), &tenant, &parsed, &hash);
         let reset = self
             .services
@@ -381,15 +382,16 @@ impl Gatehouse {
                 }
             })
             .await?;
+        let source = HashSource::new(tenant_id, &client.ip_address);
         let verification = self
             .services
             .hasher
-            .verify(current_password, user.password_hash.as_deref())
+            .verify(source, current_password, user.password_hash.as_deref())
             .await?;
         if !verification.matches {
             return Err(DomainError::InvalidCredentials);
         }
-        let hash = self.services.hasher.hash(new_password).await?;
+        let hash = self.services.hasher.hash(source, new_password).await?;
         let (keys, tenant_ref, hash_ref) = (self.email_keys(), &tenant, &hash);
         let verified_hash = user.password_hash.clone();
         let verified_hash = &verified_hash;

@@ -1,8 +1,8 @@
 //! User management for server and operator callers, and the signed-in user's own record.
 
 use crate::access::Caller;
-use crate::domain::audit::AuditOrigin;
-use crate::domain::passwords::validate_new_password;
+use crate::domain::audit::{AuditOrigin, current_source_ip};
+use crate::domain::passwords::{HashSource, validate_new_password};
 use crate::domain::users::{
     self, NewUser, UserChanges, UserCursor, UserRecord, UserState, parse_email, validate_metadata,
     validate_user_display_name,
@@ -54,7 +54,9 @@ impl Gatehouse {
         let password_hash = match password {
             Some(password) => {
                 validate_new_password(password)?;
-                Some(self.services.hasher.hash(password).await?)
+                let source_ip = current_source_ip();
+                let source = HashSource::new(tenant.tenant_id(), &source_ip);
+                Some(self.services.hasher.hash(source, password).await?)
             }
             None => None,
         };
@@ -150,7 +152,9 @@ impl Gatehouse {
         let password_hash = match update.password.as_deref() {
             Some(password) => {
                 validate_new_password(password)?;
-                Some(self.services.hasher.hash(password).await?)
+                let source_ip = current_source_ip();
+                let source = HashSource::new(tenant.tenant_id(), &source_ip);
+                Some(self.services.hasher.hash(source, password).await?)
             }
             None => None,
         };

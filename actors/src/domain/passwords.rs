@@ -1,18 +1,17 @@
-//! Password policy and argon2id hashing on a bounded pool of dedicated threads.
+//! Password policy and argon2id hashing on a bounded pool of dedicated threads (`pool`).
 //!
 //! Hashing takes tens of milliseconds of CPU, so it never runs on an async worker or in an
-//! actor handler: requests queue here, a fixed number of threads drain the queue, and a full
-//! queue is reported as `UNAVAILABLE` instead of growing latency without bound.
+//! actor handler: requests queue in the pool, a fixed number of threads drain the queue, and
+//! a full queue is reported as `UNAVAILABLE` instead of growing latency without bound.
 
-use std::sync::Arc;
-use std::time::Instant;
+mod pool;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
-use tokio::sync::{mpsc, oneshot};
 
-use crate::context::Context;
 use crate::error::{DomainError, DomainResult};
+
+pub use pool::{HashSource, PasswordHasher, PoolSize, VERIFY_BURST};
 
 /// OWASP's argon2id recommendation: 19 MiB, 2 iterations, 1 lane.
 pub const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
@@ -215,170 +214,6 @@ pub fn verify_password_blocking(
     })
 }
 
-enum Job {
-    Hash {
-        password: String,
-        salt: [u8; 16],
-        reply: oneshot::Sender<DomainResult<String>>,
-    },
-    Verify {
-        password: String,
-        phc: Arc<str>,
-        reply: oneshot::Sender<DomainResult<Verification>>,
-    },
-}
-
-struct QueuedJob {
-    job: Job,
-    queued_at: Instant,
-}
-
-/// A bounded pool of threads that hash and verify passwords.
-#[derive(Clone)]
-pub struct PasswordHasher {
-    queue: mpsc::Sender<QueuedJob>,
-    /// Hash of a random password, verified against when the user does not exist so that
-    /// unknown users cost the same time as wrong passwords.
-    decoy_hash: Arc<str>,
-    context: Context,
-}
-
-impl std::fmt::Debug for PasswordHasher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PasswordHasher").finish_non_exhaustive()
-    }
-}
-
-impl PasswordHasher {
-    /// Starts `threads` hashing threads (0 = one per core) behind a queue of `queue_len`,
-    /// hashing new passwords with `cost`.
-    pub fn start(
-        context: Context,
-        threads: usize,
-        queue_len: usize,
-        cost: Argon2Params,
-    ) -> DomainResult<Self> {
-        // Refused parameters fail the start, not every sign-in.
-        cost.to_params()?;
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(2, usize::from)
-        } else {
-            threads
-        };
-        let (sender, receiver) = mpsc::channel::<QueuedJob>(queue_len.max(1));
-        let receiver = Arc::new(std::sync::Mutex::new(receiver));
-        for index in 0..threads {
-            let receiver = Arc::clone(&receiver);
-            std::thread::Builder::new()
-                .name(format!("password-hash-{index}"))
-                .spawn(move || run_worker(&receiver, cost))
-                .map_err(|error| DomainError::Internal(format!("spawn hash thread: {error}")))?;
-        }
-        let decoy_password = crate::domain::crypto::base64url(&context.random::<24>());
-        // Made with the configured cost, so an unknown user costs what a real one does.
-        let decoy_hash = hash_password_blocking(
-            &decoy_password,
-            &context.random::<16>(),
-            cost,
-            &mut Scratch::default(),
-        )?;
-        Ok(PasswordHasher {
-            queue: sender,
-            decoy_hash: decoy_hash.into(),
-            context,
-        })
-    }
-
-    /// Hashes a new password.
-    pub async fn hash(&self, password: &str) -> DomainResult<String> {
-        let (reply, answer) = oneshot::channel();
-        self.submit(Job::Hash {
-            password: password.to_owned(),
-            salt: self.context.random::<16>(),
-            reply,
-        })?;
-        answer.await.map_err(|_| hasher_gone())?
-    }
-
-    /// Verifies `password` against `phc`, or against the decoy hash when there is no user,
-    /// so the caller can answer both cases in the same time.
-    pub async fn verify(&self, password: &str, phc: Option<&str>) -> DomainResult<Verification> {
-        let (reply, answer) = oneshot::channel();
-        let phc: Arc<str> = match phc {
-            Some(phc) => phc.into(),
-            None => Arc::clone(&self.decoy_hash),
-        };
-        let real = !Arc::ptr_eq(&phc, &self.decoy_hash);
-        self.submit(Job::Verify {
-            password: password.to_owned(),
-            phc,
-            reply,
-        })?;
-        let verification = answer.await.map_err(|_| hasher_gone())??;
-        Ok(Verification {
-            matches: verification.matches && real,
-            needs_rehash: verification.needs_rehash && real,
-        })
-    }
-
-    // The queue-wait metric times the pool itself, not domain time.
-    #[allow(clippy::disallowed_methods)]
-    fn submit(&self, job: Job) -> DomainResult<()> {
-        self.queue
-            .try_send(QueuedJob {
-                job,
-                queued_at: Instant::now(),
-            })
-            .map_err(|error| match error {
-                mpsc::error::TrySendError::Full(_) => {
-                    metrics::counter!("gatehouse_password_hash_rejected_total").increment(1);
-                    DomainError::Unavailable("password hashing is saturated".to_owned())
-                }
-                mpsc::error::TrySendError::Closed(_) => hasher_gone(),
-            })
-    }
-}
-
-fn hasher_gone() -> DomainError {
-    DomainError::Unavailable("password hashing pool stopped".to_owned())
-}
-
-fn run_worker(receiver: &std::sync::Mutex<mpsc::Receiver<QueuedJob>>, cost: Argon2Params) {
-    let mut scratch = Scratch::default();
-    loop {
-        let next = match receiver.lock() {
-            Ok(mut guard) => guard.blocking_recv(),
-            Err(_) => return,
-        };
-        let Some(QueuedJob { job, queued_at }) = next else {
-            return;
-        };
-        metrics::histogram!("gatehouse_password_hash_queue_seconds")
-            .record(queued_at.elapsed().as_secs_f64());
-        match job {
-            Job::Hash {
-                password,
-                salt,
-                reply,
-            } => {
-                let _ = reply.send(hash_password_blocking(&password, &salt, cost, &mut scratch));
-            }
-            Job::Verify {
-                password,
-                phc,
-                reply,
-            } => {
-                let _ = reply.send(verify_password_blocking(
-                    &password,
-                    &phc,
-                    cost,
-                    &mut scratch,
-                ));
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -436,28 +271,6 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn the_pool_hashes_with_its_configured_parameters() {
-        let cost = Argon2Params {
-            memory_kib: 256,
-            iterations: 1,
-            parallelism: 2,
-        };
-        let hasher = PasswordHasher::start(Context::system(), 1, 4, cost).unwrap();
-        let phc = hasher.hash("a long enough password").await.unwrap();
-        assert!(phc.starts_with("$argon2id$v=19$m=256,t=1,p=2$"), "{phc}");
-        let verification = hasher
-            .verify("a long enough password", Some(&phc))
-            .await
-            .unwrap();
-        assert!(verification.matches && !verification.needs_rehash);
-        let invalid = Argon2Params {
-            memory_kib: 1,
-            ..cost
-        };
-        assert!(PasswordHasher::start(Context::system(), 1, 4, invalid).is_err());
-    }
-
     #[test]
     fn policy_rejects_short_common_and_oversized_passwords() {
         assert!(matches!(
@@ -509,25 +322,5 @@ mod tests {
         let verification =
             verify_password_blocking("pw-123456", &phc, OWASP, &mut scratch()).unwrap();
         assert!(verification.matches && verification.needs_rehash);
-    }
-
-    #[tokio::test]
-    async fn pool_verifies_and_never_matches_the_decoy() {
-        let hasher = PasswordHasher::start(Context::system(), 2, 16, OWASP).unwrap();
-        let phc = hasher.hash("a long enough password").await.unwrap();
-        assert!(
-            hasher
-                .verify("a long enough password", Some(&phc))
-                .await
-                .unwrap()
-                .matches
-        );
-        assert!(
-            !hasher
-                .verify("a long enough password", None)
-                .await
-                .unwrap()
-                .matches
-        );
     }
 }

@@ -66,7 +66,12 @@ impl SandboxNode {
             stdout,
             _watchdog: watchdog,
         });
-        let Some(ReadyLine { grpc, http }) = ReadyLine::parse(&ready) else {
+        let Some(ReadyLine {
+            grpc,
+            http,
+            metrics,
+        }) = ReadyLine::parse(&ready)
+        else {
             return Err(SandboxError::BadReadyLine {
                 node_id: self.node_id.clone(),
                 line: ready,
@@ -74,6 +79,7 @@ impl SandboxNode {
         };
         self.grpc_addr = Some(grpc);
         self.http_addr = Some(http);
+        self.metrics_addr = metrics;
         let key_path = self.data_dir.join(OPERATOR_KEY_FILE);
         if key_path.exists() {
             let key = fs::read_to_string(&key_path)

@@ -91,6 +91,7 @@ pub struct SandboxNode {
     gossip: Option<Gossip>,
     grpc_addr: Option<SocketAddr>,
     http_addr: Option<SocketAddr>,
+    metrics_addr: Option<SocketAddr>,
     generation: u64,
     starts: u32,
     own_operator_key: Option<String>,
@@ -135,6 +136,7 @@ impl SandboxNode {
             gossip,
             grpc_addr: None,
             http_addr: None,
+            metrics_addr: None,
             generation: 0,
             starts: 0,
             own_operator_key: None,
@@ -185,6 +187,20 @@ impl SandboxNode {
     /// The HTTP address of the current (or last) process.
     pub fn http_addr(&self) -> Option<SocketAddr> {
         self.http_addr
+    }
+
+    /// The metrics listener's address of the current (or last) process, when it has one
+    /// (the test kit starts every node with `GATEHOUSE_METRICS_LISTEN=127.0.0.1:0`).
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
+    }
+
+    /// The URL of `/metrics` on the current (or last) process's metrics listener.
+    pub fn metrics_url(&self) -> String {
+        match self.metrics_addr {
+            Some(addr) => format!("http://{addr}/metrics"),
+            None => "http://127.0.0.1:0/metrics".to_owned(),
+        }
     }
 
     /// The gRPC endpoint URL of the current (or last) process.

@@ -28,6 +28,8 @@ pub struct ReadyLine {
     pub grpc: SocketAddr,
     /// Where its HTTP endpoint listens.
     pub http: SocketAddr,
+    /// Where its metrics listener listens, when it has one.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl ReadyLine {
@@ -43,6 +45,7 @@ impl ReadyLine {
         Some(ReadyLine {
             grpc: field("grpc")?,
             http: field("http")?,
+            metrics: field("metrics"),
         })
     }
 }
@@ -128,6 +131,8 @@ impl SandboxNode {
                 command.env_remove(name);
             }
         }
+        // Metrics on their own listener (said in the ready line), as in production.
+        command.env("GATEHOUSE_METRICS_LISTEN", "127.0.0.1:0");
         command.envs(self.launch.env.iter().map(|(key, value)| (key, value)));
         command.envs(self.own_env.iter().map(|(key, value)| (key, value)));
         if let Some(gossip) = &self.gossip {
@@ -224,6 +229,16 @@ mod tests {
         let ready = ReadyLine::parse(line);
         assert_eq!(ready.map(|ready| ready.grpc.port()), Some(41234));
         assert_eq!(ready.map(|ready| ready.http.port()), Some(41235));
+        assert_eq!(ready.and_then(|ready| ready.metrics), None);
+        let with_metrics = ReadyLine::parse(
+            "gatehouse: ready grpc=127.0.0.1:1 http=127.0.0.1:2 metrics=127.0.0.1:3 storage=memory",
+        );
+        assert_eq!(
+            with_metrics
+                .and_then(|ready| ready.metrics)
+                .map(|addr| addr.port()),
+            Some(3)
+        );
         assert!(ReadyLine::parse("gatehouse: operator key is in /tmp/x").is_none());
         assert!(ReadyLine::parse("gatehouse: ready grpc=nope http=127.0.0.1:1").is_none());
         assert!(ReadyLine::parse("gatehouse: ready grpc=127.0.0.1:1").is_none());

@@ -16,7 +16,7 @@ const SESSIONS: usize = 9;
 
 /// Answered forwarded refreshes node `index` has counted (from its `/metrics`).
 async fn forwarded_refreshes(sandbox: &ClusterSandbox, index: usize) -> u64 {
-    let url = format!("{}/metrics", sandbox.node(index).http_url());
+    let url = sandbox.node(index).metrics_url();
     let text = reqwest::Client::builder()
         .no_proxy()
         .build()

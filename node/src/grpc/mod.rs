@@ -97,6 +97,7 @@ pub async fn serve(
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
+    limits: crate::listen::Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> NodeResult<()> {
     let api = Api {
@@ -114,6 +115,13 @@ pub async fn serve(
         .build_v1alpha()?;
     set_public_services(&health, ServingStatus::Serving).await;
     tonic::transport::Server::builder()
+        .timeout(limits.request)
+        .http2_keepalive_interval(Some(limits.keepalive_interval))
+        .http2_keepalive_timeout(Some(limits.keepalive_timeout))
+        .max_concurrent_streams(limits.max_streams)
+        .concurrency_limit_per_connection(limits.max_streams as usize)
+        // Outermost: the connection's request count and address, before anything else.
+        .layer(crate::listen::grpc::ConnectionLayer)
         .layer(origin::SourceAddressLayer)
         .add_service(health_service)
         .add_service(reflection)
@@ -134,11 +142,7 @@ pub async fn serve(
         .add_service(OAuthServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
-        .serve_with_incoming_shutdown(
-            // Without TCP_NODELAY small replies wait for delayed ACKs (~40 ms per call).
-            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
-            shutdown,
-        )
+        .serve_with_incoming_shutdown(crate::listen::grpc::incoming(listener, limits), shutdown)
         .await?;
     Ok(())
 }

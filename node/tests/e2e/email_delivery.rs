@@ -344,7 +344,7 @@ async fn a_hash_made_with_an_old_argon2_cost_is_upgraded_at_the_next_sign_in() {
             .unwrap_or(0.0)
     };
     let metrics = || async {
-        reqwest::get(format!("{}/metrics", node.http_url()))
+        reqwest::get(node.metrics_url())
             .await
             .unwrap()
             .text()

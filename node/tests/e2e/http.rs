@@ -130,7 +130,7 @@ async fn health_readiness_and_metrics_are_served() {
             .unwrap();
         assert_eq!(response.status().as_u16(), 200, "{path}");
     }
-    let metrics = reqwest::get(format!("{}/metrics", node.http_url()))
+    let metrics = reqwest::get(node.metrics_url())
         .await
         .unwrap()
         .text()

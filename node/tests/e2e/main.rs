@@ -19,6 +19,7 @@ mod http;
 mod identity;
 mod impersonation;
 mod isolation;
+mod listeners;
 mod malformed;
 mod node;
 mod oauth;

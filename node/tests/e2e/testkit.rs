@@ -90,6 +90,11 @@ impl TestNode {
         format!("http://{}", self.http)
     }
 
+    /// URL of `/metrics` on the node's metrics listener.
+    pub fn metrics_url(&self) -> String {
+        self.node.metrics_url()
+    }
+
     /// A client with the operator key and no tenant.
     pub async fn operator(&self) -> Client {
         Client::builder(self.endpoint())
