@@ -149,9 +149,6 @@ pub struct Gatehouse {
     pub(crate) session_actors: Registry<SessionActor>,
     pub(crate) share_actors: Registry<ShareActor>,
     pub(crate) connected_account_actors: Registry<ConnectedAccountActor>,
-    /// Failed passkey sign-ins per tenant and source address (password and code attempts
-    /// are limited in storage, `domain::attempts`).
-    pub(crate) failures_by_source: RateLimiter,
     /// Anonymous sign-ins per tenant and source address.
     pub(crate) anonymous_by_source: RateLimiter,
     /// Upstream sign-ins begun per tenant and source address.
@@ -207,8 +204,6 @@ impl Gatehouse {
             session_actors,
             share_actors,
             connected_account_actors,
-            // 100 failures per source, one more every second.
-            failures_by_source: RateLimiter::new(100, 1_000),
             // 30 anonymous users per source, one more every 10 s.
             anonymous_by_source: RateLimiter::new(30, 10_000),
             // 100 upstream sign-ins begun per source, one more every second.

@@ -1,10 +1,12 @@
 //! Password attempts through the API: slots reserved before the check hold under
-//! concurrency, known devices keep their own limit, lockouts are audited and unlocked.
+//! concurrency, delays grow with each failure, known devices keep their own limit, lockouts
+//! are audited and unlocked.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::context::Context;
+use crate::context::{Context, ManualClock, OsEntropy, Timestamp};
 use crate::domain::attempts::{PER_DEVICE, PER_SOURCE, UNKNOWN_SOURCES};
 use crate::domain::crypto::MasterKey;
 use crate::domain::sessions::ClientInfo;
@@ -14,9 +16,20 @@ const PASSWORD: &str = "correct horse battery";
 const EMAIL: &str = "ada@example.com";
 
 async fn gatehouse() -> (Arc<Gatehouse>, Caller, String) {
+    gatehouse_in(Context::system()).await
+}
+
+async fn gatehouse_in(context: Context) -> (Arc<Gatehouse>, Caller, String) {
+    gatehouse_on(gatehouse_storage::Database::memory(), context).await
+}
+
+async fn gatehouse_on(
+    db: gatehouse_storage::Database,
+    context: Context,
+) -> (Arc<Gatehouse>, Caller, String) {
     let gatehouse = Gatehouse::start(
-        gatehouse_storage::Database::memory(),
-        Context::system(),
+        db,
+        context,
         MasterKey::from_bytes(&[5; 32]),
         GatehouseOptions {
             password_hash_threads: 2,
@@ -103,16 +116,82 @@ async fn parallel_guesses_are_checked_at_most_the_limit_and_never_sign_in() {
     }
     assert_eq!(checked + limited, 59);
     assert!(
-        checked <= PER_SOURCE.capacity as usize,
+        checked <= PER_SOURCE.free as usize,
         "{checked} guesses were checked; the limit is {}",
-        PER_SOURCE.capacity
+        PER_SOURCE.free
     );
+}
+
+#[tokio::test]
+async fn each_failure_past_the_free_ones_doubles_the_wait_and_a_quiet_day_forgets_them() {
+    let clock = Arc::new(ManualClock::new(Timestamp(1_800_000_000_000)));
+    let (gatehouse, caller, _) = gatehouse_in(Context {
+        clock: clock.clone(),
+        entropy: Arc::new(OsEntropy),
+        live_sessions: Arc::default(),
+    })
+    .await;
+    let address = "198.51.100.9";
+    let guess = || sign_in(&gatehouse, &caller, "a wrong guess", "", address);
+    for _ in 0..PER_SOURCE.free {
+        assert!(matches!(
+            guess().await,
+            Err(DomainError::InvalidCredentials)
+        ));
+    }
+    let mut waits = Vec::new();
+    for _ in 0..4 {
+        let Err(DomainError::RateLimitedFor(seconds)) = guess().await else {
+            panic!("a failure past the free ones waits");
+        };
+        waits.push(seconds);
+        // Only after the whole wait is one more guess checked.
+        clock.advance(Duration::from_secs(seconds - 1));
+        assert!(matches!(guess().await, Err(DomainError::RateLimitedFor(1))));
+        clock.advance(Duration::from_secs(1));
+        assert!(matches!(
+            guess().await,
+            Err(DomainError::InvalidCredentials)
+        ));
+    }
+    assert_eq!(waits, [30, 60, 120, 240]);
+    // The right password waits too, then ends the streak.
+    let Err(DomainError::RateLimitedFor(seconds)) =
+        sign_in(&gatehouse, &caller, PASSWORD, "", address).await
+    else {
+        panic!("the right password waits like a guess");
+    };
+    assert_eq!(seconds, 480);
+    clock.advance(Duration::from_secs(seconds));
+    sign_in(&gatehouse, &caller, PASSWORD, "", address)
+        .await
+        .unwrap();
+    assert!(matches!(
+        guess().await,
+        Err(DomainError::InvalidCredentials)
+    ));
+
+    // Another address has its own streak; twelve quiet hours forget a streak.
+    let other = "198.51.100.10";
+    for _ in 0..PER_SOURCE.free {
+        let result = sign_in(&gatehouse, &caller, "another guess", "", other).await;
+        assert!(matches!(result, Err(DomainError::InvalidCredentials)));
+    }
+    let result = sign_in(&gatehouse, &caller, "another guess", "", other).await;
+    assert!(matches!(result, Err(DomainError::RateLimitedFor(30))));
+    clock.advance(Duration::from_millis(
+        u64::try_from(PER_SOURCE.forget_after_millis).unwrap(),
+    ));
+    for _ in 0..PER_SOURCE.free {
+        let result = sign_in(&gatehouse, &caller, "another guess", "", other).await;
+        assert!(matches!(result, Err(DomainError::InvalidCredentials)));
+    }
 }
 
 #[tokio::test]
 async fn a_right_password_gives_its_slot_back() {
     let (gatehouse, caller, _) = gatehouse().await;
-    for _ in 0..2 * PER_SOURCE.capacity {
+    for _ in 0..2 * PER_SOURCE.free {
         sign_in(&gatehouse, &caller, PASSWORD, "", "198.51.100.8")
             .await
             .unwrap();
@@ -131,7 +210,7 @@ async fn a_known_device_signs_in_while_unknown_sources_are_locked_out() {
     // unknown sources is empty.
     let mut checked = 0;
     for index in 0..UNKNOWN_SOURCES.capacity {
-        let address = format!("203.0.113.{}", index / PER_SOURCE.capacity);
+        let address = format!("203.0.113.{}", index / PER_SOURCE.free);
         match sign_in(&gatehouse, &caller, "not the password", "", &address).await {
             Err(DomainError::InvalidCredentials) => checked += 1,
             other => panic!("unexpected {other:?}"),
@@ -203,7 +282,7 @@ async fn a_device_has_its_own_limit() {
         .device_token
         .unwrap();
     let mut results = Vec::new();
-    for _ in 0..=PER_DEVICE.capacity {
+    for _ in 0..=PER_DEVICE.free {
         results.push(sign_in(&gatehouse, &caller, "typo", &device_token, "192.0.2.1").await);
     }
     assert!(matches!(
@@ -214,4 +293,55 @@ async fn a_device_has_its_own_limit() {
     sign_in(&gatehouse, &caller, PASSWORD, "", "192.0.2.1")
         .await
         .unwrap();
+}
+
+#[tokio::test]
+async fn failed_passkey_sign_ins_are_limited_per_source_on_every_node() {
+    let db = gatehouse_storage::Database::memory();
+    let context = Context {
+        clock: Arc::new(ManualClock::new(Timestamp(1_800_000_000_000))),
+        entropy: Arc::new(OsEntropy),
+        live_sessions: Arc::default(),
+    };
+    let (first, caller, _) = gatehouse_on(db.clone(), context.clone()).await;
+    let second = Gatehouse::start(
+        db,
+        context,
+        MasterKey::from_bytes(&[5; 32]),
+        GatehouseOptions {
+            password_hash_threads: 2,
+            ..GatehouseOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let caller_on_second = Caller::Server {
+        tenant: second.services().tenant("acme").await.unwrap(),
+    };
+    let attempt = |gatehouse: Arc<Gatehouse>, caller: Caller, address: &'static str| async move {
+        let ceremony = gatehouse.begin_passkey_sign_in(&caller, "").await.unwrap();
+        let ceremony_id = ceremony.ceremony_id.to_string();
+        let assertion = r#"{"id":"AAAA","rawId":"AAAA","type":"public-key","response":{}}"#;
+        gatehouse
+            .finish_passkey_sign_in(&caller, &ceremony_id, assertion, &from(address))
+            .await
+    };
+    for _ in 0..crate::domain::attempts::SOURCE_PER_WINDOW {
+        let result = attempt(first.clone(), caller.clone(), "198.51.100.20").await;
+        assert!(
+            matches!(result, Err(DomainError::InvalidCredentials)),
+            "{result:?}"
+        );
+    }
+    // The other node refuses the same source, and still serves another one.
+    let refused = attempt(second.clone(), caller_on_second.clone(), "198.51.100.20").await;
+    assert!(
+        matches!(refused, Err(DomainError::RateLimitedFor(seconds)) if seconds >= 1),
+        "{refused:?}"
+    );
+    let other = attempt(second, caller_on_second, "198.51.100.21").await;
+    assert!(
+        matches!(other, Err(DomainError::InvalidCredentials)),
+        "{other:?}"
+    );
 }

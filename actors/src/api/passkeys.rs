@@ -5,6 +5,7 @@
 use uuid::Uuid;
 
 use crate::access::Caller;
+use crate::domain::attempts::{self, Reservation};
 use crate::domain::audit::AuditOrigin;
 use crate::domain::factors::changes::{self, Change, FactorChange};
 use crate::domain::factors::passkeys::{self, Ceremony, PasskeyRecord};
@@ -16,11 +17,12 @@ use crate::gatehouse::Gatehouse;
 
 use super::SignedIn;
 
-/// What finishing a passkey sign-in did: the session, or a failure to report after the
-/// spent ceremony is committed.
+/// What finishing a passkey sign-in did: the session, a failure to report after the spent
+/// ceremony and the failure's slot are committed, or a refusal by the source's limit.
 enum Finished {
     Session(SignInOutcome),
     Failed(DomainError),
+    Limited(u64),
 }
 
 impl Gatehouse {
@@ -106,7 +108,8 @@ impl Gatehouse {
 
     /// Finishes a passkey sign-in: a session exactly like a password sign-in's (a
     /// user-verified passkey is two factors, so no MFA ticket). Every failure is
-    /// `INVALID_CREDENTIALS`; failures count against the source address on this node.
+    /// `INVALID_CREDENTIALS`; failures count against the source address in storage, so the
+    /// limit holds over every node (`RATE_LIMITED` with a retry time once it is used up).
     pub async fn finish_passkey_sign_in(
         &self,
         caller: &Caller,
@@ -117,16 +120,24 @@ impl Gatehouse {
         let tenant = caller.tenant()?.clone();
         let ceremony_id = passkeys::parse_ceremony_id(ceremony_id)?;
         let now = self.services.context.now();
-        let source_key = format!("{}\u{0}{}", tenant.tenant_id(), client.ip_address);
-        if !self.failures_by_source.check(&source_key, now) {
-            metrics::counter!("gatehouse_sign_in_rate_limited_total").increment(1);
-            return Err(DomainError::RateLimited);
-        }
-        let (services, tenant_ref) = (&self.services, &tenant);
+        let slots = [attempts::passkey_source_slot(
+            tenant.tenant_id(),
+            &client.ip_address,
+            now,
+        )];
+        let (services, tenant_ref, slots) = (&self.services, &tenant, &slots);
         let finished = services
             .db
             .run(|tx| async move {
                 let context = &services.context;
+                let tenant_id = tenant_ref.tenant_id();
+                let source = client.ip_address.as_str();
+                if let Reservation::Refused {
+                    retry_after_seconds,
+                } = attempts::reserve(&tx, context, tenant_id, slots, None, source).await?
+                {
+                    return Ok(Finished::Limited(retry_after_seconds));
+                }
                 let used =
                     passkeys::finish_sign_in(&tx, context, tenant_ref, ceremony_id, assertion_json)
                         .await;
@@ -135,6 +146,7 @@ impl Gatehouse {
                     Err(error @ DomainError::Storage(_)) => return Err(error),
                     Err(error) => return Ok(Finished::Failed(error)),
                 };
+                attempts::release(&tx, context, slots).await?;
                 let method = AuthMethod::Passkey;
                 let outcome =
                     sign_in::sign_in(&tx, context, tenant_ref, used.user_id, None, client, method)
@@ -144,8 +156,10 @@ impl Gatehouse {
             .await?;
         match finished {
             Finished::Session(outcome) => self.signed_in_or_mfa(&tenant, outcome, "passkey"),
+            Finished::Limited(retry_after_seconds) => {
+                Err(DomainError::RateLimitedFor(retry_after_seconds))
+            }
             Finished::Failed(error) => {
-                self.failures_by_source.spend(&source_key, now);
                 metrics::counter!("gatehouse_sign_in_failures_total").increment(1);
                 Err(error)
             }

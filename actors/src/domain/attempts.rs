@@ -1,17 +1,22 @@
-//! Password attempts: token buckets in storage, reserved before a password is checked.
+//! Password attempts: limits in storage, reserved before a password is checked.
 //!
-//! Every password check first takes one slot of each of its buckets in a transaction that
-//! reads them with conflicts, so concurrent attempts on any node serialise on the buckets and
-//! never pass a limit by the number in flight. A right password gives its slots back in its
+//! Every password check first takes one slot of each of its limits in a transaction that
+//! reads them with conflicts, so concurrent attempts on any node serialise on them and never
+//! pass a limit by the number in flight. A right password gives its slots back in its
 //! sign-in transaction (the owner's own use does not count); a wrong one leaves them spent.
 //!
 //! An attempt is from a known device when it presents a device token (issued by an earlier
-//! sign-in of the same user, see [`device_token`]): then only the device's own bucket
+//! sign-in of the same user, see [`device_token`]): then only the device's own limit
 //! applies. Otherwise three do: the account at this source address, every unknown source of
 //! the account together (the account-wide ceiling, audited as `user.lockout` when it runs
 //! dry) and the source address over all accounts (a count per minute kept with atomic adds,
 //! so a busy shared address does not serialise its sign-ins). An attacker guessing from
 //! unknown addresses never locks out the owner's known devices, passkeys or emailed codes.
+//!
+//! The account at one source and the account on one device are progressive delays: a few
+//! failures in a row are free, then each further one doubles the wait before the next try
+//! (a success ends the streak, a long quiet forgets it). The account-wide ceiling is a token
+//! bucket, so guesses spread over many addresses are bounded to a steady rate.
 
 use gatehouse_storage::{Transaction, codec};
 use serde::{Deserialize, Serialize};
@@ -38,20 +43,53 @@ pub struct Limit {
     pub refill_millis: i64,
 }
 
-/// An account at one unknown source: ten wrong passwords, then one a minute.
-pub const PER_SOURCE: Limit = Limit {
-    capacity: 10,
-    refill_millis: 60_000,
+/// A progressive delay: waits that double with each failure in a row past the free ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    /// Failures in a row that need no wait.
+    pub free: u32,
+    /// The wait after the first failure past the free ones; each further failure doubles it.
+    pub first_delay_millis: i64,
+    /// The longest wait.
+    pub max_delay_millis: i64,
+    /// A streak with no attempt for this long is forgotten.
+    pub forget_after_millis: i64,
+}
+
+impl Backoff {
+    /// The wait before the next attempt after `failures` failures in a row.
+    pub fn delay_millis(&self, failures: u32) -> i64 {
+        let Some(past_free) = failures.checked_sub(self.free) else {
+            return 0;
+        };
+        let doubled = self
+            .first_delay_millis
+            .saturating_mul(1_i64 << past_free.min(32));
+        doubled.min(self.max_delay_millis)
+    }
+}
+
+const TWELVE_HOURS_MILLIS: i64 = 12 * 3_600_000;
+
+/// An account at one unknown source: ten wrong passwords in a row, then 30 s, 1 min, 2 min …
+/// up to 15 minutes between tries.
+pub const PER_SOURCE: Backoff = Backoff {
+    free: 10,
+    first_delay_millis: 30_000,
+    max_delay_millis: 900_000,
+    forget_after_millis: TWELVE_HOURS_MILLIS,
 };
 /// Every unknown source of an account together: thirty, then one every five minutes.
 pub const UNKNOWN_SOURCES: Limit = Limit {
     capacity: 30,
     refill_millis: 300_000,
 };
-/// An account on one known device: ten, then one every 30 seconds.
-pub const PER_DEVICE: Limit = Limit {
-    capacity: 10,
-    refill_millis: 30_000,
+/// An account on one known device: ten in a row, then 15 s, 30 s … up to 5 minutes.
+pub const PER_DEVICE: Backoff = Backoff {
+    free: 10,
+    first_delay_millis: 15_000,
+    max_delay_millis: 300_000,
+    forget_after_millis: TWELVE_HOURS_MILLIS,
 };
 /// Attempts one unknown source may have failed or in flight per window, over all accounts
 /// of a tenant.
@@ -62,8 +100,8 @@ pub const SOURCE_WINDOW_MILLIS: i64 = 60_000;
 /// How a slot is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Rule {
-    /// A token bucket read with conflicts: exact across nodes and concurrent attempts.
-    Bucket(Limit),
+    /// A progressive delay read with conflicts: exact across nodes and concurrent attempts.
+    Streak(Backoff),
     /// The account-wide ceiling of unknown sources: a bucket, audited when it runs dry.
     Ceiling(Limit),
     /// A source over all accounts: atomic adds over fixed windows, so one busy address does
@@ -112,13 +150,18 @@ pub fn password_slots(
         stale: None,
     };
     match device {
-        Some(device) => vec![bucket(&format!("dev:{device}"), Rule::Bucket(PER_DEVICE))],
+        Some(device) => vec![bucket(&format!("dev:{device}"), Rule::Streak(PER_DEVICE))],
         None => vec![
-            bucket(&format!("src:{source}"), Rule::Bucket(PER_SOURCE)),
+            bucket(&format!("src:{source}"), Rule::Streak(PER_SOURCE)),
             bucket("unknown", Rule::Ceiling(UNKNOWN_SOURCES)),
             source_window(tenant, "password", source, now),
         ],
     }
+}
+
+/// The slot of a failed passkey sign-in from one source over all accounts.
+pub fn passkey_source_slot(tenant: &str, source: &str, now: Timestamp) -> Slot {
+    source_window(tenant, "passkey", source, now)
 }
 
 /// The slot of an emailed code from one source over all addresses.
@@ -159,6 +202,43 @@ impl Bucket {
     }
 }
 
+/// Failures in a row of a progressive delay (attempts in flight included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+struct Streak {
+    failures: u32,
+    /// The latest attempt.
+    last: Timestamp,
+}
+
+impl Streak {
+    /// Milliseconds until the next attempt may start.
+    fn wait_millis(&self, backoff: Backoff, now: Timestamp) -> i64 {
+        let allowed_at = self
+            .last
+            .0
+            .saturating_add(backoff.delay_millis(self.failures));
+        (allowed_at - now.0).max(0)
+    }
+}
+
+async fn read_streak(
+    tx: &Transaction,
+    key: &[u8],
+    backoff: Backoff,
+    now: Timestamp,
+) -> DomainResult<Streak> {
+    let stored = match tx.get(key).await? {
+        Some(bytes) => Some(codec::decode::<Streak>(&bytes)?),
+        None => None,
+    };
+    Ok(stored
+        .filter(|streak| now.millis_since(streak.last) < backoff.forget_after_millis)
+        .unwrap_or(Streak {
+            failures: 0,
+            last: now,
+        }))
+}
+
 async fn read(tx: &Transaction, key: &[u8], limit: Limit, now: Timestamp) -> DomainResult<Bucket> {
     Ok(match tx.get(key).await? {
         Some(bytes) => codec::decode::<Bucket>(&bytes)?.refreshed(limit, now),
@@ -172,6 +252,13 @@ async fn window_count(tx: &Transaction, key: &[u8]) -> DomainResult<i64> {
         .await?
         .and_then(|bytes| <[u8; 8]>::try_from(bytes.as_slice()).ok())
         .map_or(0, i64::from_le_bytes))
+}
+
+/// What [`reserve`] read of one slot.
+enum Held {
+    Streak(Streak),
+    Bucket(Bucket),
+    Window,
 }
 
 /// The outcome of [`reserve`].
@@ -198,34 +285,44 @@ pub async fn reserve(
     source: &str,
 ) -> DomainResult<Reservation> {
     let now = context.now();
-    let mut buckets = Vec::with_capacity(slots.len());
+    let mut held = Vec::with_capacity(slots.len());
     let mut wait = 0;
     for slot in slots {
         match slot.rule {
-            Rule::Bucket(limit) | Rule::Ceiling(limit) => {
+            Rule::Streak(backoff) => {
+                let streak = read_streak(tx, &slot.key, backoff, now).await?;
+                wait = wait.max(streak.wait_millis(backoff, now));
+                held.push(Held::Streak(streak));
+            }
+            Rule::Ceiling(limit) => {
                 let bucket = read(tx, &slot.key, limit, now).await?;
                 wait = wait.max(bucket.wait_millis(limit));
-                buckets.push(Some(bucket));
+                held.push(Held::Bucket(bucket));
             }
             Rule::Window { ends } => {
                 if window_count(tx, &slot.key).await? >= SOURCE_PER_WINDOW {
                     wait = wait.max(ends.millis_since(now));
                 }
-                buckets.push(None);
+                held.push(Held::Window);
             }
         }
     }
     if wait == 0 {
-        for (slot, bucket) in slots.iter().zip(&mut buckets) {
-            match bucket {
-                Some(bucket) => {
+        for (slot, held) in slots.iter().zip(&mut held) {
+            match held {
+                Held::Streak(streak) => {
+                    streak.failures = streak.failures.saturating_add(1);
+                    streak.last = now;
+                    tx.set(&slot.key, &codec::encode(streak)?)?;
+                }
+                Held::Bucket(bucket) => {
                     bucket.tokens -= 1.0;
                     if bucket.tokens >= 1.0 {
                         bucket.locked_at = None;
                     }
                     tx.set(&slot.key, &codec::encode(bucket)?)?;
                 }
-                None => tx.atomic_add(&slot.key, 1)?,
+                Held::Window => tx.atomic_add(&slot.key, 1)?,
             }
             if let Some(stale) = &slot.stale {
                 tx.clear(stale)?;
@@ -233,8 +330,8 @@ pub async fn reserve(
         }
         return Ok(Reservation::Granted);
     }
-    for (slot, bucket) in slots.iter().zip(&mut buckets) {
-        let (Rule::Ceiling(limit), Some(bucket)) = (slot.rule, bucket) else {
+    for (slot, held) in slots.iter().zip(&mut held) {
+        let (Rule::Ceiling(limit), Held::Bucket(bucket)) = (slot.rule, held) else {
             continue;
         };
         if bucket.tokens < 1.0 && bucket.locked_at.is_none() {
@@ -282,12 +379,14 @@ async fn audit_lockout(
     record_change(tx, context, tenant, Some(audit), []).await
 }
 
-/// Gives back the slots [`reserve`] took, for an attempt that succeeded.
+/// Gives back the slots [`reserve`] took, for an attempt that succeeded: a success also
+/// ends the streak of its progressive delays.
 pub async fn release(tx: &Transaction, context: &Context, slots: &[Slot]) -> DomainResult<()> {
     let now = context.now();
     for slot in slots {
         match slot.rule {
-            Rule::Bucket(limit) | Rule::Ceiling(limit) => {
+            Rule::Streak(_) => tx.clear(&slot.key)?,
+            Rule::Ceiling(limit) => {
                 let mut bucket = read(tx, &slot.key, limit, now).await?;
                 bucket.tokens = (bucket.tokens + 1.0).min(f64::from(limit.capacity));
                 if bucket.tokens >= f64::from(limit.capacity) {
@@ -366,4 +465,37 @@ pub fn verify_device_token(
     let device = Uuid::from_slice(&bytes[..16]).ok()?;
     let expected = device_mac(master_key, tenant, user_id, device);
     constant_time_eq(&expected, &bytes[16..]).then_some(device)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_are_free_then_double_up_to_the_longest() {
+        let delays: Vec<i64> = (0..18).map(|n| PER_SOURCE.delay_millis(n)).collect();
+        assert_eq!(&delays[..10], &[0; 10]);
+        assert_eq!(
+            &delays[10..],
+            &[
+                30_000, 60_000, 120_000, 240_000, 480_000, 900_000, 900_000, 900_000
+            ]
+        );
+        assert_eq!(PER_DEVICE.delay_millis(10), 15_000);
+        assert_eq!(
+            PER_DEVICE.delay_millis(u32::MAX),
+            PER_DEVICE.max_delay_millis
+        );
+    }
+
+    #[test]
+    fn a_streak_waits_from_its_latest_attempt() {
+        let streak = Streak {
+            failures: 11,
+            last: Timestamp(1_000_000),
+        };
+        assert_eq!(streak.wait_millis(PER_SOURCE, Timestamp(1_000_000)), 60_000);
+        assert_eq!(streak.wait_millis(PER_SOURCE, Timestamp(1_059_999)), 1);
+        assert_eq!(streak.wait_millis(PER_SOURCE, Timestamp(1_060_000)), 0);
+    }
 }
