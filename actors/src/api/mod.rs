@@ -9,6 +9,8 @@ mod auth;
 pub mod email;
 mod email_templates;
 pub mod factors;
+#[cfg(test)]
+mod grace_tests;
 mod impersonation;
 pub mod oauth;
 pub mod passkeys;

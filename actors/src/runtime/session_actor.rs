@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::audit::AuditOrigin;
+use crate::domain::sessions::grace::Grace;
 use crate::domain::sessions::{self, RefreshOutcome, RefreshToken, Refreshed, RevocationReason};
 use crate::domain::sign_in::token_permissions;
 use crate::domain::users::anonymous::{self, Activity};
@@ -105,7 +106,11 @@ impl OwnerOperation for RefreshSession {
                         return Ok((None, None));
                     }
                 }
-                let outcome = sessions::refresh(&tx, context, tenant, token).await?;
+                let grace = Grace {
+                    window_seconds: state.record.settings.refresh_grace_seconds,
+                    master_key: &services.master_key,
+                };
+                let outcome = sessions::refresh(&tx, context, tenant, token, Some(grace)).await?;
                 let perms = match &outcome {
                     RefreshOutcome::Rotated { session, .. } => {
                         if session.anonymous {

@@ -120,6 +120,7 @@ pub fn config_json(config: Option<&v1::TenantConfig>) -> Value {
         })),
         "anonymous_enabled": config.is_some_and(|config| config.anonymous_enabled),
         "anonymous_idle_ttl_seconds": config.map(|config| config.anonymous_idle_ttl_seconds),
+        "refresh_grace_seconds": config.map(|config| config.refresh_grace_seconds),
         "passkeys": passkeys.map_or(Value::Null, |passkeys| json!({
             "enabled": passkeys.enabled,
             "rp_id": passkeys.rp_id,
@@ -151,6 +152,10 @@ pub fn config_rows(config: Option<&v1::TenantConfig>) -> Vec<(String, String)> {
         row(
             "anonymous idle ttl",
             format!("{} s", config.anonymous_idle_ttl_seconds),
+        );
+        row(
+            "refresh grace",
+            format!("{} s", config.refresh_grace_seconds),
         );
     }
     if let Some(passkeys) = config.and_then(|config| config.passkeys.as_ref()) {

@@ -157,6 +157,9 @@ enum TenantCommand {
         /// Idle session lifetime in seconds.
         #[arg(long)]
         session_idle_ttl: Option<u32>,
+        /// Refresh grace window in seconds (0..=300, 0 is off).
+        #[arg(long)]
+        refresh_grace: Option<u32>,
         /// Allow password sign-up through client keys.
         #[arg(long)]
         password_sign_up: Option<bool>,
@@ -354,6 +357,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                 access_token_ttl,
                 session_absolute_ttl,
                 session_idle_ttl,
+                refresh_grace,
                 password_sign_up,
                 client_team_creation,
                 permission_claims,
@@ -366,6 +370,7 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
                     access_token_ttl_seconds: access_token_ttl,
                     session_absolute_ttl_seconds: session_absolute_ttl,
                     session_idle_ttl_seconds: session_idle_ttl,
+                    refresh_grace_seconds: refresh_grace,
                     password_sign_up_enabled: password_sign_up,
                     client_team_creation_enabled: client_team_creation,
                     permission_claims_in_token: permission_claims,

@@ -200,6 +200,7 @@ pub fn tenant(record: &TenantRecord) -> v1::Tenant {
             passkeys: Some(tenant_passkeys(record)),
             anonymous_enabled: record.settings.anonymous.enabled,
             anonymous_idle_ttl_seconds: record.settings.anonymous.idle_ttl_seconds,
+            refresh_grace_seconds: record.settings.refresh_grace_seconds,
         }),
     }
 }

@@ -86,6 +86,7 @@ impl Tenants for Api {
                 access_token_ttl_seconds: body.access_token_ttl_seconds,
                 session_absolute_ttl_seconds: body.session_absolute_ttl_seconds,
                 session_idle_ttl_seconds: body.session_idle_ttl_seconds,
+                refresh_grace_seconds: body.refresh_grace_seconds,
                 password_sign_up_enabled: body.password_sign_up_enabled,
                 client_team_creation_enabled: body.client_team_creation_enabled,
                 permission_claims_in_token: body.permission_claims_in_token,

@@ -296,3 +296,51 @@ fn the_sdk_states_the_spent_token_window_the_domain_keeps() {
         gatehouse_actors::sessions::SPENT_TOKENS_KEPT
     );
 }
+
+#[tokio::test]
+async fn a_tenants_grace_window_answers_a_retried_refresh_with_the_same_token() {
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme").await;
+    let (ok, stdout, stderr) = node.admin(&[
+        "tenant",
+        "config",
+        &tenant.id,
+        "--refresh-grace",
+        "30",
+        "--json",
+    ]);
+    assert!(ok, "{stderr}");
+    let config: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(config["config"]["refresh_grace_seconds"], 30, "{stdout}");
+    let (ok, _, stderr) = node.admin(&["tenant", "config", &tenant.id, "--refresh-grace", "301"]);
+    assert!(!ok && stderr.contains("refresh_grace_seconds"), "{stderr}");
+
+    let client = node.client(&tenant).await;
+    let signed_up = client
+        .sign_up_with_password(&unique_email("retry"), PASSWORD)
+        .await
+        .unwrap();
+    let first = client
+        .refresh_session(&signed_up.refresh_token)
+        .await
+        .unwrap();
+    // The reply was lost: the client retries with the token it still has.
+    let retried = client
+        .refresh_session(&signed_up.refresh_token)
+        .await
+        .unwrap();
+    assert_eq!(retried.refresh_token, first.refresh_token);
+    assert_eq!(retried.session_id, first.session_id);
+    let next = client.refresh_session(&first.refresh_token).await.unwrap();
+    // Two rotations old is a reuse, inside the window or not.
+    let reused = client
+        .refresh_session(&signed_up.refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(reused.code, ErrorCode::RefreshTokenReused);
+    let revoked = client
+        .refresh_session(&next.refresh_token)
+        .await
+        .unwrap_err();
+    assert_eq!(revoked.code, ErrorCode::SessionRevoked);
+}

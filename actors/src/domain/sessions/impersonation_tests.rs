@@ -46,7 +46,7 @@ async fn refresh(world: &World, token: &str) -> DomainResult<String> {
     world
         .db
         .run(|tx| async move {
-            match sessions::refresh(&tx, context, "acme", parsed).await? {
+            match sessions::refresh(&tx, context, "acme", parsed, None).await? {
                 sessions::RefreshOutcome::Rotated { refresh_token, .. } => Ok(refresh_token),
                 sessions::RefreshOutcome::Reused => Err(DomainError::RefreshTokenReused),
             }

@@ -18,11 +18,14 @@ use crate::domain::tenants::TenantSettings;
 use crate::domain::users;
 use crate::error::{DomainError, DomainResult};
 
+pub mod grace;
 pub mod impersonation;
 #[cfg(test)]
 mod impersonation_tests;
 mod listing;
 pub mod liveness;
+#[cfg(test)]
+mod tests;
 
 pub use listing::{
     delete_user_sessions, list_for_user, list_user_sessions, revoke_all_audited,
@@ -204,6 +207,9 @@ pub struct SessionRecord {
     /// Set on impersonation sessions: who acts as the user, and why.
     #[serde(default)]
     pub impersonation: Option<impersonation::Impersonation>,
+    /// The latest rotation, kept while the tenant has a refresh grace window.
+    #[serde(default)]
+    pub grace: Option<grace::GraceRotation>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -318,6 +324,7 @@ pub fn create_session(
         mfa_enrolment_required: enrol,
         anonymous: false,
         impersonation: None,
+        grace: None,
         version: 1,
     };
     write_session(tx, tenant, &record)?;
@@ -380,12 +387,15 @@ impl std::fmt::Debug for RefreshOutcome {
     }
 }
 
-/// Spends `token`: rotates the session, or revokes it when a spent token comes back.
+/// Spends `token`: rotates the session, or revokes it when a spent token comes back (unless
+/// it is the one the latest rotation spent and `grace`'s window still holds: then the answer
+/// is that rotation's token again).
 pub async fn refresh(
     tx: &Transaction,
     context: &Context,
     tenant: &str,
     token: &RefreshToken,
+    grace: Option<grace::Grace<'_>>,
 ) -> DomainResult<RefreshOutcome> {
     let now = context.now();
     let mut session = find_session(tx, tenant, token.session_id)
@@ -404,7 +414,11 @@ pub async fn refresh(
     if session.revoked.is_some() {
         return Err(DomainError::SessionRevoked);
     }
-    if was_spent {
+    let replayed = match (was_spent, grace) {
+        (true, Some(grace)) => grace.replay(tenant, &session, &token.hash, now)?,
+        _ => None,
+    };
+    if was_spent && replayed.is_none() {
         session.revoked = Some(Revocation {
             at: now,
             reason: RevocationReason::RefreshTokenReused.as_str().to_owned(),
@@ -430,7 +444,25 @@ pub async fn refresh(
         .await?
         .ok_or(DomainError::SessionRevoked)?;
     user.ensure_may_sign_in()?;
+    if let Some(refresh_token) = replayed {
+        metrics::counter!("gatehouse_refresh_grace_replays_total").increment(1);
+        return Ok(RefreshOutcome::Rotated {
+            session: Box::new(session),
+            refresh_token,
+            email_verified: user.email_verified,
+        });
+    }
     let (refresh_token, new_hash) = RefreshToken::mint(context, session.session_id);
+    session.grace = match grace {
+        Some(grace) => grace.keep(
+            context,
+            tenant,
+            session.session_id,
+            &session.refresh_token_hash,
+            &refresh_token,
+        )?,
+        None => None,
+    };
     let spent = std::mem::replace(&mut session.refresh_token_hash, new_hash.to_vec());
     session
         .spent_token_hashes
@@ -557,36 +589,5 @@ impl SessionRecord {
             "user_id": self.user_id,
             "reason": reason.as_str(),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::disallowed_methods)]
-    use super::*;
-
-    #[test]
-    fn refresh_tokens_parse_back_to_their_session() {
-        let context = Context::system();
-        let session_id = Uuid::new_v4();
-        let (text, hash) = RefreshToken::mint(&context, session_id);
-        let parsed = RefreshToken::parse(&text).unwrap();
-        assert_eq!(parsed.session_id, session_id);
-        assert_eq!(parsed.hash, hash);
-        for bad in [
-            "grt_",
-            "grt_abc.def",
-            "xyz_0000",
-            &text.replace("grt_", "grx_"),
-        ] {
-            assert!(matches!(
-                RefreshToken::parse(bad),
-                Err(DomainError::InvalidRefreshToken)
-            ));
-        }
-        assert!(matches!(
-            RefreshToken::parse(""),
-            Err(DomainError::InvalidArgument { .. })
-        ));
     }
 }

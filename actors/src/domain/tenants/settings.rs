@@ -22,6 +22,9 @@ pub struct TenantSettings {
     pub session_absolute_ttl_seconds: u32,
     /// Idle session lifetime.
     pub session_idle_ttl_seconds: u32,
+    /// Seconds after a rotation in which the refresh token it spent answers with the same
+    /// new token instead of revoking the session (0, the default, is off).
+    pub refresh_grace_seconds: u32,
     /// Whether client keys may sign users up with a password.
     pub password_sign_up_enabled: bool,
     /// Whether signed-in users may create teams from a client.
@@ -51,6 +54,7 @@ impl Default for TenantSettings {
             access_token_ttl_seconds: 600,
             session_absolute_ttl_seconds: 30 * 24 * 3600,
             session_idle_ttl_seconds: 7 * 24 * 3600,
+            refresh_grace_seconds: 0,
             password_sign_up_enabled: true,
             client_team_creation_enabled: true,
             team_creator_default_permissions: vec![permissions::TEAM_ADMIN.to_owned()],
@@ -74,6 +78,9 @@ pub struct SettingsChanges {
     pub session_absolute_ttl_seconds: Option<u32>,
     /// Idle session lifetime (300 s..=1 year).
     pub session_idle_ttl_seconds: Option<u32>,
+    /// Refresh grace window (0..=300 s; 0 is off).
+    #[serde(default)]
+    pub refresh_grace_seconds: Option<u32>,
     /// Client password sign-up.
     pub password_sign_up_enabled: Option<bool>,
     /// Client team creation.
@@ -137,6 +144,11 @@ pub async fn update_settings(
         changes.session_idle_ttl_seconds,
         300..=YEAR,
     )?;
+    bounded(
+        "refresh_grace_seconds",
+        changes.refresh_grace_seconds,
+        0..=crate::domain::sessions::grace::MAX_GRACE_SECONDS,
+    )?;
     for (field, list) in [
         (
             "team_creator_default_permissions",
@@ -180,6 +192,9 @@ pub async fn update_settings(
     }
     if let Some(value) = changes.session_idle_ttl_seconds {
         settings.session_idle_ttl_seconds = value;
+    }
+    if let Some(value) = changes.refresh_grace_seconds {
+        settings.refresh_grace_seconds = value;
     }
     if let Some(value) = changes.password_sign_up_enabled {
         settings.password_sign_up_enabled = value;

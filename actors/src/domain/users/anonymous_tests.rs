@@ -43,7 +43,7 @@ async fn refresh(world: &World, token: &str) -> Result<(Activity, Option<String>
             if activity == Activity::Expired {
                 return Ok((activity, None));
             }
-            let outcome = sessions::refresh(&tx, context, "acme", parsed).await?;
+            let outcome = sessions::refresh(&tx, context, "acme", parsed, None).await?;
             let RefreshOutcome::Rotated {
                 session,
                 refresh_token,
