@@ -11,6 +11,7 @@ mod email_templates;
 pub mod factors;
 mod impersonation;
 pub mod oauth;
+pub mod oidc_clients;
 pub mod passkeys;
 pub mod permissions;
 mod policy;
