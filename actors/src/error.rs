@@ -217,6 +217,15 @@ pub enum DomainError {
     /// The stored grant lacks these scopes.
     #[error("the connected account lacks the scopes: {0}")]
     OAuthScopesMissing(String),
+    /// No OpenID Connect client with this id in the tenant.
+    #[error("oidc client not found")]
+    OidcClientNotFound,
+    /// Unknown client, public client or wrong secret (deliberately the same).
+    #[error("invalid client credentials")]
+    OidcClientInvalid,
+    /// A public client has no secret.
+    #[error("a public client has no secret")]
+    OidcClientPublic,
 }
 
 impl DomainError {
@@ -288,6 +297,9 @@ impl DomainError {
             DomainError::OAuthUpstreamRejected(_) => ErrorCode::OAuthUpstreamRejected,
             DomainError::OAuthUpstreamUnavailable(_) => ErrorCode::OAuthUpstreamUnavailable,
             DomainError::OAuthScopesMissing(_) => ErrorCode::OAuthScopesMissing,
+            DomainError::OidcClientNotFound => ErrorCode::OidcClientNotFound,
+            DomainError::OidcClientInvalid => ErrorCode::OidcClientInvalid,
+            DomainError::OidcClientPublic => ErrorCode::OidcClientPublic,
         }
     }
 

@@ -204,6 +204,13 @@ error_codes! {
     OAuthScopesMissing => "OAUTH_SCOPES_MISSING", FailedPrecondition, 400;
     /// The provider does not allow new users to sign up through it.
     OAuthSignUpDisabled => "OAUTH_SIGN_UP_DISABLED", PermissionDenied, 403;
+    /// No OpenID Connect client with this id exists in the tenant.
+    OidcClientNotFound => "OIDC_CLIENT_NOT_FOUND", NotFound, 404;
+    /// Client authentication failed: the client is unknown, public, or the secret is wrong;
+    /// which of these is deliberately not said.
+    OidcClientInvalid => "OIDC_CLIENT_INVALID", Unauthenticated, 401;
+    /// The OpenID Connect client is public: it has no secret to rotate.
+    OidcClientPublic => "OIDC_CLIENT_PUBLIC", FailedPrecondition, 400;
 }
 
 impl fmt::Display for ErrorCode {

@@ -110,6 +110,14 @@ pub enum AuditAction {
     UserOAuthLink,
     /// `user.oauth_unlink`.
     UserOAuthUnlink,
+    /// `oidc_client.create`.
+    OidcClientCreate,
+    /// `oidc_client.update`.
+    OidcClientUpdate,
+    /// `oidc_client.delete`.
+    OidcClientDelete,
+    /// `oidc_client.rotate_secret`.
+    OidcClientRotateSecret,
 }
 
 impl AuditAction {
@@ -163,6 +171,10 @@ impl AuditAction {
             AuditAction::OAuthProviderDelete => "oauth_provider.delete",
             AuditAction::UserOAuthLink => "user.oauth_link",
             AuditAction::UserOAuthUnlink => "user.oauth_unlink",
+            AuditAction::OidcClientCreate => "oidc_client.create",
+            AuditAction::OidcClientUpdate => "oidc_client.update",
+            AuditAction::OidcClientDelete => "oidc_client.delete",
+            AuditAction::OidcClientRotateSecret => "oidc_client.rotate_secret",
         }
     }
 }

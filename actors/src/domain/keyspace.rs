@@ -462,6 +462,16 @@ pub fn api_key_used(tenant: &str, key_id: Uuid) -> Vec<u8> {
     pack(&("t", tenant, "api_key_used", key_id))
 }
 
+/// An OpenID Connect client of the tenant, by its `gci_` id.
+pub fn oidc_client(tenant: &str, client_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "oidc_client", client_id))
+}
+
+/// Every OpenID Connect client of a tenant.
+pub fn oidc_clients_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "oidc_client"))
+}
+
 /// An upstream provider of a tenant.
 pub fn oauth_provider(tenant: &str, provider_id: &str) -> Vec<u8> {
     pack(&("t", tenant, "oauth_provider", provider_id))

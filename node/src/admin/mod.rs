@@ -6,6 +6,7 @@ mod email;
 mod factors;
 mod impersonation;
 mod oauth;
+mod oidc_clients;
 mod output;
 mod shares;
 mod teams;
@@ -89,6 +90,10 @@ enum AdminCommand {
     /// Upstream sign-in: the tenant's providers (add, list, get, update, remove).
     #[command(subcommand)]
     Oauth(oauth::OAuthCommand),
+    /// OpenID Connect clients of the tenant (Gatehouse as their provider): create, list, get,
+    /// update, delete, rotate-secret.
+    #[command(subcommand)]
+    OidcClient(oidc_clients::OidcClientCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -410,6 +415,9 @@ pub async fn run(args: AdminArgs) -> NodeResult<()> {
         AdminCommand::Email(command) => email::run_email(&client, &out, command).await?,
         AdminCommand::Apikey(command) => api_keys::run_api_key(&client, &out, command).await?,
         AdminCommand::Oauth(command) => oauth::run_oauth(&client, &out, command).await?,
+        AdminCommand::OidcClient(command) => {
+            oidc_clients::run_oidc_client(&client, &out, command).await?
+        }
         AdminCommand::Team(command) => teams::run_team(&client, &out, command).await?,
         AdminCommand::Permission(command) => teams::run_permission(&client, &out, command).await?,
         AdminCommand::Cluster(ClusterCommand::Status) => {

@@ -10,6 +10,7 @@ mod edge;
 mod email;
 mod mfa;
 mod oauth;
+mod oidc_clients;
 mod origin;
 mod passkeys;
 mod permissions;
@@ -32,6 +33,7 @@ use gatehouse_protocol::v1::cluster_server::ClusterServer;
 use gatehouse_protocol::v1::email_server::EmailServer;
 use gatehouse_protocol::v1::mfa_server::MfaServer;
 use gatehouse_protocol::v1::o_auth_server::OAuthServer;
+use gatehouse_protocol::v1::oidc_clients_server::OidcClientsServer;
 use gatehouse_protocol::v1::passkeys_server::PasskeysServer;
 use gatehouse_protocol::v1::permissions_server::PermissionsServer;
 use gatehouse_protocol::v1::sessions_server::SessionsServer;
@@ -140,6 +142,7 @@ pub async fn serve(
         .add_service(PasskeysServer::new(api.clone()))
         .add_service(ApiKeysServer::new(api.clone()))
         .add_service(OAuthServer::new(api.clone()))
+        .add_service(OidcClientsServer::new(api.clone()))
         .add_service(ClusterServer::new(api))
         .add_service(InternalServer::new(internal))
         .serve_with_incoming_shutdown(crate::listen::grpc::incoming(listener, limits), shutdown)
@@ -156,7 +159,7 @@ pub fn local_addr(listener: &tokio::net::TcpListener) -> NodeResult<SocketAddr> 
 }
 
 /// Every public service's full name, as health checks and reflection clients name it.
-pub const PUBLIC_SERVICES: [&str; 15] = [
+pub const PUBLIC_SERVICES: [&str; 16] = [
     <AuthServer<Api> as NamedService>::NAME,
     <UsersServer<Api> as NamedService>::NAME,
     <SessionsServer<Api> as NamedService>::NAME,
@@ -172,6 +175,7 @@ pub const PUBLIC_SERVICES: [&str; 15] = [
     <PasskeysServer<Api> as NamedService>::NAME,
     <ApiKeysServer<Api> as NamedService>::NAME,
     <OAuthServer<Api> as NamedService>::NAME,
+    <OidcClientsServer<Api> as NamedService>::NAME,
 ];
 
 /// Reports every public service to the gRPC health service as `status`.

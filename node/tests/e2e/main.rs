@@ -23,6 +23,7 @@ mod listeners;
 mod malformed;
 mod node;
 mod oauth;
+mod oidc_clients;
 mod owner;
 mod passkeys;
 mod reflection;

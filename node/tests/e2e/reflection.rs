@@ -15,7 +15,7 @@ use tonic_reflection::pb::v1alpha::{ServerReflectionRequest, ServerReflectionRes
 use crate::testkit::TestNode;
 
 /// The public services a client may call, as named on the wire.
-const PUBLIC_SERVICES: [&str; 15] = [
+const PUBLIC_SERVICES: [&str; 16] = [
     "gatehouse.v1.Auth",
     "gatehouse.v1.Users",
     "gatehouse.v1.Sessions",
@@ -31,6 +31,7 @@ const PUBLIC_SERVICES: [&str; 15] = [
     "gatehouse.v1.Passkeys",
     "gatehouse.v1.ApiKeys",
     "gatehouse.v1.OAuth",
+    "gatehouse.v1.OidcClients",
 ];
 
 async fn channel(node: &TestNode) -> Channel {

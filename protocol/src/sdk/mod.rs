@@ -23,6 +23,7 @@ mod factors;
 mod impersonation;
 mod metadata;
 mod oauth;
+mod oidc_clients;
 mod session;
 mod teams;
 #[cfg(test)]
