@@ -40,6 +40,8 @@
 //! ("t", tenant, "oauth_flow_due", at_millis, state_hash)  flows by expiry, for the sweep
 //! ("t", tenant, "oauth_ticket", ticket_hash)  a link ticket from BeginLink, single use
 //! ("t", tenant, "oauth_code", code_hash)   a finished sign-in's single-use code
+//! ("t", tenant, "oidc_code", code_hash)    an authorization code of the OpenID provider
+//! ("t", tenant, "oidc_code_due", at_millis, code_hash)  codes by when they are forgotten
 //! ("t", tenant, "oauth_link", user_id, provider_id)  a user's link with a provider
 //! ("t", tenant, "idx", "oauth", provider_id, subject)  upstream account → user_id, unique
 //! ("t", tenant, "oauth_tokens", user_id, provider_id)  connected account tokens (sealed)
@@ -465,6 +467,21 @@ pub fn api_key_used(tenant: &str, key_id: Uuid) -> Vec<u8> {
 /// An OpenID Connect client of the tenant, by its `gci_` id.
 pub fn oidc_client(tenant: &str, client_id: &str) -> Vec<u8> {
     pack(&("t", tenant, "oidc_client", client_id))
+}
+
+/// An authorization code of the tenant's OpenID provider, by the SHA-256 of the code.
+pub fn oidc_code(tenant: &str, code_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oidc_code", code_hash))
+}
+
+/// An authorization code's record by when it may be forgotten, for the sweep.
+pub fn oidc_code_due(tenant: &str, at: crate::context::Timestamp, code_hash: &[u8]) -> Vec<u8> {
+    pack(&("t", tenant, "oidc_code_due", at.0, code_hash))
+}
+
+/// Every authorization code by when it may be forgotten.
+pub fn oidc_code_due_subspace(tenant: &str) -> Subspace {
+    Subspace::from(&("t", tenant, "oidc_code_due"))
 }
 
 /// Every OpenID Connect client of a tenant.

@@ -10,6 +10,7 @@ pub mod crypto;
 pub mod email;
 pub mod factors;
 pub mod keyspace;
+pub mod oidc;
 pub mod oidc_clients;
 pub mod outbox;
 pub mod passwords;

@@ -269,6 +269,17 @@ impl TenantKeys {
             .map_err(|error| DomainError::Internal(format!("sign access token: {error}")))
     }
 
+    /// Signs an OpenID Connect ID token with the active key.
+    pub fn sign_id_token(
+        &self,
+        claims: &crate::domain::oidc::id_token::IdTokenClaims,
+    ) -> DomainResult<String> {
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(self.active_kid.clone());
+        jsonwebtoken::encode(&header, claims, &self.encoding_key)
+            .map_err(|error| DomainError::Internal(format!("sign ID token: {error}")))
+    }
+
     /// Verifies signature, issuer and audience, then expiry against `now`.
     pub fn verify(
         &self,

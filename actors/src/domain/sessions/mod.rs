@@ -113,6 +113,8 @@ pub enum RevocationReason {
     FactorChanged,
     /// The anonymous user became a full user; its anonymous sessions ended.
     AnonymousUpgraded,
+    /// The authorization code that issued the session was presented again (RFC 6749 §4.1.2).
+    AuthorizationCodeReused,
 }
 
 impl RevocationReason {
@@ -127,6 +129,7 @@ impl RevocationReason {
             RevocationReason::UserBanned => "user_banned",
             RevocationReason::FactorChanged => "factor_changed",
             RevocationReason::AnonymousUpgraded => "anonymous_upgraded",
+            RevocationReason::AuthorizationCodeReused => "authorization_code_reused",
         }
     }
 }
