@@ -385,7 +385,11 @@ impl Gatehouse {
     /// Refuses an access token whose session ended or whose user may not act: one lookup
     /// in this node's live-session cache, and on a miss one snapshot read of the session and
     /// the user (`sessions::liveness`).
-    async fn ensure_live(&self, tenant: &str, claims: &AccessClaims) -> DomainResult<()> {
+    pub(crate) async fn ensure_live(
+        &self,
+        tenant: &str,
+        claims: &AccessClaims,
+    ) -> DomainResult<()> {
         let session_id =
             Uuid::try_parse(&claims.sid).map_err(|_| DomainError::InvalidAccessToken)?;
         let user_id = Uuid::try_parse(&claims.sub).map_err(|_| DomainError::InvalidAccessToken)?;

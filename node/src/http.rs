@@ -62,7 +62,10 @@ pub fn router(state: HttpState, metrics_on_http: bool) -> Router {
     if metrics_on_http || state.metrics_token.is_some() {
         router = router.route("/metrics", get(metrics));
     }
-    router.merge(crate::oauth_http::router()).with_state(state)
+    router
+        .merge(crate::oauth_http::router())
+        .merge(crate::oidc_http::router())
+        .with_state(state)
 }
 
 /// The metrics listener's router: `/metrics` only.
@@ -129,10 +132,26 @@ async fn openid_configuration(
         Ok(tenant) => cached_json(json!({
             "issuer": tenant.issuer,
             "jwks_uri": format!("{}/.well-known/jwks.json", tenant.issuer),
+            "token_endpoint": format!("{}/oauth2/token", tenant.issuer),
+            "userinfo_endpoint": format!("{}/oauth2/userinfo", tenant.issuer),
+            "revocation_endpoint": format!("{}/oauth2/revoke", tenant.issuer),
+            "introspection_endpoint": format!("{}/oauth2/introspect", tenant.issuer),
             "id_token_signing_alg_values_supported": ["EdDSA"],
             "subject_types_supported": ["public"],
             "response_types_supported": ["code"],
-            "claims_supported": ["sub", "iss", "aud", "exp", "iat", "sid", "tid", "role", "is_restricted"],
+            "response_modes_supported": ["query"],
+            "grant_types_supported": ["authorization_code", "refresh_token"],
+            "code_challenge_methods_supported": ["S256"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+            "scopes_supported": ["openid", "profile", "email"],
+            "claims_supported": [
+                "sub", "iss", "aud", "azp", "exp", "iat", "auth_time", "nonce", "amr", "sid",
+                "email", "email_verified", "name", "tid", "role", "is_restricted",
+            ],
+            "request_parameter_supported": false,
+            "request_uri_parameter_supported": false,
         })),
         Err(error) => error_response(&error),
     }

@@ -13,6 +13,7 @@ pub mod factors;
 mod grace_tests;
 mod impersonation;
 pub mod oauth;
+pub mod oidc;
 pub mod oidc_clients;
 pub mod passkeys;
 pub mod permissions;

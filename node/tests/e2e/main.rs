@@ -24,6 +24,7 @@ mod malformed;
 mod node;
 mod oauth;
 mod oidc_clients;
+mod oidc_provider;
 mod owner;
 mod passkeys;
 mod reflection;

@@ -4,8 +4,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::codes::CodeRecord;
+use super::OidcGrant;
 use crate::context::Timestamp;
+use crate::domain::sessions::SessionRecord;
 use crate::domain::users::UserRecord;
 
 /// The claims of an ID token.
@@ -70,27 +71,29 @@ impl ScopedClaims {
 }
 
 impl IdTokenClaims {
-    /// The ID token of a redeemed `code` for the session `session_id`, valid `ttl_seconds`.
-    pub fn for_code(
+    /// The ID token of `session`, the client's session of `grant`, valid `ttl_seconds`;
+    /// `nonce` is the authorization request's (none on a refresh).
+    pub fn new(
         issuer: &str,
-        code: &CodeRecord,
+        grant: &OidcGrant,
         user: &UserRecord,
-        session_id: uuid::Uuid,
+        session: &SessionRecord,
+        nonce: Option<String>,
         now: Timestamp,
         ttl_seconds: u32,
     ) -> IdTokenClaims {
-        let scoped = ScopedClaims::of(user, &code.scopes);
+        let scoped = ScopedClaims::of(user, &grant.scopes);
         IdTokenClaims {
             iss: issuer.to_owned(),
             sub: user.user_id.to_string(),
-            aud: code.client_id.clone(),
-            azp: code.client_id.clone(),
+            aud: grant.client_id.clone(),
+            azp: grant.client_id.clone(),
             exp: now.as_unix_seconds() + i64::from(ttl_seconds),
             iat: now.as_unix_seconds(),
-            auth_time: code.auth_time.as_unix_seconds(),
-            nonce: code.nonce.clone(),
-            amr: code.amr.clone(),
-            sid: session_id.to_string(),
+            auth_time: session.auth_time().as_unix_seconds(),
+            nonce,
+            amr: session.amr.clone(),
+            sid: session.session_id.to_string(),
             email: scoped.email,
             email_verified: scoped.email_verified,
             name: scoped.name,

@@ -24,8 +24,11 @@ pub mod impersonation;
 mod impersonation_tests;
 mod listing;
 pub mod liveness;
+mod reason;
 #[cfg(test)]
 mod tests;
+
+pub use reason::RevocationReason;
 
 pub use listing::{
     delete_user_sessions, list_for_user, list_user_sessions, revoke_all_audited,
@@ -92,46 +95,6 @@ pub struct ClientInfo {
     pub ip_address: String,
     /// The client's user agent.
     pub user_agent: String,
-}
-
-/// Why a session was revoked; `as_str` is the spelling stored and sent in webhooks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum RevocationReason {
-    /// The user signed out.
-    SignOut,
-    /// A server or operator revoked it.
-    Admin,
-    /// A spent refresh token came back (RFC 9700 §4.14.2).
-    RefreshTokenReused,
-    /// The user was suspended.
-    UserSuspended,
-    /// The user's password changed.
-    PasswordChanged,
-    /// The user was banned.
-    UserBanned,
-    /// A second factor of the user was added or removed.
-    FactorChanged,
-    /// The anonymous user became a full user; its anonymous sessions ended.
-    AnonymousUpgraded,
-    /// The authorization code that issued the session was presented again (RFC 6749 §4.1.2).
-    AuthorizationCodeReused,
-}
-
-impl RevocationReason {
-    /// Stable spelling in storage and on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RevocationReason::SignOut => "sign_out",
-            RevocationReason::Admin => "admin",
-            RevocationReason::RefreshTokenReused => "refresh_token_reused",
-            RevocationReason::UserSuspended => "user_suspended",
-            RevocationReason::PasswordChanged => "password_changed",
-            RevocationReason::UserBanned => "user_banned",
-            RevocationReason::FactorChanged => "factor_changed",
-            RevocationReason::AnonymousUpgraded => "anonymous_upgraded",
-            RevocationReason::AuthorizationCodeReused => "authorization_code_reused",
-        }
-    }
 }
 
 /// A successful refresh.
@@ -213,6 +176,9 @@ pub struct SessionRecord {
     /// The latest rotation, kept while the tenant has a refresh grace window.
     #[serde(default)]
     pub grace: Option<grace::GraceRotation>,
+    /// Set on sessions an OpenID client holds: the client and the scopes granted.
+    #[serde(default)]
+    pub oidc: Option<crate::domain::oidc::OidcGrant>,
     /// Bumped on every change.
     pub version: u64,
 }
@@ -328,6 +294,7 @@ pub fn create_session(
         anonymous: false,
         impersonation: None,
         grace: None,
+        oidc: None,
         version: 1,
     };
     write_session(tx, tenant, &record)?;
