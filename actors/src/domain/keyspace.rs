@@ -42,6 +42,7 @@
 //! ("t", tenant, "oauth_code", code_hash)   a finished sign-in's single-use code
 //! ("t", tenant, "oidc_code", code_hash)    an authorization code of the OpenID provider
 //! ("t", tenant, "oidc_code_due", at_millis, code_hash)  codes by when they are forgotten
+//! ("t", tenant, "oidc_consent", user_id, client_id)  the scopes a user let a client have
 //! ("t", tenant, "oauth_link", user_id, provider_id)  a user's link with a provider
 //! ("t", tenant, "idx", "oauth", provider_id, subject)  upstream account → user_id, unique
 //! ("t", tenant, "oauth_tokens", user_id, provider_id)  connected account tokens (sealed)
@@ -482,6 +483,16 @@ pub fn oidc_code_due(tenant: &str, at: crate::context::Timestamp, code_hash: &[u
 /// Every authorization code by when it may be forgotten.
 pub fn oidc_code_due_subspace(tenant: &str) -> Subspace {
     Subspace::from(&("t", tenant, "oidc_code_due"))
+}
+
+/// A user's consent to an OpenID client.
+pub fn oidc_consent(tenant: &str, user_id: Uuid, client_id: &str) -> Vec<u8> {
+    pack(&("t", tenant, "oidc_consent", user_id, client_id))
+}
+
+/// Every consent of a user.
+pub fn oidc_consents_of(tenant: &str, user_id: Uuid) -> Subspace {
+    Subspace::from(&("t", tenant, "oidc_consent", user_id))
 }
 
 /// Every OpenID Connect client of a tenant.

@@ -8,6 +8,7 @@ mod authorize_tests;
 pub mod codes;
 #[cfg(test)]
 mod codes_tests;
+pub mod consent;
 pub mod id_token;
 pub mod token;
 #[cfg(test)]

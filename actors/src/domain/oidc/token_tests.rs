@@ -247,3 +247,48 @@ async fn a_code_is_refused_once_its_browser_session_ended() {
         OAuthError::invalid_grant()
     );
 }
+
+#[tokio::test]
+async fn consents_cover_what_was_granted_grow_and_go_with_the_user() {
+    use super::consent;
+    let world = World::new().await;
+    let user = world.add_user("grace@example.com", true).await;
+    let world = &world;
+    let (context, user_id) = (&world.context, user.user_id);
+    let scopes = |items: &[&str]| items.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let covers = |wanted: Vec<String>| async move {
+        world
+            .db
+            .run(|tx| {
+                let wanted = wanted.clone();
+                async move { consent::covers(&tx, "acme", user_id, "gci_app", &wanted).await }
+            })
+            .await
+            .unwrap()
+    };
+    assert!(!covers(scopes(&["openid"])).await);
+    let grant = |granted: Vec<String>| async move {
+        world
+            .db
+            .run(|tx| {
+                let granted = granted.clone();
+                async move {
+                    consent::grant(&tx, context, "acme", user_id, "gci_app", &granted).await
+                }
+            })
+            .await
+            .unwrap();
+    };
+    grant(scopes(&["openid", "email"])).await;
+    assert!(covers(scopes(&["openid"])).await);
+    assert!(covers(scopes(&["email", "openid"])).await);
+    assert!(!covers(scopes(&["openid", "profile"])).await);
+    grant(scopes(&["profile"])).await;
+    assert!(covers(scopes(&["openid", "profile", "email"])).await);
+    world
+        .db
+        .run(|tx| async move { crate::domain::users::delete_user(&tx, "acme", user_id).await })
+        .await
+        .unwrap();
+    assert!(!covers(scopes(&["openid"])).await);
+}

@@ -382,6 +382,7 @@ pub async fn delete_user(tx: &Transaction, tenant: &str, user_id: Uuid) -> Domai
     sessions::delete_user_sessions(tx, tenant, user_id).await?;
     crate::domain::factors::delete_user_factors(tx, tenant, user_id).await?;
     crate::domain::upstream::links::delete_user_links(tx, tenant, user_id).await?;
+    crate::domain::oidc::consent::delete_user_consents(tx, tenant, user_id).await?;
     // An anonymous user has no address and no index entry.
     if !record.email_normalized.is_empty() {
         tx.clear(&keyspace::email_index(tenant, &record.email_normalized))?;
