@@ -1,6 +1,6 @@
-//! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`),
-//! health and readiness; Prometheus metrics on the metrics listener (`[metrics] listen`),
-//! and on this one only with a bearer token or when explicitly allowed.
+//! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`), the
+//! hosted pages (`pages`), health and readiness; Prometheus metrics on the metrics listener
+//! (`[metrics] listen`), and on this one only with a bearer token or when explicitly allowed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -62,7 +62,10 @@ pub fn router(state: HttpState, metrics_on_http: bool) -> Router {
     if metrics_on_http || state.metrics_token.is_some() {
         router = router.route("/metrics", get(metrics));
     }
-    router.merge(crate::oauth_http::router()).with_state(state)
+    router
+        .merge(crate::oauth_http::router())
+        .merge(crate::pages::router())
+        .with_state(state)
 }
 
 /// The metrics listener's router: `/metrics` only.

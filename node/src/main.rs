@@ -8,6 +8,7 @@ mod grpc;
 mod http;
 mod listen;
 mod oauth_http;
+mod pages;
 mod start;
 mod telemetry;
 mod upstream;

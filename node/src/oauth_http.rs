@@ -84,7 +84,7 @@ pub fn sent_state_cookie(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The browser, as recorded on the sessions and audit entries the flow creates.
-fn client_info(headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
+pub(crate) fn client_info(headers: &HeaderMap, extensions: &Extensions) -> ClientInfo {
     ClientInfo {
         ip_address: extensions
             .get::<ConnectInfo<SocketAddr>>()

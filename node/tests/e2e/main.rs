@@ -24,6 +24,7 @@ mod malformed;
 mod node;
 mod oauth;
 mod owner;
+mod pages;
 mod passkeys;
 mod reflection;
 mod revocation;
