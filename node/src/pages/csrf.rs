@@ -1,6 +1,11 @@
 //! CSRF protection of every form post: a random token in its own `HttpOnly` cookie
 //! (`gatehouse_csrf`) that the form's hidden `csrf` field must match (compared in constant
 //! time), and a post whose `Origin` is present but not the node's own is refused outright.
+//!
+//! `Origin: null` is what browsers send for a post from a page with `Referrer-Policy:
+//! no-referrer` — every one of these pages — so it cannot be refused as such: it passes only
+//! when `Sec-Fetch-Site` (sent by current browsers, and not settable by a page) is absent or
+//! `same-origin`. A post that says `Sec-Fetch-Site: cross-site` is refused whatever its origin.
 
 use axum::http::{HeaderMap, header};
 use gatehouse_actors::crypto::{constant_time_eq, random_token};
@@ -18,7 +23,7 @@ const TOKEN_LEN: usize = 43;
 /// Why a post was refused (for the log; the browser sees one page for all).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Refusal {
-    /// `Origin` names another site (or is `null`).
+    /// `Origin` names another site, or is `null` from another site.
     ForeignOrigin,
     /// No CSRF cookie, no field, or they differ.
     TokenMismatch,
@@ -47,19 +52,28 @@ pub fn token_for_page(request: &PageRequest) -> (String, Option<String>) {
     (token, Some(cookie.to_string()))
 }
 
-/// Checks a form post: its `Origin` (when sent) is `public_url`'s, and `field` matches the
-/// CSRF cookie.
+/// Checks a form post: its `Origin` (when sent) is `public_url`'s, it is not from another
+/// site by `Sec-Fetch-Site`, and `field` matches the CSRF cookie.
 pub fn check(headers: &HeaderMap, public_url: &str, field: &str) -> Result<(), Refusal> {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        let sent = origin
-            .to_str()
-            .ok()
-            .and_then(|origin| Url::parse(origin).ok())
-            .map(|url| url.origin());
-        let own = Url::parse(public_url).ok().map(|url| url.origin());
-        match (sent, own) {
-            (Some(sent), Some(own)) if sent.is_tuple() && sent == own => {}
-            _ => return Err(Refusal::ForeignOrigin),
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .map(|value| value.to_str().unwrap_or_default());
+    if fetch_site == Some("cross-site") {
+        return Err(Refusal::ForeignOrigin);
+    }
+    match headers.get(header::ORIGIN).map(|value| value.to_str()) {
+        None => {}
+        Some(Ok("null")) if fetch_site.is_none_or(|site| site == "same-origin") => {}
+        Some(origin) => {
+            let sent = origin
+                .ok()
+                .and_then(|origin| Url::parse(origin).ok())
+                .map(|url| url.origin());
+            let own = Url::parse(public_url).ok().map(|url| url.origin());
+            match (sent, own) {
+                (Some(sent), Some(own)) if sent.is_tuple() && sent == own => {}
+                _ => return Err(Refusal::ForeignOrigin),
+            }
         }
     }
     let cookie = sent_cookie(headers, CSRF_COOKIE).unwrap_or_default();
@@ -121,7 +135,6 @@ mod tests {
             "https://evil.example",
             "http://127.0.0.1:8081",
             "https://127.0.0.1:8080",
-            "null",
             "not a url",
         ] {
             assert_eq!(
@@ -130,5 +143,35 @@ mod tests {
                 "{origin}"
             );
         }
+    }
+
+    fn fetched_from(site: &'static str, origin: &'static str) -> HeaderMap {
+        let mut sent = headers(Some(origin), Some(TOKEN));
+        sent.insert("sec-fetch-site", HeaderValue::from_static(site));
+        sent
+    }
+
+    /// A page with `Referrer-Policy: no-referrer` posts with `Origin: null`.
+    #[test]
+    fn a_null_origin_passes_only_from_the_same_origin_by_fetch_metadata() {
+        assert_eq!(
+            check(&headers(Some("null"), Some(TOKEN)), NODE, TOKEN),
+            Ok(())
+        );
+        let own = fetched_from("same-origin", "null");
+        assert_eq!(check(&own, NODE, TOKEN), Ok(()));
+        for site in ["cross-site", "same-site", "none"] {
+            assert_eq!(
+                check(&fetched_from(site, "null"), NODE, TOKEN),
+                Err(Refusal::ForeignOrigin),
+                "{site}"
+            );
+        }
+        assert_eq!(
+            check(&fetched_from("cross-site", NODE), NODE, TOKEN),
+            Err(Refusal::ForeignOrigin),
+            "cross-site whatever the origin says"
+        );
+        assert_eq!(check(&own, NODE, "wrong"), Err(Refusal::TokenMismatch));
     }
 }

@@ -89,7 +89,7 @@ impl PageRequest {
         }
         let problem = Problem::of(error);
         let page = self.form_page(
-            problem.status,
+            form_status(problem.status),
             template,
             return_to,
             fields,
@@ -166,6 +166,16 @@ fn shown_in_form(error: &DomainError) -> bool {
             | DomainError::InvalidArgument { .. }
             | DomainError::PermissionDenied(_)
     )
+}
+
+/// The status of a form shown again: the code's, except that a 401 (which HTTP ties to a
+/// `WWW-Authenticate` challenge no form has) is a 422, as for any refused form.
+fn form_status(status: StatusCode) -> StatusCode {
+    if status == StatusCode::UNAUTHORIZED {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        status
+    }
 }
 
 fn query_return_to(query: Result<Query<ReturnQuery>, QueryRejection>) -> String {
@@ -306,5 +316,19 @@ mod tests {
         assert!(shown_in_form(&DomainError::invalid("email", "bad")));
         assert!(!shown_in_form(&DomainError::Internal("x".to_owned())));
         assert!(!shown_in_form(&DomainError::TenantNotFound));
+    }
+
+    #[test]
+    fn a_refused_form_is_never_a_401() {
+        let status = |error: &DomainError| form_status(Problem::of(error).status);
+        assert_eq!(
+            status(&DomainError::InvalidCredentials),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            status(&DomainError::RateLimitedFor(5)),
+            StatusCode::TOO_MANY_REQUESTS
+        );
+        assert_eq!(status(&DomainError::UserSuspended), StatusCode::FORBIDDEN);
     }
 }

@@ -1,6 +1,7 @@
 //! The hosted pages against a real node, driven like a browser without JavaScript: plain
 //! HTTP, form posts and cookies kept by hand, so every header and attribute is checked.
 
+mod chromium;
 mod form_browser;
 
 use cookie::SameSite;
@@ -104,6 +105,18 @@ async fn posts_without_the_right_csrf_token_or_from_another_origin_are_refused()
         .await;
     assert_eq!(foreign.status, 403);
     assert!(foreign.set_cookie(SESSION_COOKIE).is_none());
+    // `Origin: null` (a no-referrer page's post) passes only when fetch metadata says it
+    // came from this origin.
+    for (site, status) in [("cross-site", 403), ("same-origin", 303)] {
+        let post = browser
+            .http
+            .post(format!("{}{sign_in_path}", node.http_url()))
+            .header(header::ORIGIN, "null")
+            .header("sec-fetch-site", site)
+            .form(&fields);
+        let answer = browser.page(post).await;
+        assert_eq!(answer.status, status, "{site}: {}", answer.body);
+    }
     // The same post from the node's own origin signs in.
     let signed_in = browser.post(&sign_in_path, &fields).await;
     assert_eq!(signed_in.status, 303, "{}", signed_in.body);
@@ -206,7 +219,7 @@ async fn a_wrong_password_and_an_unknown_email_read_the_same() {
     let unknown_email = unique_email("nobody");
     let unknown = sign_in(&mut browser, &tenant, &unknown_email, PASSWORD).await;
 
-    assert_eq!(wrong_password.status, 401);
+    assert_eq!(wrong_password.status, 422);
     assert_eq!(unknown.status, wrong_password.status);
     let text = wrong_password.alert().expect("an alert");
     assert_eq!(text, "Email or password is incorrect.");
@@ -422,7 +435,7 @@ async fn throttled_and_second_factor_sign_ins_say_what_to_do() {
             last = Some(page);
             break;
         }
-        assert_eq!(page.status, 401);
+        assert_eq!(page.status, 422);
     }
     let throttled = last.expect("the attempts were throttled");
     let text = throttled.alert().unwrap();
