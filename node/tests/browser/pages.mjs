@@ -28,6 +28,7 @@ const tenantName = required('GATEHOUSE_TENANT_NAME');
 const displayName = 'Ada Lovelace';
 const desktop = { width: 1280, height: 800 };
 const phone = { width: 375, height: 740 };
+const narrowest = { width: 360, height: 740 };
 
 mkdirSync(shots, { recursive: true });
 const problems = [];
@@ -207,15 +208,17 @@ try {
       colorScheme: scheme,
     });
     const page = watch(await context.newPage(), `phone ${scheme}`);
-    await page.goto(`${base}/sign-in`);
-    await noHorizontalScroll(page, `sign-in ${scheme} 375`);
-    await shot(page, `sign-in-${scheme}-phone`);
-    await page.goto(`${base}/sign-up`);
-    await noHorizontalScroll(page, `sign-up ${scheme} 375`);
-    await shot(page, `sign-up-${scheme}-phone`);
+    for (const form of ['sign-in', 'sign-up']) {
+      await page.goto(`${base}/${form}`);
+      await noHorizontalScroll(page, `${form} ${scheme} 375`);
+      await shot(page, `${form}-${scheme}-phone`);
+      await page.setViewportSize(narrowest);
+      await noHorizontalScroll(page, `${form} ${scheme} 360`);
+      await page.setViewportSize(phone);
+    }
     await signIn(page, email, password);
     await page.waitForURL(/\/account$/);
-    await page.setViewportSize({ width: 360, height: 740 });
+    await page.setViewportSize(narrowest);
     await noHorizontalScroll(page, `account ${scheme} 360`);
     await page.setViewportSize(phone);
     await shot(page, `account-${scheme}-phone`);

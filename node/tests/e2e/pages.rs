@@ -6,8 +6,10 @@ mod form_browser;
 
 use cookie::SameSite;
 use gatehouse_cluster_tests::totp::{secret_from_otpauth, totp_sha1};
+use gatehouse_protocol::v1;
 use reqwest::header;
 
+use crate::mail::email_tenant;
 use crate::testkit::{PASSWORD, TestNode, unique_email};
 use form_browser::{Browser, CSP, CSRF_COOKIE, SESSION_COOKIE, base, sign_in, sign_up};
 
@@ -483,4 +485,32 @@ async fn throttled_and_second_factor_sign_ins_say_what_to_do() {
     let text = page.alert().expect("an alert");
     assert!(text.contains("second factor"), "{text}");
     assert!(text.contains("cannot ask for yet"), "{text}");
+}
+
+#[tokio::test]
+async fn a_protected_sign_up_reads_the_same_for_a_new_and_a_taken_address() {
+    let node = TestNode::start().await;
+    let changes = v1::UpdateTenantConfigRequest {
+        email_verification_required: Some(true),
+        sign_up_enumeration_protection: Some(true),
+        ..v1::UpdateTenantConfigRequest::default()
+    };
+    let tenant = email_tenant(&node, "Acme", changes).await;
+    let owner = unique_email("owner");
+    let reply = node
+        .client(&tenant)
+        .await
+        .sign_up_with_password(&owner, PASSWORD)
+        .await
+        .unwrap();
+    assert!(reply.verification_required);
+
+    let mut browser = Browser::new(&node);
+    let new = sign_up(&mut browser, &tenant, &unique_email("new"), "New").await;
+    let taken = sign_up(&mut browser, &tenant, &owner, "Mallory").await;
+    assert_eq!(new.status, 200, "{}", new.body);
+    assert!(new.body.contains("Check your email"), "{}", new.body);
+    assert_eq!((taken.status, &taken.body), (new.status, &new.body));
+    assert!(new.set_cookie(SESSION_COOKIE).is_none());
+    assert!(taken.set_cookie(SESSION_COOKIE).is_none());
 }
