@@ -340,9 +340,12 @@ mod tests {
         let sign_in = sample("sign_in.html");
         assert!(sign_in.contains(r#"<label for="email">"#));
         assert!(sign_in.contains(r#"autocomplete="email""#));
-        assert!(sign_in.contains(r#"autocomplete="current-password""#));
+        assert!(
+            sign_in.contains(r#"name="password" type="password" autocomplete="current-password""#)
+        );
+        assert!(!sign_in.contains("onpaste"), "paste is never blocked");
         let sign_up = sample("sign_up.html");
-        assert!(sign_up.contains(r#"autocomplete="new-password""#));
+        assert!(sign_up.contains(r#"name="password" type="password" autocomplete="new-password""#));
         assert!(sign_up.contains(r#"<label for="display_name">"#));
     }
 
