@@ -393,6 +393,17 @@ impl Gatehouse {
         let session_id =
             Uuid::try_parse(&claims.sid).map_err(|_| DomainError::InvalidAccessToken)?;
         let user_id = Uuid::try_parse(&claims.sub).map_err(|_| DomainError::InvalidAccessToken)?;
+        self.ensure_session_live(tenant, session_id, user_id).await
+    }
+
+    /// Refuses a session that ended or whose user may not act, by ids: the check of
+    /// [`Gatehouse::ensure_live`], which the hosted pages' browser sessions pass too.
+    pub(crate) async fn ensure_session_live(
+        &self,
+        tenant: &str,
+        session_id: Uuid,
+        user_id: Uuid,
+    ) -> DomainResult<()> {
         let services = &self.services;
         let cache = &services.context.live_sessions;
         let now = services.context.now();

@@ -1,6 +1,6 @@
-//! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`),
-//! health and readiness; Prometheus metrics on the metrics listener (`[metrics] listen`),
-//! and on this one only with a bearer token or when explicitly allowed.
+//! HTTP: JWKS and OIDC discovery per tenant, the upstream sign-in routes (`oauth_http`), the
+//! hosted pages (`pages`), health and readiness; Prometheus metrics on the metrics listener
+//! (`[metrics] listen`), and on this one only with a bearer token or when explicitly allowed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +65,7 @@ pub fn router(state: HttpState, metrics_on_http: bool) -> Router {
     router
         .merge(crate::oauth_http::router())
         .merge(crate::oidc_http::router())
+        .merge(crate::pages::router())
         .with_state(state)
 }
 

@@ -9,6 +9,7 @@ mod http;
 mod listen;
 mod oauth_http;
 mod oidc_http;
+mod pages;
 mod start;
 mod telemetry;
 mod upstream;

@@ -246,6 +246,44 @@ async fn a_revoked_sessions_token_is_refused_and_other_sessions_go_on() {
     world.user_calls(&other).await.unwrap();
 }
 
+/// The hosted pages name a session by its ids (from their sealed cookie), not by a token;
+/// the check is the same.
+#[tokio::test]
+async fn the_pages_session_check_refuses_ended_sessions_and_blocked_users() {
+    let world = World::new(1).await;
+    let gatehouse = world.gatehouse();
+    let ada = world.sign_up("ada").await;
+    let (session_id, user_id) = (ada.session.session_id, ada.user.user_id);
+    let user = gatehouse
+        .live_session_user("acme", session_id, user_id)
+        .await
+        .unwrap();
+    assert_eq!(user.email, "ada@example.com");
+    let bob = world.sign_up("bob").await;
+    let refused = gatehouse
+        .live_session_user("acme", session_id, bob.user.user_id)
+        .await;
+    assert!(matches!(refusal(refused), DomainError::InvalidAccessToken));
+
+    gatehouse
+        .suspend_user(&world.server, &bob.user.user_id.to_string())
+        .await
+        .unwrap();
+    let refused = gatehouse
+        .live_session_user("acme", bob.session.session_id, bob.user.user_id)
+        .await;
+    assert!(matches!(refusal(refused), DomainError::UserSuspended));
+
+    gatehouse
+        .sign_out(&world.server, Some(&ada.refresh_token))
+        .await
+        .unwrap();
+    let refused = gatehouse
+        .live_session_user("acme", session_id, user_id)
+        .await;
+    assert!(matches!(refusal(refused), DomainError::SessionRevoked));
+}
+
 #[tokio::test]
 async fn signing_out_everywhere_refuses_every_sessions_token() {
     let world = World::new(1).await;

@@ -1,13 +1,35 @@
-//! Session administration for server and operator callers.
+//! Session administration for server and operator callers, and the liveness check of the
+//! hosted pages' browser sessions.
+
+use uuid::Uuid;
 
 use crate::access::Caller;
 use crate::domain::audit::AuditOrigin;
 use crate::domain::sessions::{self, RevocationReason, SessionRecord};
+use crate::domain::users::{self, UserRecord};
 use crate::error::DomainResult;
 use crate::gatehouse::Gatehouse;
 use crate::runtime::session_actor::RevokeSession;
 
 impl Gatehouse {
+    /// The user of a hosted pages' browser session, when the session is live and its user
+    /// active: the check every access token passes (this node's live-session cache, else one
+    /// snapshot read), then the user. `SESSION_REVOKED`, `SESSION_EXPIRED`, `USER_SUSPENDED`,
+    /// `USER_BANNED` or `INVALID_ACCESS_TOKEN` (the session is another user's) otherwise.
+    pub async fn live_session_user(
+        &self,
+        tenant_id: &str,
+        session_id: Uuid,
+        user_id: Uuid,
+    ) -> DomainResult<UserRecord> {
+        self.ensure_session_live(tenant_id, session_id, user_id)
+            .await?;
+        self.services
+            .db
+            .run(|tx| async move { users::read_user(&tx, tenant_id, user_id).await })
+            .await
+    }
+
     /// A user's sessions, newest first.
     pub async fn list_sessions(
         &self,

@@ -26,6 +26,7 @@ mod oauth;
 mod oidc_clients;
 mod oidc_provider;
 mod owner;
+mod pages;
 mod passkeys;
 mod reflection;
 mod revocation;
