@@ -22,8 +22,8 @@ pub mod runtime;
 pub use access::{Caller, Credentials};
 pub use api::users::UserUpdate;
 pub use domain::{
-    audit, change, crypto, factors, keyspace, outbox, passwords, permissions, permissions_change,
-    sessions, shares, signing, teams, tenants, users, webhooks,
+    audit, change, crypto, factors, keyspace, oidc, oidc_clients, outbox, passwords, permissions,
+    permissions_change, sessions, shares, signing, teams, tenants, users, webhooks,
 };
 pub use error::{DomainError, DomainResult};
 pub use gatehouse::{Gatehouse, GatehouseOptions};

@@ -14,6 +14,7 @@ mod grace_tests;
 mod impersonation;
 pub mod oauth;
 pub mod oidc;
+pub mod oidc_authorize;
 pub mod oidc_clients;
 pub mod passkeys;
 pub mod permissions;

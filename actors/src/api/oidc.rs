@@ -8,8 +8,6 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::crypto::constant_time_eq;
-use crate::domain::oidc::authorize::AuthorizationRequest;
-use crate::domain::oidc::codes::{self, SignedInBrowser};
 use crate::domain::oidc::id_token::{IdTokenClaims, ScopedClaims};
 use crate::domain::oidc::token::{self, ClientAuth};
 use crate::domain::oidc::{OAuthError, OidcGrant};
@@ -73,21 +71,6 @@ fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, OAuthE
 }
 
 impl Gatehouse {
-    /// Issues an authorization code for `request` to the person signed in as `browser` (the
-    /// pages call this once the sign-in and any consent are done).
-    pub async fn authorize_code(
-        &self,
-        tenant: &TenantState,
-        request: &AuthorizationRequest,
-        browser: &SignedInBrowser,
-    ) -> DomainResult<String> {
-        let (context, tenant_id) = (&self.services.context, tenant.tenant_id());
-        self.services
-            .db
-            .run(|tx| async move { codes::issue(&tx, context, tenant_id, request, browser).await })
-            .await
-    }
-
     /// The token endpoint.
     pub async fn oidc_token(
         &self,

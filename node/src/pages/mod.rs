@@ -5,6 +5,7 @@
 //! is a sealed cookie (`session`) that every page load checks against the domain.
 
 mod account;
+mod authorize;
 mod csrf;
 mod render;
 mod return_to;
@@ -53,6 +54,8 @@ pub fn router() -> Router<HttpState> {
         .route("/t/{tenant}/handler/sign-out", post(account::sign_out))
         .route("/t/{tenant}/handler/signed-out", get(account::signed_out))
         .route("/t/{tenant}/handler/account", get(account::account))
+        .route("/t/{tenant}/handler/consent", post(authorize::consent))
+        .route("/t/{tenant}/oauth2/authorize", get(authorize::authorize))
         .route("/t/{tenant}/handler/assets/{file}", get(render::asset))
         .layer(middleware::map_response(security_headers))
 }

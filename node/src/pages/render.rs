@@ -19,6 +19,7 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("account.html", include_str!("templates/account.html")),
     ("signed_out.html", include_str!("templates/signed_out.html")),
     ("notice.html", include_str!("templates/notice.html")),
+    ("consent.html", include_str!("templates/consent.html")),
     ("error.html", include_str!("templates/error.html")),
 ];
 

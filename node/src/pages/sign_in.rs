@@ -20,6 +20,10 @@ use super::{BrowserState, PageRequest, return_to, see_other};
 pub struct ReturnQuery {
     #[serde(default)]
     return_to: String,
+    /// `?reauth=1`: show the form even to a signed-in browser (an application asked for a
+    /// new sign-in: `prompt=login`, `max_age`).
+    #[serde(default)]
+    reauth: String,
 }
 
 /// The sign-in form's fields; missing ones are empty (and refused by the checks).
@@ -178,9 +182,9 @@ fn form_status(status: StatusCode) -> StatusCode {
     }
 }
 
-fn query_return_to(query: Result<Query<ReturnQuery>, QueryRejection>) -> String {
+fn query_return_to(query: Result<Query<ReturnQuery>, QueryRejection>) -> (String, bool) {
     query
-        .map(|Query(query)| query.return_to)
+        .map(|Query(query)| (query.return_to, query.reauth == "1"))
         .unwrap_or_default()
 }
 
@@ -189,8 +193,9 @@ pub async fn sign_in_page(
     request: PageRequest,
     query: Result<Query<ReturnQuery>, QueryRejection>,
 ) -> Response {
-    let return_to = request.return_to(&query_return_to(query));
-    if let Some(redirect) = request.already_signed_in(return_to.as_deref()).await {
+    let (return_to, reauth) = query_return_to(query);
+    let return_to = request.return_to(&return_to);
+    if !reauth && let Some(redirect) = request.already_signed_in(return_to.as_deref()).await {
         return redirect;
     }
     let fields = minijinja::context! { email => "" };
@@ -242,7 +247,8 @@ pub async fn sign_up_page(
     request: PageRequest,
     query: Result<Query<ReturnQuery>, QueryRejection>,
 ) -> Response {
-    let return_to = request.return_to(&query_return_to(query));
+    let (return_to, _) = query_return_to(query);
+    let return_to = request.return_to(&return_to);
     if let Some(redirect) = request.already_signed_in(return_to.as_deref()).await {
         return redirect;
     }
