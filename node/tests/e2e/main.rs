@@ -25,6 +25,7 @@ mod node;
 mod oauth;
 mod oidc_clients;
 mod oidc_provider;
+mod oidc_rp;
 mod owner;
 mod pages;
 mod passkeys;
