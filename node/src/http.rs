@@ -153,6 +153,7 @@ async fn openid_configuration(
             ],
             "authorization_endpoint": format!("{}/oauth2/authorize", tenant.issuer),
             "authorization_response_iss_parameter_supported": true,
+            "end_session_endpoint": format!("{}/oauth2/end_session", tenant.issuer),
             "prompt_values_supported": ["none", "login", "consent", "select_account"],
             "request_parameter_supported": false,
             "request_uri_parameter_supported": false,

@@ -142,3 +142,59 @@ impl Gatehouse {
             .await
     }
 }
+
+impl Gatehouse {
+    /// The tenant's client `client_id`, if there is one.
+    pub async fn oidc_client(
+        &self,
+        tenant: &TenantState,
+        client_id: &str,
+    ) -> DomainResult<Option<OidcClientRecord>> {
+        let tenant_id = tenant.tenant_id();
+        self.services
+            .db
+            .run(|tx| async move {
+                match oidc_clients::read(&tx, tenant_id, client_id).await {
+                    Ok(client) => Ok(Some(client)),
+                    Err(DomainError::OidcClientNotFound) => Ok(None),
+                    Err(error) => Err(error),
+                }
+            })
+            .await
+    }
+
+    /// RP-initiated logout's end of the client's own session: revokes `session_id` when it is
+    /// `client_id`'s session of `user_id` (anything else is left alone).
+    pub async fn oidc_end_client_session(
+        &self,
+        tenant: &TenantState,
+        client_id: &str,
+        session_id: Uuid,
+        user_id: Uuid,
+    ) -> DomainResult<()> {
+        let (services, tenant_id) = (&self.services, tenant.tenant_id());
+        let session = services
+            .db
+            .run(|tx| async move { sessions::find_session(&tx, tenant_id, session_id).await })
+            .await?;
+        let held = session.is_some_and(|session| {
+            session.user_id == user_id
+                && session
+                    .oidc
+                    .as_ref()
+                    .is_some_and(|grant| grant.client_id == client_id)
+        });
+        if !held {
+            return Ok(());
+        }
+        self.route(crate::runtime::session_actor::RevokeSession {
+            tenant: tenant_id.to_owned(),
+            session_id,
+            reason: sessions::RevocationReason::SignOut,
+            token: None,
+            origin: crate::domain::audit::AuditOrigin::system(),
+        })
+        .await
+        .map(|_| ())
+    }
+}

@@ -280,6 +280,32 @@ impl TenantKeys {
             .map_err(|error| DomainError::Internal(format!("sign ID token: {error}")))
     }
 
+    /// The claims of an ID token this tenant signed, as an `id_token_hint` (OpenID Connect
+    /// RP-Initiated Logout §2): signature and issuer checked, expiry not (a hint may be
+    /// old). `None` for anything else.
+    pub fn id_token_hint(
+        &self,
+        token: &str,
+        issuer: &str,
+    ) -> Option<crate::domain::oidc::id_token::IdTokenClaims> {
+        let header = jsonwebtoken::decode_header(token).ok()?;
+        if header.alg != Algorithm::EdDSA {
+            return None;
+        }
+        let key = self.decoding_keys.get(&header.kid?)?;
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.validate_exp = false;
+        validation.validate_aud = false;
+        validation.required_spec_claims = ["iss", "sub", "aud"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        validation.set_issuer(&[issuer]);
+        jsonwebtoken::decode(token, key, &validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+
     /// Verifies signature, issuer and audience, then expiry against `now`.
     pub fn verify(
         &self,

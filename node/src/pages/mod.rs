@@ -7,6 +7,7 @@
 mod account;
 mod authorize;
 mod csrf;
+mod end_session;
 mod render;
 mod return_to;
 mod session;
@@ -56,6 +57,14 @@ pub fn router() -> Router<HttpState> {
         .route("/t/{tenant}/handler/account", get(account::account))
         .route("/t/{tenant}/handler/consent", post(authorize::consent))
         .route("/t/{tenant}/oauth2/authorize", get(authorize::authorize))
+        .route(
+            "/t/{tenant}/oauth2/end_session",
+            get(end_session::end_session),
+        )
+        .route(
+            "/t/{tenant}/handler/end-session",
+            post(end_session::confirm),
+        )
         .route("/t/{tenant}/handler/assets/{file}", get(render::asset))
         .layer(middleware::map_response(security_headers))
 }

@@ -20,6 +20,10 @@ const TEMPLATES: &[(&str, &str)] = &[
     ("signed_out.html", include_str!("templates/signed_out.html")),
     ("notice.html", include_str!("templates/notice.html")),
     ("consent.html", include_str!("templates/consent.html")),
+    (
+        "end_session.html",
+        include_str!("templates/end_session.html"),
+    ),
     ("error.html", include_str!("templates/error.html")),
 ];
 

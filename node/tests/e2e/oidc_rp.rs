@@ -12,6 +12,7 @@ use serde_json::Value;
 use crate::testkit::{PASSWORD, TestNode, TestTenant, unique_email};
 
 const CALLBACK: &str = "https://app.example.com/callback";
+const SIGNED_OUT: &str = "https://app.example.com/signed-out";
 
 fn rp_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/rp")
@@ -38,6 +39,8 @@ fn register(
         "Example App",
         "--redirect-uri",
         CALLBACK,
+        "--post-logout-redirect-uri",
+        SIGNED_OUT,
         "--json",
     ];
     if public {
@@ -73,6 +76,7 @@ async fn run_rp(
         .env("RP_CLIENT_ID", &client.0)
         .env("RP_CLIENT_SECRET", &client.1)
         .env("RP_REDIRECT_URI", CALLBACK)
+        .env("RP_POST_LOGOUT_URI", SIGNED_OUT)
         .env("RP_EMAIL", email)
         .env("RP_PASSWORD", PASSWORD)
         .output()
@@ -126,6 +130,21 @@ async fn a_certified_relying_party_signs_in_refreshes_and_revokes_through_the_pr
     // The browser is still signed in and consent was given: no page the second time.
     assert_eq!(out["second_pages"], serde_json::json!([]), "{out}");
     assert_eq!(out["refresh_after_revocation"], "invalid_grant", "{out}");
+    // Logout: asked without a hint; with one, signed out at once and sent back with state;
+    // the client's session ended and the next sign-in shows the form again.
+    assert_eq!(out["end_session_without_hint"]["status"], 200, "{out}");
+    assert_eq!(out["end_session_without_hint"]["asks"], true, "{out}");
+    assert_eq!(out["end_session"]["status"], 303, "{out}");
+    assert_eq!(
+        out["end_session"]["location"],
+        format!("{SIGNED_OUT}?state=bye")
+    );
+    assert_eq!(out["refresh_after_end_session"], "invalid_grant", "{out}");
+    assert_eq!(
+        out["pages_after_end_session"],
+        serde_json::json!(["sign-in"]),
+        "{out}"
+    );
 
     // A public first-party client: PKCE alone, no consent page.
     let public = register(&node, &tenant, true, true);
@@ -248,4 +267,42 @@ async fn the_authorization_endpoint_refuses_bad_requests_the_standard_way() {
         let (status, location) = authorize(&node, &tenant, &query).await;
         assert_eq!((status, location.as_str()), (400, ""), "{query:?}");
     }
+
+    // Logout to an address the client did not register, or with a hint this tenant did not
+    // sign: a page, never a redirect.
+    let end_session = |query: Vec<(&'static str, String)>| {
+        let url = format!("{}/t/{}/oauth2/end_session", node.http_url(), tenant.id);
+        async move {
+            let response = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap()
+                .get(url)
+                .query(&query)
+                .send()
+                .await
+                .unwrap();
+            (
+                response.status().as_u16(),
+                response.headers().contains_key("location"),
+            )
+        }
+    };
+    let evil = "https://evil.example/bye".to_owned();
+    assert_eq!(
+        end_session(vec![
+            ("client_id", client_id.clone()),
+            ("post_logout_redirect_uri", evil)
+        ])
+        .await,
+        (400, false)
+    );
+    let forged = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.".to_owned();
+    assert_eq!(
+        end_session(vec![("id_token_hint", forged)]).await,
+        (400, false)
+    );
+    // Without a session or a target, the signed-out page.
+    let (status, redirected) = end_session(Vec::new()).await;
+    assert_eq!((status, redirected), (303, true));
 }

@@ -5,7 +5,7 @@
 // of what each step returned, for the Rust test to assert on.
 //
 // Environment: GATEHOUSE_ISSUER, RP_CLIENT_ID, RP_CLIENT_SECRET (empty for a public client),
-// RP_REDIRECT_URI, RP_EMAIL, RP_PASSWORD.
+// RP_REDIRECT_URI, RP_POST_LOGOUT_URI, RP_EMAIL, RP_PASSWORD.
 import * as client from 'openid-client';
 
 const env = (name) => {
@@ -19,6 +19,7 @@ const secret = env('RP_CLIENT_SECRET');
 const redirectUri = env('RP_REDIRECT_URI');
 const email = env('RP_EMAIL');
 const password = env('RP_PASSWORD');
+const postLogout = env('RP_POST_LOGOUT_URI');
 
 const metadata = { id_token_signed_response_alg: 'EdDSA' };
 if (!secret) metadata.token_endpoint_auth_method = 'none';
@@ -136,4 +137,21 @@ const second = await signIn();
 out.second_pages = [...pages];
 await client.tokenRevocation(config, second.tokens.refresh_token);
 out.refresh_after_revocation = await failure(client.refreshTokenGrant(config, second.tokens.refresh_token));
+// RP-initiated logout: without a hint the person is asked; with this person's ID token as
+// the hint the browser is signed out at once and sent to the registered address with state.
+pages.length = 0;
+const third = await signIn();
+const unhinted = await browse(client.buildEndSessionUrl(config, { post_logout_redirect_uri: postLogout }));
+const asked = await unhinted.text();
+out.end_session_without_hint = { status: unhinted.status, asks: asked.includes('name="decision"') };
+const hinted = await browse(client.buildEndSessionUrl(config, {
+  id_token_hint: third.tokens.id_token,
+  post_logout_redirect_uri: postLogout,
+  state: 'bye',
+}));
+out.end_session = { status: hinted.status, location: hinted.headers.get('location') };
+out.refresh_after_end_session = await failure(client.refreshTokenGrant(config, third.tokens.refresh_token));
+pages.length = 0;
+await signIn();
+out.pages_after_end_session = [...pages];
 console.log(JSON.stringify(out));
