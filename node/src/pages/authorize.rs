@@ -240,7 +240,8 @@ impl PageRequest {
             request => query,
             redirect_host,
         };
-        self.html(StatusCode::OK, "consent.html", context, Vec::new())
+        let page = self.html(StatusCode::OK, "consent.html", context, Vec::new());
+        super::with_form_target(page, &request.redirect_uri)
     }
 }
 

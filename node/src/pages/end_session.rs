@@ -172,7 +172,11 @@ pub async fn end_session(page: PageRequest, RawQuery(query): RawQuery) -> Respon
         email,
         request => query,
     };
-    page.html(StatusCode::OK, "end_session.html", context, Vec::new())
+    let target = logout.then.clone();
+    super::with_form_target(
+        page.html(StatusCode::OK, "end_session.html", context, Vec::new()),
+        &target,
+    )
 }
 
 /// The confirmation form's fields.

@@ -73,8 +73,14 @@ pub fn router() -> Router<HttpState> {
 /// never cached (assets say otherwise themselves).
 async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
+    // A page whose form leads elsewhere (consent, logout) sets its own, wider `form-action`.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        );
+    }
     for (name, value) in [
-        (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
         (header::X_FRAME_OPTIONS, "DENY"),
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "no-referrer"),
@@ -254,6 +260,26 @@ fn ends_session(error: &DomainError) -> bool {
             | ErrorCode::InvalidAccessToken
             | ErrorCode::InvalidRefreshToken
     )
+}
+
+/// `response` with the pages' policy, its forms also allowed to lead to `target`'s origin
+/// (browsers apply `form-action` to where a form's answer redirects).
+fn with_form_target(mut response: Response, target: &str) -> Response {
+    let source = match url::Url::parse(target) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => url.origin().ascii_serialization(),
+        Ok(url) => format!("{}:", url.scheme()),
+        Err(_) => return response,
+    };
+    let policy = CONTENT_SECURITY_POLICY.replace(
+        "form-action 'self'",
+        &format!("form-action 'self' {source}"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&policy) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_SECURITY_POLICY, value);
+    }
+    response
 }
 
 /// A 303 to `location` (a path of this origin), with `cookies`.

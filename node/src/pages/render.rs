@@ -296,6 +296,10 @@ mod tests {
             title => "Check your email",
             return_query => "?return_to=%2Ft%2Facme%2Fhandler%2Faccount",
             user_initial => "A",
+            client_name => "Billing <App>",
+            scopes => ["Know who you are"],
+            request => "client_id=gci_x&scope=openid",
+            redirect_host => "app.example.com",
         };
         render(template, &context).unwrap_or_else(|error| panic!("{error}"))
     }

@@ -306,3 +306,106 @@ async fn the_authorization_endpoint_refuses_bad_requests_the_standard_way() {
     let (status, redirected) = end_session(Vec::new()).await;
     assert_eq!((status, redirected), (303, true));
 }
+
+#[tokio::test]
+async fn consent_and_logout_pages_work_in_headless_chromium() {
+    const CHROMIUM: &str = "/usr/bin/chromium";
+    if !Path::new(CHROMIUM).exists() {
+        println!("SKIPPED consent_and_logout_pages_work_in_headless_chromium: no {CHROMIUM}");
+        return;
+    }
+    let scripts = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
+    assert!(
+        scripts.join("node_modules/playwright-core").is_dir(),
+        "playwright-core is missing: run `npm ci --prefix node/tests/browser`"
+    );
+    let node = TestNode::start().await;
+    let tenant = node.tenant("Acme Rockets").await;
+    let email = unique_email("consent");
+    node.client(&tenant)
+        .await
+        .sign_up_with_password(&email, PASSWORD)
+        .await
+        .unwrap();
+    let (client_id, _) = register(&node, &tenant, true, false);
+    let issuer = format!("{}/t/{}", node.http_url(), tenant.id);
+    let authorize = url::Url::parse_with_params(
+        &format!("{issuer}/oauth2/authorize"),
+        [
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid email profile"),
+            ("state", "s-1"),
+            (
+                "code_challenge",
+                "TJwej6JDfTjl4bIDoNEgSDR517o-8Z3atJJB3G-XwLY",
+            ),
+            ("code_challenge_method", "S256"),
+        ],
+    )
+    .unwrap();
+    let end_session = url::Url::parse_with_params(
+        &format!("{issuer}/oauth2/end_session"),
+        [
+            ("client_id", client_id.as_str()),
+            ("post_logout_redirect_uri", SIGNED_OUT),
+        ],
+    )
+    .unwrap();
+    let binary = Path::new(env!("CARGO_BIN_EXE_gatehouse"));
+    let screenshots = binary
+        .ancestors()
+        .nth(2)
+        .map_or_else(|| PathBuf::from("target"), Path::to_path_buf)
+        .join("screenshots");
+    let output = tokio::process::Command::new(node_binary())
+        .arg(scripts.join("provider.mjs"))
+        .current_dir(&scripts)
+        .env("GATEHOUSE_AUTHORIZE_URL", authorize.as_str())
+        .env("GATEHOUSE_END_SESSION_URL", end_session.as_str())
+        .env("GATEHOUSE_APP_ORIGIN", "https://app.example.com")
+        .env("GATEHOUSE_SCREENSHOTS", &screenshots)
+        .env("GATEHOUSE_EMAIL", &email)
+        .env("GATEHOUSE_PASSWORD", PASSWORD)
+        .kill_on_drop(true)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "provider.mjs failed:\n{stdout}\n{stderr}"
+    );
+    let landed: Value = serde_json::from_str(stdout.trim()).unwrap();
+    let landed: Vec<&str> = landed["landed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|url| url.as_str().unwrap())
+        .collect();
+    // Each run: the code with its state and issuer, then the signed-out address.
+    assert_eq!(landed.len(), 4, "{landed:?}");
+    for pair in landed.chunks(2) {
+        assert!(
+            pair[0].starts_with(&format!("{CALLBACK}?code=gac_")),
+            "{pair:?}"
+        );
+        assert!(
+            pair[0].contains("state=s-1") && pair[0].contains("iss="),
+            "{pair:?}"
+        );
+        assert_eq!(pair[1], SIGNED_OUT);
+    }
+    for name in [
+        "consent-light-desktop",
+        "consent-dark-phone",
+        "end-session-light-desktop",
+        "end-session-dark-phone",
+    ] {
+        let size =
+            std::fs::metadata(screenshots.join(format!("{name}.png"))).map_or(0, |m| m.len());
+        assert!(size > 1000, "{name}.png is missing");
+    }
+}
