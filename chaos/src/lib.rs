@@ -19,6 +19,7 @@ pub mod factors;
 pub mod hashing;
 pub mod load;
 pub mod node;
+pub mod oidc_flows;
 pub mod procfs;
 pub mod report;
 pub mod stats;

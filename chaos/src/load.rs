@@ -56,6 +56,13 @@ pub enum Phase {
     /// Sign in with a password, answered `MFA_REQUIRED`, then complete with a TOTP code;
     /// opt-in.
     TotpComplete,
+    /// The OpenID provider: a signed-in browser's authorize answered with a code, then the
+    /// token endpoint for it (one flow); opt-in, see [`crate::oidc_flows`].
+    OidcCodeFlow,
+    /// The OpenID provider's token endpoint refreshing; opt-in.
+    OidcRefresh,
+    /// The hosted sign-in page, to its response headers; opt-in.
+    SignInPage,
     /// Check a user's permissions, nested ten deep, with the server key.
     HasPermission,
     /// Read through an application-resource share by its token, with the client key.
@@ -70,7 +77,7 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in run order.
-    pub const ALL: [Phase; 11] = [
+    pub const ALL: [Phase; 14] = [
         Phase::SignUp,
         Phase::SignIn,
         Phase::Refresh,
@@ -78,6 +85,9 @@ impl Phase {
         Phase::Argon2Bare,
         Phase::PasskeySignIn,
         Phase::TotpComplete,
+        Phase::OidcCodeFlow,
+        Phase::OidcRefresh,
+        Phase::SignInPage,
         Phase::HasPermission,
         Phase::ShareCheck,
         Phase::SignInCode,
@@ -99,6 +109,9 @@ impl Phase {
             Phase::Argon2Bare => "argon2_bare",
             Phase::PasskeySignIn => "passkey_sign_in",
             Phase::TotpComplete => "totp_complete",
+            Phase::OidcCodeFlow => "oidc_code_flow",
+            Phase::OidcRefresh => "oidc_refresh",
+            Phase::SignInPage => "sign_in_page",
             Phase::HasPermission => "has_permission",
             Phase::ShareCheck => "share_check",
             Phase::SignInCode => "sign_in_code",
@@ -406,6 +419,34 @@ async fn run_phase(
             .await?;
             meter.setup_done();
             Ok(Box::pin(run_totp_complete(setup, budget())).await)
+        }
+        Phase::OidcCodeFlow | Phase::OidcRefresh | Phase::SignInPage => {
+            workload
+                .ensure_accounts(settings.concurrency, SETUP_LIMIT)
+                .await?;
+            let server = server_clients(workload.connections(), require_key(server_key)?);
+            let server = server
+                .first()
+                .ok_or_else(|| ChaosError::Local("no connection to set up with".to_owned()))?;
+            let mut accounts = workload.accounts();
+            accounts.truncate(settings.concurrency);
+            let base = target.http_base.trim_end_matches('/');
+            let browsers = crate::oidc_flows::prepare(
+                base,
+                tenant_id,
+                &format!("{base}/t/{tenant_id}"),
+                server,
+                &accounts,
+            )
+            .await?;
+            meter.setup_done();
+            match phase {
+                Phase::OidcCodeFlow => {
+                    Ok(crate::oidc_flows::run_code_flows(browsers, budget()).await)
+                }
+                Phase::OidcRefresh => crate::oidc_flows::run_refreshes(browsers, budget()).await,
+                _ => Ok(crate::oidc_flows::run_sign_in_page(browsers, budget()).await),
+            }
         }
         Phase::HasPermission => {
             let server = server_clients(workload.connections(), require_key(server_key)?);

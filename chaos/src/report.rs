@@ -111,6 +111,15 @@ pub struct PhaseReports {
     /// The `totp_complete` phase, with `complete_mfa` alone in `final_call`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub totp_complete: Option<PhaseSummary>,
+    /// The `oidc_code_flow` phase: authorize and token, one flow.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_code_flow: Option<PhaseSummary>,
+    /// The `oidc_refresh` phase.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oidc_refresh: Option<PhaseSummary>,
+    /// The `sign_in_page` phase: latency is the time to the response headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sign_in_page: Option<PhaseSummary>,
     /// The `has_permission` phase.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub has_permission: Option<PhaseSummary>,
@@ -144,6 +153,9 @@ impl PhaseReports {
             Phase::Argon2Bare => &self.argon2_bare,
             Phase::PasskeySignIn => &self.passkey_sign_in,
             Phase::TotpComplete => &self.totp_complete,
+            Phase::OidcCodeFlow => &self.oidc_code_flow,
+            Phase::OidcRefresh => &self.oidc_refresh,
+            Phase::SignInPage => &self.sign_in_page,
             Phase::HasPermission => &self.has_permission,
             Phase::ShareCheck => &self.share_check,
             Phase::SignInCode => &self.sign_in_code,
@@ -160,6 +172,9 @@ impl PhaseReports {
             Phase::Argon2Bare => &mut self.argon2_bare,
             Phase::PasskeySignIn => &mut self.passkey_sign_in,
             Phase::TotpComplete => &mut self.totp_complete,
+            Phase::OidcCodeFlow => &mut self.oidc_code_flow,
+            Phase::OidcRefresh => &mut self.oidc_refresh,
+            Phase::SignInPage => &mut self.sign_in_page,
             Phase::HasPermission => &mut self.has_permission,
             Phase::ShareCheck => &mut self.share_check,
             Phase::SignInCode => &mut self.sign_in_code,

@@ -65,7 +65,10 @@ struct Args {
     /// kit's software authenticator, FinishPasskeySignIn; one user and passkey per worker,
     /// finish alone as final_call), totp_complete (password sign-in answered MFA_REQUIRED,
     /// then CompleteMfa with a TOTP code; a pool of TOTP users per worker, CompleteMfa
-    /// alone as final_call), sign_in_code (SendSignInCode to new
+    /// alone as final_call), oidc_code_flow (a browser signed in through the hosted page
+    /// is answered a code by the OpenID provider's authorize, then the token endpoint
+    /// redeems it: one flow), oidc_refresh (the token endpoint's refresh grant),
+    /// sign_in_page (GET of the hosted sign-in page, to its response headers), sign_in_code (SendSignInCode to new
     /// addresses; the started node sends through an aiosmtpd server this tool starts,
     /// polling every 20 ms; commit-to-acceptance latency from the delivery log once the
     /// outbox drains; not with --endpoint) and cluster_refresh (a 3-node cluster on a

@@ -11,6 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
+import { seriousViolations } from './a11y.mjs';
 
 const required = (name) => {
   const value = process.env[name];
@@ -25,6 +26,14 @@ mkdirSync(shots, { recursive: true });
 
 const problems = [];
 const landed = [];
+const scanned = [];
+
+/** Fails the run on serious accessibility violations of the page in view. */
+async function scan(page, label) {
+  const violations = await seriousViolations(page);
+  scanned.push(label);
+  for (const violation of violations) problems.push(`${label}: accessibility: ${violation}`);
+}
 const browser = await chromium.launch({
   executablePath: process.env.GATEHOUSE_CHROMIUM ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
@@ -55,15 +64,19 @@ for (const [scheme, viewport, size] of runs) {
   const { context, page } = await session(scheme, viewport);
   // `prompt=consent`: the second run's person already consented in the first.
   await page.goto(`${authorizeUrl}&prompt=consent`);
+  await page.getByLabel('Email').waitFor();
+  await scan(page, `sign-in ${scheme}`);
   await page.getByLabel('Email').fill(required('GATEHOUSE_EMAIL'));
   await page.getByLabel('Password').fill(required('GATEHOUSE_PASSWORD'));
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('button', { name: 'Allow' }).waitFor();
+  await scan(page, `consent ${scheme}`);
   await page.screenshot({ path: join(shots, `consent-${scheme}-${size}.png`), fullPage: true });
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.waitForURL(`${appOrigin}/**`);
   await page.goto(endSessionUrl);
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  await scan(page, `end-session ${scheme}`);
   await page.screenshot({ path: join(shots, `end-session-${scheme}-${size}.png`), fullPage: true });
   await page.getByRole('button', { name: 'Sign out' }).click();
   await page.waitForURL(`${appOrigin}/**`);
@@ -71,4 +84,4 @@ for (const [scheme, viewport, size] of runs) {
 }
 await browser.close();
 if (problems.length) throw new Error(problems.join('\n'));
-console.log(JSON.stringify({ landed }));
+console.log(JSON.stringify({ landed, scanned }));
