@@ -238,8 +238,10 @@ async fn an_unknown_address_gets_the_same_code_page_and_a_tenant_without_codes_n
 
 #[tokio::test]
 async fn a_password_sign_in_with_totp_asks_for_the_app_code_or_a_recovery_code() {
-    let node = TestNode::start().await;
-    let tenant = node.tenant("Acme").await;
+    let smtp = SmtpServer::start();
+    let node = node_with_smtp(&smtp, &[]).await;
+    let tenant = pages_email_tenant(&node, "Acme", Default::default()).await;
+    let other_tenant = node.tenant("Other").await;
     let base = base(&tenant);
     let client = node.client(&tenant).await;
     let email = unique_email("ada");
@@ -346,6 +348,24 @@ async fn a_password_sign_in_with_totp_asks_for_the_app_code_or_a_recovery_code()
     let mut other = Browser::new(&node);
     let challenge = sign_in(&mut other, &tenant, &email, PASSWORD).await;
     let ticket = challenge.hidden("ticket").unwrap();
+    // The ticket means nothing at another tenant's page.
+    let elsewhere = post_with_csrf(
+        &mut other,
+        &challenge,
+        &format!("{}/mfa", super::form_browser::base(&other_tenant)),
+        &[
+            ("ticket", ticket.as_str()),
+            ("method", "recovery_code"),
+            ("code", recovery_codes[1].as_str()),
+        ],
+    )
+    .await;
+    assert!(
+        elsewhere.body.contains("MFA_TICKET_INVALID"),
+        "{}",
+        elsewhere.body
+    );
+    assert!(elsewhere.set_cookie(SESSION_COOKIE).is_none());
     let switched = post_with_csrf(
         &mut other,
         &challenge,
@@ -377,6 +397,33 @@ async fn a_password_sign_in_with_totp_asks_for_the_app_code_or_a_recovery_code()
     .await;
     assert_eq!(recovered.status, 303, "{}", recovered.body);
     assert!(recovered.set_cookie(SESSION_COOKIE).is_some());
+
+    // An emailed code is a first factor too: it leads to the same second step.
+    let mut third = Browser::new(&node);
+    let path = format!("{base}/sign-in/code");
+    let asked = third
+        .submit(&path, &path, &[("email", email.as_str())])
+        .await;
+    // The first message may be the "sign-in method added" notice of the enrolment.
+    let mut seen = 0;
+    let code = loop {
+        let message = next_message(&smtp, &email, seen).await;
+        if !message.text.contains("sign-in method was added") {
+            break code_of(&message);
+        }
+        seen += 1;
+    };
+    let challenge = post_with_csrf(
+        &mut third,
+        &asked,
+        &format!("{base}/sign-in/code/verify"),
+        &[("email", email.as_str()), ("code", code.as_str())],
+    )
+    .await;
+    assert_eq!(challenge.status, 200, "{}", challenge.body);
+    assert!(challenge.body.contains("Two-step verification"));
+    assert!(challenge.hidden("ticket").is_some());
+    assert!(challenge.set_cookie(SESSION_COOKIE).is_none());
 }
 
 #[tokio::test]
