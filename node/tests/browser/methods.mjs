@@ -1,7 +1,7 @@
 // Drives the sign-in method pages of Gatehouse in the machine's headless Chromium
 // (playwright-core, no downloaded browser; the same launch flags as pages.mjs): sign-in by an
-// emailed code (JavaScript on and off) and the second-factor page (a wrong code, then a
-// recovery code), light and dark, desktop and 375 px. Takes screenshots and fails on any
+// emailed code (JavaScript on and off), the second-factor page (a wrong code, then a
+// recovery code) and the forgot / reset password forms, light and dark, desktop and 375 px. Takes screenshots and fails on any
 // console error (a Content-Security-Policy violation is one) or uncaught page error.
 //
 // Environment: GATEHOUSE_PAGES_URL (…/t/{tenant}/handler), GATEHOUSE_SCREENSHOTS (a
@@ -181,6 +181,24 @@ try {
     await context.close();
   }
 
+  // Forgot password: from the sign-in page's link to the new-password form (an unknown
+  // address reads the same as a known one).
+  {
+    const context = await browser.newContext({ viewport: desktop, colorScheme: 'light' });
+    const page = watch(await context.newPage(), 'forgot light');
+    await page.goto(`${base}/sign-in`);
+    await page.getByRole('link', { name: 'Forgot password?' }).click();
+    await page.waitForURL(/\/forgot-password$/);
+    await shot(page, 'forgot-light-desktop');
+    await page.getByLabel('Email').fill('nobody-reset@example.com');
+    await page.getByRole('button', { name: 'Send reset code' }).click();
+    const newPassword = page.getByLabel('New password');
+    await newPassword.waitFor();
+    check((await newPassword.getAttribute('autocomplete')) === 'new-password', 'new-password');
+    await shot(page, 'reset-light-desktop');
+    await context.close();
+  }
+
   // Desktop, dark from the system.
   {
     const context = await browser.newContext({ viewport: desktop, colorScheme: 'dark' });
@@ -210,6 +228,14 @@ try {
     await passwordSignIn(page, mfaEmail);
     await noHorizontalScroll(page, `mfa ${scheme}`);
     await shot(page, `mfa-${scheme}-phone`);
+    if (scheme === 'dark') {
+      await page.goto(`${base}/forgot-password`);
+      await page.getByLabel('Email').fill(`nobody-${scheme}@example.com`);
+      await page.getByRole('button', { name: 'Send reset code' }).click();
+      await page.getByLabel('New password').waitFor();
+      await noHorizontalScroll(page, `reset ${scheme}`);
+      await shot(page, `reset-${scheme}-phone`);
+    }
     await context.close();
   }
 

@@ -1,6 +1,6 @@
 //! The sign-in method pages in a real headless Chromium: `node/tests/browser/methods.mjs`
-//! walks sign-in by emailed code (with JavaScript on and off) and the second-factor page
-//! (a wrong code, then a recovery code) against a real node and SMTP server, takes light and
+//! walks sign-in by emailed code (with JavaScript on and off), the second-factor page (a
+//! wrong code, then a recovery code) and the forgot / reset password forms against a real node and SMTP server, takes light and
 //! dark, desktop and 375 px screenshots into `<target>/screenshots/`, and fails on any
 //! console error. The codes reach the script through files this test writes as the
 //! messages arrive.
@@ -91,6 +91,7 @@ async fn the_code_sign_in_and_second_factor_pages_work_in_headless_chromium() {
                 std::fs::write(&path, code_of(message)).unwrap();
                 written += 1;
             }
+            // (The code user gets no other mail: no factor, no new-sign-in notices.)
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     };
@@ -120,6 +121,9 @@ async fn the_code_sign_in_and_second_factor_pages_work_in_headless_chromium() {
         "code-enter-dark-phone",
         "mfa-light-phone",
         "mfa-dark-phone",
+        "forgot-light-desktop",
+        "reset-light-desktop",
+        "reset-dark-phone",
     ] {
         let path = screenshots.join(format!("{name}.png"));
         let size = std::fs::metadata(&path).map(|meta| meta.len()).unwrap_or(0);
