@@ -1,5 +1,6 @@
 //! The hosted pages: server-rendered HTML a person uses in a browser, served by the node
-//! under `/t/{tenant}/handler/…`: sign-in, sign-up, sign-out, the signed-out page and a
+//! under `/t/{tenant}/handler/…`: sign-in (password, emailed code or link, then a second
+//! factor), sign-up, password reset, email verification, sign-out, the signed-out page and a
 //! minimal account page. Templates and assets are embedded in the binary (`render`); every
 //! response carries [`security_headers`]; every form post passes `csrf`; the browser session
 //! is a sealed cookie (`session`) that every page load checks against the domain.
@@ -7,7 +8,10 @@
 mod account;
 mod authorize;
 mod csrf;
+mod email_code;
+mod email_links;
 mod end_session;
+mod mfa;
 mod render;
 mod return_to;
 mod session;
@@ -51,6 +55,31 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/t/{tenant}/handler/sign-up",
             get(sign_in::sign_up_page).post(sign_in::sign_up),
+        )
+        .route(
+            "/t/{tenant}/handler/sign-in/code",
+            get(email_code::request_page).post(email_code::send),
+        )
+        .route(
+            "/t/{tenant}/handler/sign-in/code/verify",
+            post(email_code::verify),
+        )
+        .route(
+            "/t/{tenant}/handler/sign-in/link",
+            get(email_code::link_page).post(email_code::follow_link),
+        )
+        .route("/t/{tenant}/handler/mfa", post(mfa::complete))
+        .route(
+            "/t/{tenant}/handler/forgot-password",
+            get(email_links::forgot_page).post(email_links::forgot),
+        )
+        .route(
+            "/t/{tenant}/handler/reset-password",
+            get(email_links::reset_page).post(email_links::reset),
+        )
+        .route(
+            "/t/{tenant}/handler/verify-email",
+            get(email_links::verify_email),
         )
         .route("/t/{tenant}/handler/sign-out", post(account::sign_out))
         .route("/t/{tenant}/handler/signed-out", get(account::signed_out))

@@ -25,6 +25,19 @@ const TEMPLATES: &[(&str, &str)] = &[
         include_str!("templates/end_session.html"),
     ),
     ("error.html", include_str!("templates/error.html")),
+    (
+        "sign_in_code.html",
+        include_str!("templates/sign_in_code.html"),
+    ),
+    ("mfa.html", include_str!("templates/mfa.html")),
+    (
+        "forgot_password.html",
+        include_str!("templates/forgot_password.html"),
+    ),
+    (
+        "reset_password.html",
+        include_str!("templates/reset_password.html"),
+    ),
 ];
 
 /// The stylesheet and the theme toggle: name, content type, content.
@@ -193,10 +206,16 @@ pub fn human_message(error: &DomainError) -> String {
             format!("Too many attempts. Try again {}.", wait_time(*seconds))
         }
         DomainError::RateLimited => "Too many attempts. Wait a little and try again.".to_owned(),
-        DomainError::MfaRequired(_) => "This account is protected by a second factor, which \
-                                        these pages cannot ask for yet. Sign in from the app \
-                                        instead."
+        DomainError::MfaRequired(_) => "This account is protected by a passkey as its second \
+                                        factor, which these pages cannot ask for yet. Sign in \
+                                        from the app instead."
             .to_owned(),
+        DomainError::InvalidCode => {
+            "This code is wrong or has expired. Check it and try again.".to_owned()
+        }
+        DomainError::MfaTicketInvalid => {
+            "This sign-in has expired or had too many wrong codes. Sign in again.".to_owned()
+        }
         DomainError::UserSuspended => "This account is suspended.".to_owned(),
         DomainError::UserBanned => "This account is banned.".to_owned(),
         DomainError::TenantNotFound => {
@@ -300,6 +319,11 @@ mod tests {
             scopes => ["Know who you are"],
             request => "client_id=gci_x&scope=openid",
             redirect_host => "app.example.com",
+            step => "code",
+            ticket => "ticket123",
+            token => "",
+            method => "totp",
+            code_sign_in => true,
         };
         render(template, &context).unwrap_or_else(|error| panic!("{error}"))
     }
@@ -339,7 +363,15 @@ mod tests {
 
     #[test]
     fn forms_carry_the_csrf_token_and_labelled_inputs() {
-        for name in ["sign_in.html", "sign_up.html", "account.html"] {
+        for name in [
+            "sign_in.html",
+            "sign_up.html",
+            "account.html",
+            "sign_in_code.html",
+            "mfa.html",
+            "forgot_password.html",
+            "reset_password.html",
+        ] {
             let html = sample(name);
             assert!(
                 html.contains(r#"<input type="hidden" name="csrf" value="token123">"#),
@@ -356,6 +388,15 @@ mod tests {
         let sign_up = sample("sign_up.html");
         assert!(sign_up.contains(r#"name="password" type="password" autocomplete="new-password""#));
         assert!(sign_up.contains(r#"<label for="display_name">"#));
+        for name in ["sign_in_code.html", "mfa.html", "reset_password.html"] {
+            let html = sample(name);
+            assert!(html.contains(r#"<label for="code">"#), "{name}");
+            assert!(html.contains(r#"autocomplete="one-time-code""#), "{name}");
+        }
+        assert!(sample("mfa.html").contains(r#"name="ticket" value="ticket123""#));
+        assert!(sample("reset_password.html").contains(r#"autocomplete="new-password""#));
+        assert!(sign_in.contains("/forgot-password"));
+        assert!(sign_in.contains("Email me a sign-in code"));
     }
 
     #[test]

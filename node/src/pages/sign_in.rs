@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use super::render::{self, Problem};
 use super::session::{self, BrowserSession};
-use super::{BrowserState, PageRequest, return_to, see_other};
+use super::{BrowserState, PageRequest, mfa, return_to, see_other};
 
 /// `?return_to=` of the form pages.
 #[derive(Debug, Default, Deserialize)]
@@ -49,12 +49,19 @@ pub struct SignUpForm {
 
 impl PageRequest {
     /// `candidate` when it is a path of the node's own origin, else nothing.
-    fn return_to(&self, candidate: &str) -> Option<String> {
+    pub(super) fn return_to(&self, candidate: &str) -> Option<String> {
         return_to::same_origin_path(self.public_url(), candidate)
     }
 
+    /// The sign-in form's own fields: the address typed, and whether the tenant offers
+    /// sign-in by emailed code.
+    fn sign_in_fields(&self, email: &str) -> minijinja::Value {
+        let code_sign_in = self.tenant.record.settings.email.sign_in_code_enabled;
+        minijinja::context! { email, code_sign_in }
+    }
+
     /// The form page `template`, with `error` (a sentence) when a post was refused.
-    fn form_page(
+    pub(super) fn form_page(
         &self,
         status: StatusCode,
         template: &str,
@@ -81,7 +88,7 @@ impl PageRequest {
 
     /// A refused post: the form again with the sentence for `error`, or the error page for
     /// errors a person cannot fix in the form.
-    fn refused_form(
+    pub(super) fn refused_form(
         &self,
         template: &str,
         return_to: Option<&str>,
@@ -103,7 +110,7 @@ impl PageRequest {
     }
 
     /// Where a browser that is already signed in goes instead of a form.
-    async fn already_signed_in(&self, return_to: Option<&str>) -> Option<Response> {
+    pub(super) async fn already_signed_in(&self, return_to: Option<&str>) -> Option<Response> {
         match self.browser_state().await {
             Ok(BrowserState::SignedIn { .. }) => {
                 let account = self.account_path();
@@ -115,7 +122,11 @@ impl PageRequest {
 
     /// After a sign-in or sign-up: the older session of this browser signed out, the new
     /// one's sealed cookie set, then on to `return_to` or the account page.
-    async fn start_session(&self, signed_in: SignedIn, return_to: Option<&str>) -> Response {
+    pub(super) async fn start_session(
+        &self,
+        signed_in: SignedIn,
+        return_to: Option<&str>,
+    ) -> Response {
         self.end_previous_session().await;
         let services = self.state.gatehouse.services();
         let lifetime = signed_in
@@ -160,6 +171,7 @@ fn shown_in_form(error: &DomainError) -> bool {
     matches!(
         error,
         DomainError::InvalidCredentials
+            | DomainError::InvalidCode
             | DomainError::RateLimited
             | DomainError::RateLimitedFor(_)
             | DomainError::MfaRequired(_)
@@ -174,7 +186,7 @@ fn shown_in_form(error: &DomainError) -> bool {
 
 /// The status of a form shown again: the code's, except that a 401 (which HTTP ties to a
 /// `WWW-Authenticate` challenge no form has) is a 422, as for any refused form.
-fn form_status(status: StatusCode) -> StatusCode {
+pub(super) fn form_status(status: StatusCode) -> StatusCode {
     if status == StatusCode::UNAUTHORIZED {
         StatusCode::UNPROCESSABLE_ENTITY
     } else {
@@ -182,7 +194,7 @@ fn form_status(status: StatusCode) -> StatusCode {
     }
 }
 
-fn query_return_to(query: Result<Query<ReturnQuery>, QueryRejection>) -> (String, bool) {
+pub(super) fn query_return_to(query: Result<Query<ReturnQuery>, QueryRejection>) -> (String, bool) {
     query
         .map(|Query(query)| (query.return_to, query.reauth == "1"))
         .unwrap_or_default()
@@ -198,7 +210,7 @@ pub async fn sign_in_page(
     if !reauth && let Some(redirect) = request.already_signed_in(return_to.as_deref()).await {
         return redirect;
     }
-    let fields = minijinja::context! { email => "" };
+    let fields = request.sign_in_fields("");
     request.form_page(
         StatusCode::OK,
         "sign_in.html",
@@ -235,8 +247,11 @@ pub async fn sign_in(
     .await;
     match signed_in {
         Ok(signed_in) => request.start_session(signed_in, return_to.as_deref()).await,
+        Err(DomainError::MfaRequired(challenge)) if mfa::asks_on_page(&challenge) => {
+            request.mfa_page(&challenge, return_to.as_deref())
+        }
         Err(error) => {
-            let fields = minijinja::context! { email => form.email };
+            let fields = request.sign_in_fields(&form.email);
             request.refused_form("sign_in.html", return_to.as_deref(), fields, &error)
         }
     }
