@@ -18,3 +18,16 @@ export async function seriousViolations(page) {
     .filter((violation) => ['serious', 'critical'].includes(violation.impact))
     .map((violation) => `${violation.id}: ${violation.help} (${violation.nodes.length} elements)`);
 }
+
+/** Throws unless the scan finds a known violation (an image without text), so a scan that
+ * silently checks nothing cannot pass. */
+export async function checkTheScanner(browser) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await page.setContent('<!doctype html><html lang="en"><title>t</title><img src="data:,">');
+  const violations = await seriousViolations(page);
+  await context.close();
+  if (!violations.some((violation) => violation.startsWith('image-alt'))) {
+    throw new Error(`the accessibility scan missed a known violation: ${violations}`);
+  }
+}

@@ -13,6 +13,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { seriousViolations } from './a11y.mjs';
 
 function required(name) {
   const value = process.env[name];
@@ -62,10 +63,24 @@ function watch(page, label) {
   return page;
 }
 
+/** Pages scanned for accessibility, and the ones that could not be (JavaScript off). */
+const accessibility = { scanned: [], skipped: [] };
+
 async function shot(page, name) {
   const path = join(shots, `${name}.png`);
   await page.screenshot({ path, fullPage: true });
   taken.push(path);
+  // Every page that is photographed is also scanned (axe-core, WCAG 2.1 AA): a serious or
+  // critical violation fails the run.
+  let violations;
+  try {
+    violations = await seriousViolations(page);
+  } catch (error) {
+    accessibility.skipped.push(`${name} (${String(error).split('\n')[0]})`);
+    return;
+  }
+  accessibility.scanned.push(name);
+  for (const violation of violations) problems.push(`${name}: accessibility: ${violation}`);
 }
 
 async function noHorizontalScroll(page, label) {
@@ -261,7 +276,7 @@ try {
   await browser.close();
 }
 
-console.log(JSON.stringify({ screenshots: taken, problems }, null, 2));
+console.log(JSON.stringify({ screenshots: taken, accessibility, problems }, null, 2));
 if (problems.length > 0) {
   console.error(`console errors or CSP violations:\n${problems.join('\n')}`);
   process.exit(1);

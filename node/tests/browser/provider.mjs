@@ -11,7 +11,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { seriousViolations } from './a11y.mjs';
+import { checkTheScanner, seriousViolations } from './a11y.mjs';
 
 const required = (name) => {
   const value = process.env[name];
@@ -56,6 +56,7 @@ async function session(colorScheme, viewport) {
   return { context, page };
 }
 
+await checkTheScanner(browser);
 const runs = [
   ['light', { width: 1280, height: 800 }, 'desktop'],
   ['dark', { width: 375, height: 740 }, 'phone'],
