@@ -3,6 +3,7 @@
 
 mod chromium;
 mod form_browser;
+mod settings;
 
 use cookie::SameSite;
 use gatehouse_cluster_tests::totp::{secret_from_otpauth, totp_sha1};

@@ -12,16 +12,16 @@ use crate::testkit::{PASSWORD, TestNode, unique_email};
 use super::form_browser::base;
 
 /// The system's Chromium; the test is skipped (and says so) without it.
-const CHROMIUM: &str = "/usr/bin/chromium";
+pub(super) const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// `node/tests/browser`: the script, its package files and its `node_modules`.
-fn script_dir() -> PathBuf {
+pub(super) fn script_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser")
 }
 
 /// `<target>/screenshots`, beside the `debug` directory of the binary under test (so under
 /// `CARGO_TARGET_DIR` when one is set).
-fn screenshot_dir() -> PathBuf {
+pub(super) fn screenshot_dir() -> PathBuf {
     let binary = Path::new(env!("CARGO_BIN_EXE_gatehouse"));
     binary
         .ancestors()
@@ -31,7 +31,7 @@ fn screenshot_dir() -> PathBuf {
 }
 
 /// `GATEHOUSE_TEST_NODE`, else `node`.
-fn node_binary() -> PathBuf {
+pub(super) fn node_binary() -> PathBuf {
     std::env::var_os("GATEHOUSE_TEST_NODE").map_or_else(|| PathBuf::from("node"), PathBuf::from)
 }
 
