@@ -6,6 +6,8 @@ pub mod api_keys;
 mod attempts_tests;
 pub mod audit;
 mod auth;
+#[cfg(test)]
+mod browser_caller_tests;
 pub mod email;
 mod email_templates;
 pub mod factors;
@@ -30,6 +32,7 @@ pub mod users;
 pub mod webhooks;
 
 pub use auth::{SignedIn, SignedUp};
+pub use sessions::BrowserCaller;
 pub use tenants::TenantPage;
 pub use users::UserPage;
 

@@ -92,47 +92,61 @@ impl NodeServices {
         let ttl = Duration::from_secs(u64::from(tenant.record.settings.access_token_ttl_seconds));
         let expires_at =
             crate::domain::sessions::impersonation::access_token_expiry(session, now, ttl);
-        let restricted_reason = if session.anonymous {
-            // An anonymous user has no email to verify; `role: anon` is its restriction.
-            None
-        } else if session.mfa_enrolment_required {
-            Some(RESTRICTED_MFA_ENROLMENT)
-        } else if tenant.record.settings.email.verification_required && !email_verified {
-            Some(RESTRICTED_EMAIL_NOT_VERIFIED)
-        } else {
-            None
-        };
-        let claims = AccessClaims {
-            sub: session.user_id.to_string(),
-            iss: tenant.issuer.clone(),
-            aud: tenant.tenant_id().to_owned(),
-            exp: expires_at.as_unix_seconds(),
-            iat: now.as_unix_seconds(),
-            sid: session.session_id.to_string(),
-            tid: tenant.tenant_id().to_owned(),
-            role: if session.anonymous {
-                signing::ROLE_ANONYMOUS
-            } else {
-                signing::ROLE_AUTHENTICATED
-            }
-            .to_owned(),
-            is_restricted: restricted_reason.is_some(),
-            restricted_reason: restricted_reason.map(str::to_owned),
-            amr: session.amr.clone(),
-            auth_time: session.auth_time().as_unix_seconds(),
-            perms,
-            act: session
-                .impersonation
-                .as_ref()
-                .map(|impersonation| signing::ActorClaim {
-                    sub: impersonation.impersonator.clone(),
-                }),
-            principal_kind: None,
-            api_key_id: None,
-        };
+        let claims = session_claims(tenant, session, perms, email_verified, now, expires_at);
         Ok(AccessToken {
             token: tenant.keys.sign(&claims)?,
             expires_at,
         })
+    }
+}
+
+/// The claims an access token of `session` carries at `now`: the user, the session, how and
+/// when the user signed in, the restriction and the impersonator, if any. The hosted pages'
+/// callers (`Gatehouse::browser_caller`) carry the same claims as a token would.
+pub fn session_claims(
+    tenant: &TenantState,
+    session: &SessionRecord,
+    perms: Option<Vec<String>>,
+    email_verified: bool,
+    now: Timestamp,
+    expires_at: Timestamp,
+) -> AccessClaims {
+    let restricted_reason = if session.anonymous {
+        // An anonymous user has no email to verify; `role: anon` is its restriction.
+        None
+    } else if session.mfa_enrolment_required {
+        Some(RESTRICTED_MFA_ENROLMENT)
+    } else if tenant.record.settings.email.verification_required && !email_verified {
+        Some(RESTRICTED_EMAIL_NOT_VERIFIED)
+    } else {
+        None
+    };
+    AccessClaims {
+        sub: session.user_id.to_string(),
+        iss: tenant.issuer.clone(),
+        aud: tenant.tenant_id().to_owned(),
+        exp: expires_at.as_unix_seconds(),
+        iat: now.as_unix_seconds(),
+        sid: session.session_id.to_string(),
+        tid: tenant.tenant_id().to_owned(),
+        role: if session.anonymous {
+            signing::ROLE_ANONYMOUS
+        } else {
+            signing::ROLE_AUTHENTICATED
+        }
+        .to_owned(),
+        is_restricted: restricted_reason.is_some(),
+        restricted_reason: restricted_reason.map(str::to_owned),
+        amr: session.amr.clone(),
+        auth_time: session.auth_time().as_unix_seconds(),
+        perms,
+        act: session
+            .impersonation
+            .as_ref()
+            .map(|impersonation| signing::ActorClaim {
+                sub: impersonation.impersonator.clone(),
+            }),
+        principal_kind: None,
+        api_key_id: None,
     }
 }

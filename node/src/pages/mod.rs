@@ -1,9 +1,10 @@
 //! The hosted pages: server-rendered HTML a person uses in a browser, served by the node
 //! under `/t/{tenant}/handler/…`: sign-in (password, emailed code or link, then a second
-//! factor), sign-up, password reset, email verification, sign-out, the signed-out page and a
-//! minimal account page. Templates and assets are embedded in the binary (`render`); every
-//! response carries [`security_headers`]; every form post passes `csrf`; the browser session
-//! is a sealed cookie (`session`) that every page load checks against the domain.
+//! factor), sign-up, password reset, email verification, sign-out, the signed-out page, a
+//! minimal account page and the account settings (`settings`, `settings_sessions`).
+//! Templates and assets are embedded in the binary (`render`); every response carries
+//! [`security_headers`]; every form post passes `csrf`; the browser session is a sealed
+//! cookie (`session`) that every page load checks against the domain.
 
 mod account;
 mod authorize;
@@ -15,6 +16,8 @@ mod mfa;
 mod render;
 mod return_to;
 mod session;
+mod settings;
+mod settings_sessions;
 mod sign_in;
 
 use std::net::SocketAddr;
@@ -84,6 +87,31 @@ pub fn router() -> Router<HttpState> {
         .route("/t/{tenant}/handler/sign-out", post(account::sign_out))
         .route("/t/{tenant}/handler/signed-out", get(account::signed_out))
         .route("/t/{tenant}/handler/account", get(account::account))
+        .route("/t/{tenant}/handler/settings", get(settings::settings_home))
+        .route(
+            "/t/{tenant}/handler/settings/profile",
+            get(settings::profile_page).post(settings::update_profile),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/security",
+            get(settings::security_page),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/password",
+            post(settings::change_password),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/sessions",
+            get(settings_sessions::sessions_page),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/sessions/revoke",
+            post(settings_sessions::revoke_session),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/sessions/revoke-others",
+            post(settings_sessions::revoke_other_sessions),
+        )
         .route("/t/{tenant}/handler/consent", post(authorize::consent))
         .route("/t/{tenant}/oauth2/authorize", get(authorize::authorize))
         .route(

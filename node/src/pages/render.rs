@@ -24,6 +24,22 @@ const TEMPLATES: &[(&str, &str)] = &[
         "end_session.html",
         include_str!("templates/end_session.html"),
     ),
+    (
+        "settings_layout.html",
+        include_str!("templates/settings_layout.html"),
+    ),
+    (
+        "settings_profile.html",
+        include_str!("templates/settings_profile.html"),
+    ),
+    (
+        "settings_security.html",
+        include_str!("templates/settings_security.html"),
+    ),
+    (
+        "settings_sessions.html",
+        include_str!("templates/settings_sessions.html"),
+    ),
     ("error.html", include_str!("templates/error.html")),
     (
         "sign_in_code.html",
@@ -324,6 +340,27 @@ mod tests {
             token => "",
             method => "totp",
             code_sign_in => true,
+            section => "profile",
+            notice => "Your name is saved.",
+            name_value => "Ada",
+            totp => true,
+            passkeys => 2,
+            recovery_codes => 9,
+            sessions => vec![
+                minijinja::context! {
+                    id => "s1", device => "Firefox", address => "127.0.0.1",
+                    created => "2026-12-04 19:56 UTC", created_at => "2026-12-04T19:56:00Z",
+                    last_used => "2026-12-04 19:56 UTC", last_used_at => "2026-12-04T19:56:00Z",
+                    current => true,
+                },
+                minijinja::context! {
+                    id => "s2", device => "", address => "",
+                    created => "2026-12-04 19:56 UTC", created_at => "2026-12-04T19:56:00Z",
+                    last_used => "2026-12-04 19:56 UTC", last_used_at => "2026-12-04T19:56:00Z",
+                    current => false,
+                },
+            ],
+            others => 1,
         };
         render(template, &context).unwrap_or_else(|error| panic!("{error}"))
     }
@@ -397,6 +434,39 @@ mod tests {
         assert!(sample("reset_password.html").contains(r#"autocomplete="new-password""#));
         assert!(sign_in.contains("/forgot-password"));
         assert!(sign_in.contains("Email me a sign-in code"));
+    }
+
+    #[test]
+    fn settings_forms_carry_the_csrf_token_labels_and_password_autocomplete() {
+        for name in [
+            "settings_profile.html",
+            "settings_security.html",
+            "settings_sessions.html",
+        ] {
+            let html = sample(name);
+            assert!(
+                html.contains(r#"<input type="hidden" name="csrf" value="token123">"#),
+                "{name}: {html}"
+            );
+            assert!(html.contains(r#"aria-label="Settings""#), "{name}: the nav");
+        }
+        let profile = sample("settings_profile.html");
+        assert!(profile.contains(r#"<label for="display_name">"#));
+        assert!(profile.contains(r#"aria-current="page">Profile"#));
+        let security = sample("settings_security.html");
+        assert!(security.contains(r#"<label for="current_password">"#));
+        assert!(security.contains(r#"<label for="new_password">"#));
+        assert!(security.contains(r#"type="password" autocomplete="current-password""#));
+        assert!(security.contains(r#"type="password" autocomplete="new-password""#));
+        let sessions = sample("settings_sessions.html");
+        assert!(sessions.contains("This device"));
+        assert_eq!(
+            sessions.matches("Sign out this device").count(),
+            1,
+            "not the current"
+        );
+        assert!(sessions.contains("Unknown device"));
+        assert!(sessions.contains("Sign out other devices"));
     }
 
     #[test]

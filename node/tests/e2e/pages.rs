@@ -5,6 +5,7 @@ mod chromium;
 mod form_browser;
 mod methods;
 mod methods_chromium;
+mod settings;
 
 use cookie::SameSite;
 use gatehouse_cluster_tests::totp::{secret_from_otpauth, totp_sha1};
