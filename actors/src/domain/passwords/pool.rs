@@ -166,12 +166,15 @@ impl State {
         }
         let take_hash = !self.hash.is_empty()
             && (self.verify.is_empty() || self.verifies_in_a_row >= VERIFY_BURST);
+        // Counted only for a job taken: a worker waking to an empty queue changes nothing.
         let (job, class) = if take_hash {
+            let job = self.hash.pop()?;
             self.verifies_in_a_row = 0;
-            (self.hash.pop()?, Class::Hash)
+            (job, Class::Hash)
         } else {
+            let job = self.verify.pop()?;
             self.verifies_in_a_row += 1;
-            (self.verify.pop()?, Class::Verify)
+            (job, Class::Verify)
         };
         self.queued -= 1;
         let key = (job.tenant.clone(), job.client.clone());
