@@ -198,3 +198,71 @@ impl Gatehouse {
         .map(|_| ())
     }
 }
+
+/// A client the signed-in user let in, as the settings list it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentView {
+    /// The client.
+    pub client_id: String,
+    /// Its name (the id when the client was deleted since).
+    pub client_name: String,
+    /// The scopes consented to.
+    pub scopes: Vec<String>,
+    /// The latest consent.
+    pub granted_at: Timestamp,
+}
+
+impl Gatehouse {
+    /// The third-party clients the signed-in user consented to.
+    pub async fn list_my_consents(
+        &self,
+        caller: &crate::access::Caller,
+    ) -> DomainResult<Vec<ConsentView>> {
+        let (tenant, claims) = caller.require_user_even_restricted()?;
+        let user_id = super::parse_id("sub", &claims.sub)?;
+        let tenant_id = tenant.tenant_id();
+        self.services
+            .db
+            .run(|tx| async move {
+                let mut views = Vec::new();
+                for (client_id, record) in consent::list_for_user(&tx, tenant_id, user_id).await? {
+                    let name = match oidc_clients::read(&tx, tenant_id, &client_id).await {
+                        Ok(client) => client.name,
+                        Err(DomainError::OidcClientNotFound) => client_id.clone(),
+                        Err(error) => return Err(error),
+                    };
+                    views.push(ConsentView {
+                        client_id,
+                        client_name: name,
+                        scopes: record.scopes,
+                        granted_at: record.granted_at,
+                    });
+                }
+                Ok(views)
+            })
+            .await
+    }
+
+    /// Withdraws the signed-in user's consent to `client_id`: the client's sessions of the
+    /// user end too, and its next request asks again. Returns how many sessions ended;
+    /// `OIDC_CLIENT_NOT_FOUND` when there was no consent.
+    pub async fn withdraw_my_consent(
+        &self,
+        caller: &crate::access::Caller,
+        client_id: &str,
+    ) -> DomainResult<u32> {
+        let (tenant, claims) = caller.require_user_even_restricted()?;
+        let user_id = super::parse_id("sub", &claims.sub)?;
+        let (services, tenant_id) = (&self.services, tenant.tenant_id());
+        let (existed, ended) = services
+            .db
+            .run(|tx| async move {
+                consent::withdraw(&tx, &services.context, tenant_id, user_id, client_id).await
+            })
+            .await?;
+        if !existed {
+            return Err(DomainError::OidcClientNotFound);
+        }
+        Ok(ended)
+    }
+}

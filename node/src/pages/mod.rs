@@ -17,6 +17,7 @@ mod render;
 mod return_to;
 mod session;
 mod settings;
+mod settings_apps;
 mod settings_sessions;
 mod sign_in;
 
@@ -111,6 +112,14 @@ pub fn router() -> Router<HttpState> {
         .route(
             "/t/{tenant}/handler/settings/sessions/revoke-others",
             post(settings_sessions::revoke_other_sessions),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/apps",
+            get(settings_apps::apps_page),
+        )
+        .route(
+            "/t/{tenant}/handler/settings/apps/revoke",
+            post(settings_apps::withdraw),
         )
         .route("/t/{tenant}/handler/consent", post(authorize::consent))
         .route("/t/{tenant}/oauth2/authorize", get(authorize::authorize))

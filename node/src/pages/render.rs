@@ -40,6 +40,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "settings_sessions.html",
         include_str!("templates/settings_sessions.html"),
     ),
+    (
+        "settings_apps.html",
+        include_str!("templates/settings_apps.html"),
+    ),
     ("error.html", include_str!("templates/error.html")),
     (
         "sign_in_code.html",
@@ -361,6 +365,10 @@ mod tests {
                 },
             ],
             others => 1,
+            apps => vec![minijinja::context! {
+                client_id => "gci_x", name => "Billing <App>", scopes => ["Know who you are"],
+                granted => "2026-12-04", granted_at => "2026-12-04T19:56:00Z",
+            }],
         };
         render(template, &context).unwrap_or_else(|error| panic!("{error}"))
     }
@@ -442,6 +450,7 @@ mod tests {
             "settings_profile.html",
             "settings_security.html",
             "settings_sessions.html",
+            "settings_apps.html",
         ] {
             let html = sample(name);
             assert!(

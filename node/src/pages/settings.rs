@@ -37,6 +37,7 @@ impl DoneQuery {
             "password" => Some("Your password is changed. Your other devices are signed out."),
             "revoked" => Some("That device is signed out."),
             "others" => Some("Your other devices are signed out."),
+            "app" => Some("That app no longer has access. It is signed out."),
             _ => None,
         }
     }
@@ -68,6 +69,8 @@ pub enum Section {
     Security,
     /// The user's sessions.
     Sessions,
+    /// The applications the user consented to.
+    Apps,
 }
 
 impl Section {
@@ -76,6 +79,7 @@ impl Section {
             Section::Profile => "profile",
             Section::Security => "security",
             Section::Sessions => "sessions",
+            Section::Apps => "apps",
         }
     }
 }

@@ -75,6 +75,18 @@ for (const [scheme, viewport, size] of runs) {
   await page.screenshot({ path: join(shots, `consent-${scheme}-${size}.png`), fullPage: true });
   await page.getByRole('button', { name: 'Allow' }).click();
   await page.waitForURL(`${appOrigin}/**`);
+  if (scheme === 'light') {
+    // The person takes the app's access back in the settings; its next sign-in asks again.
+    await page.goto(authorizeUrl.replace(/\/oauth2\/authorize\?.*$/, '/handler/settings/apps'));
+    await page.getByRole('button', { name: 'Remove access' }).waitFor();
+    await scan(page, 'settings apps');
+    await page.screenshot({ path: join(shots, 'settings-apps-light-desktop.png'), fullPage: true });
+    await page.getByRole('button', { name: 'Remove access' }).click();
+    await page.getByText('That app no longer has access').waitFor();
+    await page.goto(authorizeUrl);
+    await page.getByRole('button', { name: 'Allow' }).click();
+    await page.waitForURL(`${appOrigin}/**`);
+  }
   await page.goto(endSessionUrl);
   await page.getByRole('button', { name: 'Sign out' }).waitFor();
   await scan(page, `end-session ${scheme}`);

@@ -8,7 +8,8 @@ use uuid::Uuid;
 
 use crate::context::{Context, Timestamp};
 use crate::domain::keyspace;
-use crate::error::DomainResult;
+use crate::domain::sessions;
+use crate::error::{DomainError, DomainResult};
 
 /// A stored consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,4 +74,65 @@ pub async fn delete_user_consents(
     let (begin, end) = keyspace::oidc_consents_of(tenant, user_id).range();
     tx.clear_range(&begin, &end)?;
     Ok(())
+}
+
+/// Every consent of `user_id`, by client id.
+pub async fn list_for_user(
+    tx: &Transaction,
+    tenant: &str,
+    user_id: Uuid,
+) -> DomainResult<Vec<(String, ConsentRecord)>> {
+    let subspace = keyspace::oidc_consents_of(tenant, user_id);
+    let (begin, end) = subspace.range();
+    let entries = tx
+        .get_range(&begin, &end, gatehouse_storage::RangeOptions::default())
+        .await?;
+    entries
+        .into_iter()
+        .map(|(key, value)| {
+            let (client_id,) = subspace
+                .unpack::<(String,)>(&key)
+                .map_err(|error| DomainError::Internal(format!("consent key: {error}")))?;
+            Ok((client_id, codec::decode(&value)?))
+        })
+        .collect()
+}
+
+/// Withdraws `user_id`'s consent to `client_id` and ends that client's sessions of the user
+/// (their tokens stop on every node). Returns whether there was a consent and how many
+/// sessions ended.
+pub async fn withdraw(
+    tx: &Transaction,
+    context: &Context,
+    tenant: &str,
+    user_id: Uuid,
+    client_id: &str,
+) -> DomainResult<(bool, u32)> {
+    let key = keyspace::oidc_consent(tenant, user_id, client_id);
+    let existed = tx.get(&key).await?.is_some();
+    tx.clear(&key)?;
+    let mut ended = 0;
+    for session_id in sessions::user_session_ids(tx, tenant, user_id).await? {
+        let Some(session) = sessions::find_session(tx, tenant, session_id).await? else {
+            continue;
+        };
+        let held = session
+            .oidc
+            .as_ref()
+            .is_some_and(|grant| grant.client_id == client_id);
+        if held
+            && session.revoked.is_none()
+            && sessions::revoke_session(
+                tx,
+                context,
+                tenant,
+                session_id,
+                sessions::RevocationReason::SignOut,
+            )
+            .await?
+        {
+            ended += 1;
+        }
+    }
+    Ok((existed, ended))
 }

@@ -292,3 +292,51 @@ async fn consents_cover_what_was_granted_grow_and_go_with_the_user() {
         .unwrap();
     assert!(!covers(scopes(&["openid"])).await);
 }
+
+#[tokio::test]
+async fn withdrawing_consent_ends_the_clients_sessions_of_the_user() {
+    use super::consent;
+    let world = World::new().await;
+    let client_id = world.client(ClientKind::Public).await.record.client_id;
+    let (code, browser) = world.browser_code(&client_id).await;
+    let grant = world.redeem_for(&client_id, &code).await.unwrap();
+    let (context, user_id, client) = (&world.context, browser.user_id, client_id.as_str());
+    let scopes = vec!["openid".to_owned()];
+    let scopes = &scopes;
+    world
+        .db
+        .run(
+            |tx| async move { consent::grant(&tx, context, "acme", user_id, client, scopes).await },
+        )
+        .await
+        .unwrap();
+    let (existed, ended) = world
+        .db
+        .run(|tx| async move { consent::withdraw(&tx, context, "acme", user_id, client).await })
+        .await
+        .unwrap();
+    assert_eq!((existed, ended), (true, 1));
+    let sessions = [grant.session.session_id, browser.session_id];
+    let revoked = world
+        .db
+        .run(|tx| async move {
+            let mut revoked = Vec::new();
+            for session_id in sessions {
+                let session = sessions::find_session(&tx, "acme", session_id)
+                    .await?
+                    .unwrap();
+                revoked.push(session.revoked.is_some());
+            }
+            Ok::<_, DomainError>(revoked)
+        })
+        .await
+        .unwrap();
+    // The client's session ended; the browser's own session goes on.
+    assert_eq!(revoked, [true, false]);
+    let listed = world
+        .db
+        .run(|tx| async move { consent::list_for_user(&tx, "acme", user_id).await })
+        .await
+        .unwrap();
+    assert!(listed.is_empty());
+}
