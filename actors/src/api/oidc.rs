@@ -8,9 +8,9 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use crate::domain::crypto::constant_time_eq;
+use crate::domain::oidc::OAuthError;
 use crate::domain::oidc::id_token::{IdTokenClaims, ScopedClaims};
 use crate::domain::oidc::token::{self, ClientAuth};
-use crate::domain::oidc::{OAuthError, OidcGrant};
 use crate::domain::oidc_clients::ClientKind;
 use crate::domain::sessions::{self, ClientInfo, RefreshToken, RevocationReason, SessionRecord};
 use crate::domain::sign_in::token_permissions;
@@ -186,8 +186,7 @@ impl Gatehouse {
                     Err(error) => return Ok(Err(error)),
                 };
                 let session = sessions::find_session(&tx, tenant_id, session_id).await?;
-                let held = session.and_then(|session| session.oidc);
-                Ok::<_, DomainError>(Ok(held.filter(|held| held.client_id == client.client_id)))
+                Ok::<_, DomainError>(Ok(held_by(session, &client.client_id)))
             })
             .await?;
         match owned {
@@ -333,12 +332,7 @@ impl Gatehouse {
 
 /// The session an OpenID client's token belongs to, if it is that client's.
 fn held_by(session: Option<SessionRecord>, client_id: &str) -> Option<SessionRecord> {
-    session.filter(|session| {
-        session
-            .oidc
-            .as_ref()
-            .is_some_and(|grant: &OidcGrant| grant.client_id == client_id)
-    })
+    session.filter(|session| session.is_held_by(client_id))
 }
 
 impl Gatehouse {
@@ -382,16 +376,27 @@ impl Gatehouse {
             Ok(None) => return Ok(Ok(())),
             Ok(Some(session)) => session,
         };
+        self.end_client_session(tenant_id, session.session_id)
+            .await?;
+        Ok(Ok(()))
+    }
+
+    /// Ends a client's session through its actor (revocation, RP-initiated logout).
+    pub(crate) async fn end_client_session(
+        &self,
+        tenant_id: &str,
+        session_id: Uuid,
+    ) -> DomainResult<()> {
         self.route(RevokeSession {
             tenant: tenant_id.to_owned(),
-            session_id: session.session_id,
+            session_id,
             reason: RevocationReason::SignOut,
             token: None,
             origin: crate::domain::audit::AuditOrigin::system(),
         })
         .await?;
         metrics::counter!("gatehouse_oidc_revocations_total").increment(1);
-        Ok(Ok(()))
+        Ok(())
     }
 
     /// The introspection endpoint (RFC 7662), for confidential clients: an access token of the

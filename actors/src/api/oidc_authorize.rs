@@ -42,22 +42,8 @@ impl Gatehouse {
         tenant: &TenantState,
         params: &AuthorizeParams,
     ) -> DomainResult<Result<(AuthorizationRequest, OidcClientRecord), AuthorizeError>> {
-        let tenant_id = tenant.tenant_id();
-        let client_id = params.client_id.clone().unwrap_or_default();
-        let client = self
-            .services
-            .db
-            .run(|tx| {
-                let client_id = client_id.clone();
-                async move {
-                    match oidc_clients::read(&tx, tenant_id, &client_id).await {
-                        Ok(client) => Ok(Some(client)),
-                        Err(DomainError::OidcClientNotFound) => Ok(None),
-                        Err(error) => Err(error),
-                    }
-                }
-            })
-            .await?;
+        let client_id = params.client_id.as_deref().unwrap_or_default();
+        let client = self.oidc_client(tenant, client_id).await?;
         Ok(authorize::check(params, client.as_ref()).map(|request| {
             let client = client.unwrap_or_else(|| unreachable!("check needs the client"));
             (request, client)
@@ -177,25 +163,12 @@ impl Gatehouse {
             .db
             .run(|tx| async move { sessions::find_session(&tx, tenant_id, session_id).await })
             .await?;
-        let held = session.is_some_and(|session| {
-            session.user_id == user_id
-                && session
-                    .oidc
-                    .as_ref()
-                    .is_some_and(|grant| grant.client_id == client_id)
-        });
+        let held = session
+            .is_some_and(|session| session.user_id == user_id && session.is_held_by(client_id));
         if !held {
             return Ok(());
         }
-        self.route(crate::runtime::session_actor::RevokeSession {
-            tenant: tenant_id.to_owned(),
-            session_id,
-            reason: sessions::RevocationReason::SignOut,
-            token: None,
-            origin: crate::domain::audit::AuditOrigin::system(),
-        })
-        .await
-        .map(|_| ())
+        self.end_client_session(tenant_id, session_id).await
     }
 }
 

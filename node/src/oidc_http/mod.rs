@@ -15,6 +15,7 @@ use axum::routing::{get, post};
 use gatehouse_actors::DomainError;
 use gatehouse_actors::api::oidc::TokenRequest;
 use gatehouse_actors::domain::oidc::OAuthError;
+use gatehouse_actors::domain::oidc::token::ClientAuth;
 use serde_json::{Value, json};
 
 use crate::http::{HttpState, error_response};
@@ -27,6 +28,20 @@ pub fn router() -> Router<HttpState> {
         .route("/t/{tenant}/oauth2/userinfo", get(userinfo).post(userinfo))
         .route("/t/{tenant}/oauth2/revoke", post(revoke))
         .route("/t/{tenant}/oauth2/introspect", post(introspect))
+}
+
+/// The `name=value` pairs of a query string or form body, each name at most once
+/// (RFC 6749 §3.1); `Err` names the one given twice. The authorize and logout endpoints of
+/// the pages read their queries with it too.
+pub(crate) fn unique_pairs(text: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let mut fields: Vec<(String, String)> = Vec::new();
+    for (name, value) in url::form_urlencoded::parse(text) {
+        if fields.iter().any(|(seen, _)| *seen == name) {
+            return Err(format!("{name} is given more than once"));
+        }
+        fields.push((name.into_owned(), value.into_owned()));
+    }
+    Ok(fields)
 }
 
 /// A form body's fields; `Err` names a field given twice or a body that is not a form.
@@ -45,17 +60,9 @@ impl Form {
                 "the body must be application/x-www-form-urlencoded",
             ));
         }
-        let mut fields: Vec<(String, String)> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(body) {
-            if fields.iter().any(|(seen, _)| *seen == name) {
-                return Err(OAuthError::new(
-                    "invalid_request",
-                    format!("{name} is given more than once"),
-                ));
-            }
-            fields.push((name.into_owned(), value.into_owned()));
-        }
-        Ok(Form(fields))
+        unique_pairs(body)
+            .map(Form)
+            .map_err(|why| OAuthError::new("invalid_request", why))
     }
 
     /// A field's value, if present and not empty.
@@ -194,23 +201,27 @@ async fn userinfo(
     }
 }
 
+/// The form, client and `token` of a revocation or introspection request.
+fn token_request(headers: &HeaderMap, body: &[u8]) -> Result<(ClientAuth, String), OAuthError> {
+    let form = Form::parse(headers, body)?;
+    let auth = client_auth::from_request(headers, &form)?;
+    let token = form
+        .owned("token")
+        .ok_or_else(|| OAuthError::new("invalid_request", "token is missing"))?;
+    Ok((auth, token))
+}
+
 async fn revoke(
     State(state): State<HttpState>,
     Path(tenant): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
+    let (auth, token) = match token_request(&headers, &body) {
+        Ok(request) => request,
         Err(error) => return oauth_error(&error),
     };
-    let auth = match client_auth::from_request(&headers, &form) {
-        Ok(auth) => auth,
-        Err(error) => return oauth_error(&error),
-    };
-    let Some(token) = form.get("token") else {
-        return oauth_error(&OAuthError::new("invalid_request", "token is missing"));
-    };
+    let token = token.as_str();
     match state.gatehouse.oidc_revoke(&tenant, &auth, token).await {
         Ok(Ok(())) => no_store(StatusCode::OK.into_response()),
         Ok(Err(error)) => oauth_error(&error),
@@ -224,17 +235,11 @@ async fn introspect(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let form = match Form::parse(&headers, &body) {
-        Ok(form) => form,
+    let (auth, token) = match token_request(&headers, &body) {
+        Ok(request) => request,
         Err(error) => return oauth_error(&error),
     };
-    let auth = match client_auth::from_request(&headers, &form) {
-        Ok(auth) => auth,
-        Err(error) => return oauth_error(&error),
-    };
-    let Some(token) = form.get("token") else {
-        return oauth_error(&OAuthError::new("invalid_request", "token is missing"));
-    };
+    let token = token.as_str();
     match state.gatehouse.oidc_introspect(&tenant, &auth, token).await {
         Ok(Ok(answer)) => json_reply(StatusCode::OK, answer),
         Ok(Err(error)) => oauth_error(&error),

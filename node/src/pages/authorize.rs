@@ -31,13 +31,7 @@ struct AuthorizeQuery {
 }
 
 fn parse(query: &str) -> Result<AuthorizeQuery, String> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-        if pairs.iter().any(|(seen, _)| *seen == name) {
-            return Err(format!("{name} is given more than once"));
-        }
-        pairs.push((name.into_owned(), value.into_owned()));
-    }
+    let pairs = crate::oidc_http::unique_pairs(query.as_bytes())?;
     let get = |name: &str| {
         pairs
             .iter()
@@ -246,7 +240,7 @@ impl PageRequest {
 }
 
 /// What a scope lets the client do, in words.
-fn describe(scope: &str) -> &str {
+pub(super) fn describe(scope: &str) -> &str {
     match scope {
         "openid" => "Know who you are",
         "profile" => "See your name",

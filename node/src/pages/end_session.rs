@@ -43,13 +43,8 @@ impl PageRequest {
     }
 
     async fn logout(&self, query: &str) -> Result<Logout, Response> {
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
-            if pairs.iter().any(|(seen, _)| *seen == name) {
-                return Err(self.logout_problem(&format!("{name} is given more than once")));
-            }
-            pairs.push((name.into_owned(), value.into_owned()));
-        }
+        let pairs = crate::oidc_http::unique_pairs(query.as_bytes())
+            .map_err(|why| self.logout_problem(&why))?;
         let get = |name: &str| {
             pairs
                 .iter()

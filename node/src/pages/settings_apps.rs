@@ -22,16 +22,6 @@ pub struct WithdrawForm {
     client_id: String,
 }
 
-/// What each scope let the application see, as the consent page said it.
-fn scope_words(scope: &str) -> &str {
-    match scope {
-        "openid" => "Know who you are",
-        "profile" => "See your name",
-        "email" => "See your email address",
-        other => other,
-    }
-}
-
 /// `GET …/settings/apps`.
 pub async fn apps_page(
     request: PageRequest,
@@ -56,7 +46,7 @@ pub async fn apps_page(
             minijinja::context! {
                 client_id => consent.client_id.clone(),
                 name => consent.client_name.clone(),
-                scopes => consent.scopes.iter().map(|scope| scope_words(scope)).collect::<Vec<_>>(),
+                scopes => consent.scopes.iter().map(|scope| super::authorize::describe(scope)).collect::<Vec<_>>(),
                 granted => consent.granted_at.rfc3339().get(..10).unwrap_or_default().to_owned(),
                 granted_at => consent.granted_at.rfc3339(),
             }

@@ -116,11 +116,7 @@ pub async fn withdraw(
         let Some(session) = sessions::find_session(tx, tenant, session_id).await? else {
             continue;
         };
-        let held = session
-            .oidc
-            .as_ref()
-            .is_some_and(|grant| grant.client_id == client_id);
-        if held
+        if session.is_held_by(client_id)
             && session.revoked.is_none()
             && sessions::revoke_session(
                 tx,

@@ -25,6 +25,15 @@ pub struct OidcGrant {
     pub scopes: Vec<String>,
 }
 
+impl crate::domain::sessions::SessionRecord {
+    /// Whether this is `client_id`'s session (only it may refresh, revoke or introspect it).
+    pub fn is_held_by(&self, client_id: &str) -> bool {
+        self.oidc
+            .as_ref()
+            .is_some_and(|grant| grant.client_id == client_id)
+    }
+}
+
 /// An error of the token, revocation or introspection endpoint (RFC 6749 §5.2).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OAuthError {
